@@ -1,0 +1,189 @@
+/*
+ * The configuration: one YAML file (libyaml) loaded into typed structs.
+ * Parsing is driven by tables of keys {key, type, default, offset, help}
+ * (config.c), so that unknown keys, wrong types, defaults, `crossdock check`
+ * and docs/config.md all come from one place.
+ *
+ * Ownership: xd_config_load() returns a heap object that owns every string
+ * and array in it; xd_config_destroy() frees all of it. Nothing in the
+ * config is modified after load; a reload builds a new one.
+ */
+#ifndef XD_CONFIG_H
+#define XD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Position of a value in the YAML file, for FILE:LINE:COL messages. */
+struct xd_config_pos {
+    unsigned line; /* 1-based */
+    unsigned col;  /* 1-based */
+};
+
+enum xd_scope {
+    XD_SCOPE_EVENTS_WRITE = 1u << 0, /* events:write */
+    XD_SCOPE_READ = 1u << 1,         /* read */
+    XD_SCOPE_OPS = 1u << 2,          /* ops: replay, exceptions */
+    XD_SCOPE_ADMIN = 1u << 3,        /* admin */
+};
+
+struct xd_key {
+    char *id;         /* the key's name, recorded as an event's source */
+    char *secret_env; /* environment variable holding the secret */
+    char *secret;     /* the secret itself, read from the environment at load */
+    unsigned scopes;  /* XD_SCOPE_* bits */
+    struct xd_config_pos pos;
+};
+
+/* One cross-reference table: xref.NAME = {key: value, ...}. */
+struct xd_xref_entry {
+    char *key;
+    char *value;
+};
+struct xd_xref_table {
+    char *name;
+    struct xd_xref_entry *entries;
+    size_t n;
+    struct xd_config_pos pos;
+};
+
+struct xd_retry {
+    unsigned max_attempts;       /* default 8 */
+    unsigned initial_backoff_ms; /* default 200 */
+    unsigned max_backoff_ms;     /* default 60000 */
+};
+
+struct xd_header {
+    char *name;
+    char *value;
+};
+
+struct xd_target {
+    char *name;
+    char *type;  /* http | file | nats */
+    char *url;   /* http */
+    char *path;  /* file: directory or file */
+    char *format; /* file: csv | x12 | jsonl */
+    char *subject; /* nats */
+    unsigned timeout_ms; /* default 5000 */
+    char *bearer_env;    /* bearer token from this environment variable */
+    struct xd_header *headers;
+    size_t nheaders;
+    struct xd_retry retry;
+    struct xd_config_pos pos;
+};
+
+struct xd_step {
+    char *deliver; /* target name, or NULL */
+    char *map;     /* jq program, or NULL */
+    int rate;      /* rate: true */
+    struct xd_config_pos pos;
+    struct xd_config_pos map_pos;
+};
+
+struct xd_route {
+    char *name;
+    char **on; /* event types */
+    size_t non;
+    char *filter; /* optional jq filter */
+    struct xd_step *steps;
+    size_t nsteps;
+    struct xd_config_pos pos;
+    struct xd_config_pos filter_pos;
+};
+
+struct xd_tier {
+    char *up_to; /* decimal string, NULL for the last band */
+    char *price; /* decimal string */
+    struct xd_config_pos pos;
+};
+
+struct xd_charge_rule {
+    char *code;
+    char *on;  /* event type */
+    char *per; /* basis, contract 6.1 */
+    char *price;
+    char *min_amount;
+    char *markup_percent;
+    char *when; /* optional jq condition */
+    struct xd_tier *tiers;
+    size_t ntiers;
+    struct xd_config_pos pos;
+};
+
+struct xd_rate_card {
+    char *customer;
+    char *currency;
+    char *effective_from; /* YYYY-MM-DD */
+    char *minimum_monthly;
+    struct xd_charge_rule *charges;
+    size_t ncharges;
+    struct xd_config_pos pos;
+};
+
+struct xd_config {
+    char *path; /* file it was loaded from */
+
+    struct {
+        char *listen;       /* "127.0.0.1:8080" */
+        size_t max_body;    /* 1048576 */
+        size_t max_batch;   /* 1000 */
+        unsigned max_depth; /* JSON nesting, 64 */
+        size_t max_string;  /* longest JSON string in an event, 65536 */
+        unsigned threads;   /* HTTP worker threads, 0 = number of cores */
+        unsigned max_connections; /* 1024 */
+        unsigned timeout_s; /* idle connection timeout, 30 */
+    } server;
+
+    struct {
+        char *driver;     /* sqlite | postgres */
+        char *path;       /* sqlite file, "./crossdock.db" */
+        char *url;        /* postgres */
+        char *synchronous; /* sqlite: full (default) | normal */
+        unsigned busy_timeout_ms; /* 5000 */
+    } store;
+
+    struct {
+        char *level;  /* info */
+        char *format; /* text | json */
+    } log;
+
+    struct {
+        struct xd_key *keys;
+        size_t nkeys;
+    } auth;
+
+    struct xd_xref_table *xref;
+    size_t nxref;
+    struct xd_target *targets;
+    size_t ntargets;
+    struct xd_route *routes;
+    size_t nroutes;
+    struct xd_rate_card *rate_cards;
+    size_t nrate_cards;
+};
+
+/*
+ * Loads and validates path. On failure returns NULL and appends one line per
+ * problem to errs, each "FILE:LINE:COL: message" (errs may be NULL).
+ * A file that does not exist is an error. All problems are reported, not
+ * just the first.
+ */
+struct xd_buf;
+struct xd_config *xd_config_load(const char *path, struct xd_buf *errs);
+/* The same from a string already in memory (name is used in messages). */
+struct xd_config *xd_config_parse(const char *name, const char *text, size_t len,
+                                  struct xd_buf *errs);
+/* The defaults alone, as if loaded from an empty file. */
+struct xd_config *xd_config_default(void);
+void xd_config_destroy(struct xd_config *cfg);
+
+/* Lookups; NULL when absent. */
+const struct xd_key *xd_config_key_by_secret(const struct xd_config *cfg, const char *secret,
+                                             size_t len);
+const struct xd_target *xd_config_target(const struct xd_config *cfg, const char *name);
+
+/* Writes docs for every key (Markdown table rows) into out. */
+int xd_config_describe(struct xd_buf *out);
+
+#endif
