@@ -40,14 +40,16 @@ enum xd_append_result {
 struct xd_append {
     const struct xd_event *events; /* in: not owned, valid until done runs */
     size_t n;
-    unsigned char *results; /* out: n xd_append_result values (caller storage) */
+    unsigned char *results; /* out: n xd_append_result values (caller storage, or NULL) */
     /*
      * out: 0 when the request's new events are durable (results say which
      * were duplicates); XD_ECONFLICT when any event conflicted (nothing of
      * this request was stored; results mark the conflicting ones);
      * XD_EFULL / XD_EREADONLY / XD_EUNAVAIL / XD_EIO when the transaction
-     * could not be made durable (nothing of it was stored); XD_ESTOPPING when
-     * the store is closing.
+     * could not be made durable (nothing of it was stored); XD_EINVAL /
+     * XD_ETOOBIG when the database refused this request's data (nothing of it
+     * stored, other requests unaffected); XD_ESTOPPING when the store is
+     * closing.
      */
     int rc;
     /* Called once, from the committer thread, after the outcome is known. */
@@ -56,10 +58,22 @@ struct xd_append {
     struct xd_append *next; /* internal: queue link */
 };
 
+/*
+ * Opens (creating or migrating) the store that cfg->store names; on failure
+ * returns a negative xd_err and appends a reason to err (may be NULL). A
+ * store whose file is read-only opens when its schema is current: reads work,
+ * writes and xd_store_ready() give XD_EREADONLY until it is writable again.
+ * cfg is not kept.
+ */
 int xd_store_open(const struct xd_config *cfg, struct xd_store **out, struct xd_buf *err);
+/* No read may be running on s when it is closed. NULL is a no-op. */
 void xd_store_close(struct xd_store *s);
 
-/* Queues a request; returns 0, or XD_ESTOPPING (done is then not called). */
+/*
+ * Queues a request; returns 0, or XD_ESTOPPING / XD_EINVAL (a request without
+ * done, an event without event_id, bkey, occurred_at, body or a known type);
+ * done is then not called. done may submit again but must not close the store.
+ */
 int xd_store_submit(struct xd_store *s, struct xd_append *a);
 /* Submits and waits: returns a->rc. */
 int xd_store_append(struct xd_store *s, struct xd_append *a);
@@ -84,5 +98,14 @@ void xd_stored_event_dispose(struct xd_stored_event *e);
 int xd_store_count_events(struct xd_store *s, int64_t *out);
 /* 0 when the store can take writes now (readiness), else a negative xd_err. */
 int xd_store_ready(struct xd_store *s);
+
+/* Committer counters since open, for /metrics and benchmarks. */
+struct xd_store_stats {
+    uint64_t groups;        /* transactions committed (one fsync each) */
+    uint64_t requests;      /* requests in them */
+    uint64_t events;        /* events in them (accepted, duplicate or conflict) */
+    uint64_t failed_groups; /* transactions that could not be committed */
+};
+void xd_store_stats(struct xd_store *s, struct xd_store_stats *out);
 
 #endif

@@ -1,0 +1,611 @@
+/*
+ * The SQLite driver: the only file that includes sqlite3.h. It fills the
+ * driver table of store_int.h; store.c decides when to begin, commit and roll
+ * back, this file only knows how.
+ *
+ * Invariants:
+ * - The database is in WAL mode, so one writer (the committer thread) and any
+ *   number of read-only connections run side by side; readers see the last
+ *   committed group, never part of one.
+ * - synchronous=FULL by default: COMMIT returns only after the WAL is fsynced,
+ *   which is what lets store.c acknowledge a request once commit() returns 0.
+ * - The schema version is PRAGMA user_version; migrations[] holds one step per
+ *   version and a writer applies the missing ones in one transaction. A
+ *   database newer than this build is refused, never written.
+ * - Statements are prepared once per connection (on first use) and reset
+ *   after every use, so no statement holds a read snapshot or the write lock
+ *   beyond the call that stepped it.
+ * - Every SQLite result code is mapped here to an xd_err (err_map[]).
+ */
+#include "store/store_int.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "ingest/event.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * Schema steps: migrations[v] takes a database from user_version v to v + 1.
+ *
+ * events is the append-only journal. seq is the rowid: rows are never
+ * deleted, so each new row gets max(seq) + 1 and seq follows commit order.
+ * Routing will add a deliveries table keyed by (event seq, route, step) with
+ * `REFERENCES events(seq)`, and move `state` on from 'received'. store_meta
+ * holds small keyed values (the write probe).
+ */
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE events ("
+    " seq INTEGER PRIMARY KEY,"
+    " event_id TEXT NOT NULL UNIQUE,"
+    " type TEXT NOT NULL,"
+    " bkey TEXT NOT NULL,"
+    " occurred_at TEXT NOT NULL,"
+    " source TEXT,"
+    " received_ms INTEGER NOT NULL,"
+    " hash BLOB NOT NULL,"
+    " body TEXT NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'received');"
+    "CREATE INDEX events_bkey_seq ON events(bkey, seq);"
+    "CREATE TABLE store_meta (key TEXT PRIMARY KEY, value);",
+};
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* Cached statements, prepared on first use. */
+enum stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_INSERT,
+    ST_HASH,
+    ST_GET,
+    ST_COUNT,
+    ST_PROBE,
+    ST__COUNT
+};
+
+static const char *const stmt_sql[ST__COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT req",
+    [ST_RELEASE] = "RELEASE req",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO req",
+    [ST_INSERT] = "INSERT INTO events"
+                  " (event_id, type, bkey, occurred_at, source, received_ms, hash, body)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                  " ON CONFLICT (event_id) DO NOTHING",
+    [ST_HASH] = "SELECT hash FROM events WHERE event_id = ?1",
+    [ST_GET] = "SELECT seq, event_id, type, bkey, occurred_at, source, state, received_ms, body"
+               " FROM events WHERE event_id = ?1",
+    [ST_COUNT] = "SELECT count(*) FROM events",
+    [ST_PROBE] = "INSERT INTO store_meta (key, value) VALUES ('probe_ms', ?1)"
+                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+};
+
+struct xd_store_conn {
+    sqlite3 *db;
+    enum xd_conn_mode mode;
+    char *path;                  /* database file */
+    char *dir;                   /* its directory (WAL and SHM files live there) */
+    sqlite3_stmt *st[ST__COUNT]; /* NULL until first used */
+    char msg[256];               /* the last failure, for logs */
+};
+
+/* SQLite primary result codes and what they mean to the hub. */
+static const struct {
+    int sqlite;
+    int xd;
+} err_map[] = {
+    {SQLITE_FULL, XD_EFULL},      {SQLITE_READONLY, XD_EREADONLY}, {SQLITE_CANTOPEN, XD_EREADONLY},
+    {SQLITE_PERM, XD_EREADONLY},  {SQLITE_BUSY, XD_EUNAVAIL},      {SQLITE_LOCKED, XD_EUNAVAIL},
+    {SQLITE_IOERR, XD_EIO},       {SQLITE_CORRUPT, XD_EIO},        {SQLITE_NOTADB, XD_EIO},
+    {SQLITE_NOMEM, XD_ENOMEM},    {SQLITE_TOOBIG, XD_ETOOBIG},     {SQLITE_CONSTRAINT, XD_EINVAL},
+    {SQLITE_MISMATCH, XD_EINVAL}, {SQLITE_RANGE, XD_EINVAL},
+};
+
+/*
+ * Maps rc. An I/O error whose cause was the disk filling up or turning
+ * read-only (ENOSPC at fsync, EROFS) counts as that, not as a plain I/O error.
+ */
+static int map_rc(sqlite3 *db, int rc)
+{
+    if ((rc & 0xff) == SQLITE_IOERR && db) {
+        int e = sqlite3_system_errno(db);
+        if (e == ENOSPC || e == EDQUOT)
+            return XD_EFULL;
+        if (e == EROFS || e == EACCES || e == EPERM)
+            return XD_EREADONLY;
+        if (rc == SQLITE_IOERR_NOMEM)
+            return XD_ENOMEM;
+    }
+    for (size_t i = 0; i < sizeof err_map / sizeof err_map[0]; i++)
+        if (err_map[i].sqlite == (rc & 0xff))
+            return err_map[i].xd;
+    return XD_EINTERNAL;
+}
+
+/* Records why `what` failed on c and returns the mapped xd_err. */
+static int fail(struct xd_store_conn *c, int rc, const char *what)
+{
+    snprintf(c->msg, sizeof c->msg, "%s: %s: %s (%d)", c->path, what, sqlite3_errmsg(c->db), rc);
+    return map_rc(c->db, rc);
+}
+
+static int stmt(struct xd_store_conn *c, enum stmt_id id, sqlite3_stmt **out)
+{
+    if (!c->st[id]) {
+        int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id],
+                                    NULL);
+        if (rc != SQLITE_OK)
+            return fail(c, rc, "prepare");
+    }
+    *out = c->st[id];
+    return 0;
+}
+
+/* Runs a statement that takes no parameters and returns no rows. */
+static int run(struct xd_store_conn *c, enum stmt_id id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(c, id, &st);
+    if (rc < 0)
+        return rc;
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, stmt_sql[id]);
+    return 0;
+}
+
+/* Runs a script (DDL, pragmas) that returns no rows. */
+static int exec(struct xd_store_conn *c, const char *sql)
+{
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "exec");
+    return 0;
+}
+
+/* The single integer a pragma query returns. */
+static int pragma_int(struct xd_store_conn *c, const char *sql, int *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        goto fail;
+    *out = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+fail:
+    rc = fail(c, rc, sql);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Switches to WAL; fails when the database cannot be in WAL mode (read-only, not yet WAL). */
+static int set_wal(struct xd_store_conn *c)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        goto fail;
+    const char *mode = (const char *)sqlite3_column_text(st, 0);
+    if (!mode || strcmp(mode, "wal") != 0) {
+        snprintf(c->msg, sizeof c->msg, "%s: cannot switch to WAL mode (journal_mode is %s)",
+                 c->path, mode ? mode : "unknown");
+        sqlite3_finalize(st);
+        return sqlite3_db_readonly(c->db, "main") == 1 ? XD_EREADONLY : XD_EIO;
+    }
+    sqlite3_finalize(st);
+    return 0;
+fail:
+    rc = fail(c, rc, "PRAGMA journal_mode=WAL");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Brings the schema to SCHEMA_VERSION, in one transaction (writer only). */
+static int migrate(struct xd_store_conn *c)
+{
+    int v = 0;
+    int rc = pragma_int(c, "PRAGMA user_version", &v);
+    if (rc < 0)
+        return rc;
+    if (v == SCHEMA_VERSION)
+        return 0;
+    if (v > SCHEMA_VERSION) {
+        snprintf(c->msg, sizeof c->msg, "%s: schema version %d is newer than this build knows (%d)",
+                 c->path, v, SCHEMA_VERSION);
+        return XD_ECONFIG;
+    }
+    if (sqlite3_db_readonly(c->db, "main") == 1) {
+        snprintf(c->msg, sizeof c->msg, "%s: read-only, cannot create the schema", c->path);
+        return XD_EREADONLY;
+    }
+    rc = run(c, ST_BEGIN);
+    if (rc < 0)
+        return rc;
+    /* Another process may have migrated between the check and the lock. */
+    rc = pragma_int(c, "PRAGMA user_version", &v);
+    if (rc < 0)
+        goto fail;
+    for (; v < SCHEMA_VERSION; v++) {
+        rc = exec(c, migrations[v]);
+        if (rc < 0)
+            goto fail;
+    }
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
+    rc = exec(c, sql);
+    if (rc < 0)
+        goto fail;
+    rc = run(c, ST_COMMIT);
+    if (rc < 0)
+        goto fail;
+    return 0;
+fail:
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static void sq_close(struct xd_store_conn *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(c->st[i]);
+    sqlite3_close_v2(c->db);
+    free(c->path);
+    free(c->dir);
+    free(c);
+}
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+static int sq_open(const struct xd_store_opts *o, enum xd_conn_mode mode,
+                   struct xd_store_conn **out, struct xd_buf *err)
+{
+    int rc;
+    *out = NULL;
+    if (!o->path || !*o->path) {
+        if (err)
+            xd_buf_puts(err, "store.path: required for the sqlite driver");
+        return XD_ECONFIG;
+    }
+    struct xd_store_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return XD_ENOMEM;
+    c->mode = mode;
+    c->path = strdup(o->path);
+    c->dir = dir_of(o->path);
+    if (!c->path || !c->dir) {
+        rc = XD_ENOMEM;
+        snprintf(c->msg, sizeof c->msg, "out of memory");
+        goto fail;
+    }
+    /*
+     * NOMUTEX: a connection is used by one thread at a time (store_int.h), so
+     * SQLite's per-connection mutex would only cost.
+     */
+    int flags = SQLITE_OPEN_NOMUTEX;
+    flags |=
+        mode == XD_CONN_WRITER ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+    rc = sqlite3_open_v2(o->path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        rc = c->db ? fail(c, rc, "open") : XD_ENOMEM;
+        goto fail;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, (int)o->busy_timeout_ms);
+
+    if (mode == XD_CONN_WRITER) {
+        rc = set_wal(c);
+        if (rc < 0)
+            goto fail;
+        rc = exec(c, o->sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        if (rc < 0)
+            goto fail;
+        /* A bigger page cache keeps the event_id and bkey indexes hot. */
+        rc = exec(c, "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY; PRAGMA foreign_keys=ON");
+        if (rc < 0)
+            goto fail;
+        rc = migrate(c);
+        if (rc < 0)
+            goto fail;
+    } else {
+        int v = 0;
+        rc = pragma_int(c, "PRAGMA user_version", &v);
+        if (rc < 0)
+            goto fail;
+        if (v != SCHEMA_VERSION) {
+            snprintf(c->msg, sizeof c->msg, "%s: schema version %d, expected %d", c->path, v,
+                     SCHEMA_VERSION);
+            rc = v > SCHEMA_VERSION ? XD_ECONFIG : XD_EUNAVAIL;
+            goto fail;
+        }
+    }
+    *out = c;
+    return 0;
+fail:
+    if (err)
+        xd_buf_puts(err, c->msg[0] ? c->msg : xd_strerror(rc));
+    sq_close(c);
+    return rc;
+}
+
+static int sq_begin(struct xd_store_conn *c)
+{
+    return run(c, ST_BEGIN);
+}
+
+static int sq_commit(struct xd_store_conn *c)
+{
+    return run(c, ST_COMMIT);
+}
+
+/*
+ * After some errors (FULL, IOERR, BUSY in COMMIT) SQLite has already rolled
+ * the transaction back itself; ROLLBACK is then not needed and would fail.
+ */
+static int sq_rollback(struct xd_store_conn *c)
+{
+    if (sqlite3_get_autocommit(c->db))
+        return 0;
+    return run(c, ST_ROLLBACK);
+}
+
+static int sq_savepoint(struct xd_store_conn *c)
+{
+    return run(c, ST_SAVEPOINT);
+}
+
+static int sq_release(struct xd_store_conn *c)
+{
+    return run(c, ST_RELEASE);
+}
+
+static int sq_rollback_to(struct xd_store_conn *c)
+{
+    return run(c, ST_ROLLBACK_TO);
+}
+
+/*
+ * Parameters are bound SQLITE_STATIC (no copy): they point into the event,
+ * which lives until the statement is reset below, and every parameter is
+ * bound again before the next step.
+ */
+static int sq_append_one(struct xd_store_conn *c, const struct xd_event *ev, int64_t received_ms,
+                         enum xd_append_result *res)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(c, ST_INSERT, &st);
+    if (rc < 0)
+        return rc;
+    if (ev->body_len > INT_MAX)
+        return XD_ETOOBIG;
+    int b = sqlite3_bind_text(st, 1, ev->event_id, -1, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 2, xd_event_type_name(ev->type), -1, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 3, ev->bkey, -1, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 4, ev->occurred_at, -1, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 5, ev->source, -1, SQLITE_STATIC); /* NULL binds NULL */
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int64(st, 6, received_ms);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_blob(st, 7, ev->hash, (int)sizeof ev->hash, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 8, ev->body, (int)ev->body_len, SQLITE_STATIC);
+    if (b != SQLITE_OK)
+        return fail(c, b, "bind event");
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, "insert event");
+    if (sqlite3_changes(c->db) == 1) {
+        *res = XD_APPEND_ACCEPTED;
+        return 0;
+    }
+
+    /* Not inserted: the id is stored already; the hash says duplicate or conflict. */
+    rc = stmt(c, ST_HASH, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, ev->event_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE) {
+            snprintf(c->msg, sizeof c->msg, "%s: event %s neither inserted nor found", c->path,
+                     ev->event_id);
+            return XD_EINTERNAL;
+        }
+        return fail(c, rc, "select hash");
+    }
+    const void *h = sqlite3_column_blob(st, 0);
+    int hlen = sqlite3_column_bytes(st, 0);
+    int same = hlen == (int)sizeof ev->hash && memcmp(h, ev->hash, sizeof ev->hash) == 0;
+    sqlite3_reset(st);
+    *res = same ? XD_APPEND_DUPLICATE : XD_APPEND_CONFLICT;
+    return 0;
+}
+
+static int sq_probe(struct xd_store_conn *c)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = run(c, ST_BEGIN);
+    if (rc < 0)
+        return rc;
+    rc = stmt(c, ST_PROBE, &st);
+    if (rc < 0)
+        goto fail;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    sqlite3_bind_int64(st, 1, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        rc = fail(c, rc, "probe");
+        goto fail;
+    }
+    rc = run(c, ST_COMMIT);
+    if (rc < 0)
+        goto fail;
+    return 0;
+fail:
+    sq_rollback(c);
+    return rc;
+}
+
+/* XD_EREADONLY (message in c) when `path` exists and cannot be written. */
+static int check_writable(struct xd_store_conn *c, const char *path, int must_exist)
+{
+    if (access(path, W_OK) == 0)
+        return 0;
+    int e = errno;
+    if (e == ENOENT && !must_exist)
+        return 0;
+    snprintf(c->msg, sizeof c->msg, "%s: %s", path, strerror(e));
+    return e == ENOENT ? XD_EUNAVAIL : XD_EREADONLY;
+}
+
+/*
+ * Can the database be written? A few access(2) calls, no database I/O. SQLite
+ * creates the -wal and -shm files with the database file's mode, so a file
+ * that was read-only leaves them read-only too, and they count.
+ */
+static int sq_ready(struct xd_store_conn *c)
+{
+    if (c->mode == XD_CONN_WRITER && sqlite3_db_readonly(c->db, "main") == 1) {
+        snprintf(c->msg, sizeof c->msg, "%s: opened read-only", c->path);
+        return XD_EREADONLY;
+    }
+    char side[4096];
+    int rc = check_writable(c, c->path, 1);
+    if (rc == 0)
+        rc = check_writable(c, c->dir, 1);
+    if (rc == 0 && snprintf(side, sizeof side, "%s-wal", c->path) < (int)sizeof side)
+        rc = check_writable(c, side, 0);
+    if (rc == 0 && snprintf(side, sizeof side, "%s-shm", c->path) < (int)sizeof side)
+        rc = check_writable(c, side, 0);
+    return rc;
+}
+
+/* A heap copy of a text column; NULL stays NULL. Sets *oom when a copy fails. */
+static char *col_dup(sqlite3_stmt *st, int i, int *oom)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    if (!t)
+        return NULL;
+    size_t n = (size_t)sqlite3_column_bytes(st, i);
+    char *p = malloc(n + 1);
+    if (!p) {
+        *oom = 1;
+        return NULL;
+    }
+    memcpy(p, t, n);
+    p[n] = '\0';
+    return p;
+}
+
+static int sq_get_event(struct xd_store_conn *c, const char *event_id, struct xd_stored_event *out)
+{
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    int rc = stmt(c, ST_GET, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return XD_ENOTFOUND;
+    }
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return fail(c, rc, "get event");
+    }
+    int oom = 0;
+    out->seq = sqlite3_column_int64(st, 0);
+    out->event_id = col_dup(st, 1, &oom);
+    out->type = col_dup(st, 2, &oom);
+    out->bkey = col_dup(st, 3, &oom);
+    out->occurred_at = col_dup(st, 4, &oom);
+    out->source = col_dup(st, 5, &oom);
+    out->state = col_dup(st, 6, &oom);
+    out->received_ms = sqlite3_column_int64(st, 7);
+    out->body = col_dup(st, 8, &oom);
+    sqlite3_reset(st);
+    if (oom) {
+        xd_stored_event_dispose(out);
+        return XD_ENOMEM;
+    }
+    return 0;
+}
+
+static int sq_count(struct xd_store_conn *c, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(c, ST_COUNT, &st);
+    if (rc < 0)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return fail(c, rc, "count");
+    }
+    *out = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return 0;
+}
+
+static const char *sq_errmsg(struct xd_store_conn *c)
+{
+    return c->msg[0] ? c->msg : "no error";
+}
+
+const struct xd_store_driver xd_store_sqlite = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .begin = sq_begin,
+    .savepoint = sq_savepoint,
+    .release = sq_release,
+    .rollback_to = sq_rollback_to,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .append_one = sq_append_one,
+    .probe = sq_probe,
+    .ready = sq_ready,
+    .get_event = sq_get_event,
+    .count = sq_count,
+    .errmsg = sq_errmsg,
+};

@@ -1,0 +1,656 @@
+/*
+ * The store, driver-agnostic: the intake queue, the committer thread that
+ * group-commits it, the pool of read connections, and the public functions of
+ * store.h. All SQL lives in the driver (sqlite.c, behind store_int.h).
+ *
+ * Group commit. Submitters append requests to a queue (one mutex, one
+ * condvar) and return. One committer thread repeatedly takes everything
+ * queued (up to GROUP_MAX_EVENTS events, so a group's latency stays bounded),
+ * drops the mutex, and writes the group as one transaction:
+ *
+ *   BEGIN IMMEDIATE
+ *     per request: SAVEPOINT; insert each event (accepted / duplicate /
+ *                  conflict by event_id and hash); ROLLBACK TO the savepoint
+ *                  if any event conflicted; RELEASE
+ *   COMMIT                                   -- one fsync for the whole group
+ *
+ * and only then sets each request's rc and calls its done callback. While it
+ * writes, new requests pile up in the queue and become the next group, so
+ * the more concurrent submitters, the more requests share one fsync.
+ *
+ * Durability invariant: a request's done callback runs with rc = 0 only after
+ * the COMMIT containing it returned success (with synchronous=FULL: after the
+ * fsync). If BEGIN, any insert or COMMIT fails, the whole group is rolled back
+ * and every request in it gets the same error (XD_EFULL, XD_EREADONLY,
+ * XD_EUNAVAIL, XD_EIO...): nothing is ever acknowledged that is not on disk,
+ * and no request is ever half stored. A conflicting request (or one whose
+ * data the database refuses) rolls back to its own savepoint and does not
+ * disturb the others in its group.
+ *
+ * Recovery. After a failed group the writer connection is closed and reopened
+ * for the next one, so a connection broken by an I/O error does not linger.
+ * While writes are failing the idle committer probes once a second with a
+ * tiny real commit; xd_store_ready() reports the last outcome, so readiness
+ * returns by itself when the disk has space or is writable again.
+ *
+ * Reads use separate read-only connections from a small pool (WAL lets them
+ * run beside the writer); any thread may read, each read holds one pooled
+ * connection for its duration.
+ */
+#include "store/store_int.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "ingest/event.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define GROUP_MAX_EVENTS  10000 /* a group takes requests until this many events */
+#define PROBE_INTERVAL_MS 1000  /* write probe while writes are failing */
+#define READERS_IDLE_MAX  32    /* idle read connections kept; extras are closed */
+
+static const struct xd_store_driver *const drivers[] = {
+    &xd_store_sqlite,
+};
+
+struct xd_store {
+    const struct xd_store_driver *drv;
+    struct xd_store_opts opts; /* owned copies, immutable after open */
+
+    /* The intake queue, guarded by mu. */
+    pthread_mutex_t mu;
+    pthread_cond_t work;     /* queue became non-empty, or stopping */
+    struct xd_append *head;  /* oldest queued request */
+    struct xd_append **tail; /* where the next one is linked */
+    int stopping;            /* no more submits; the committer drains and exits */
+
+    /* The committer's own; no lock. */
+    pthread_t committer;
+    int committer_started;
+    struct xd_store_conn *w; /* writer; NULL after a failure until reopened */
+    char lastmsg[256];       /* why the last group or probe failed */
+
+    _Atomic int write_rc; /* 0, or the error of the last failed group or probe */
+    _Atomic uint64_t n_groups, n_requests, n_events, n_failed;
+
+    /* Idle read connections, guarded by rmu. */
+    pthread_mutex_t rmu;
+    struct xd_store_conn *idle[READERS_IDLE_MAX];
+    size_t nidle;
+    unsigned rgen; /* bumped when readers must be reopened; older ones are closed */
+};
+
+/* A read connection taken from the pool, and the pool generation it belongs to. */
+struct reader {
+    struct xd_store_conn *c;
+    unsigned gen;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the writer side (committer thread only) ---- */
+
+/* Keeps the reason for the last write failure (the connection may be closed next). */
+static void note_failure(struct xd_store *s, const char *what, int rc)
+{
+    const char *why = s->w ? s->drv->errmsg(s->w) : xd_strerror(rc);
+    snprintf(s->lastmsg, sizeof s->lastmsg, "%s: %s", what, why);
+}
+
+/* Closes the idle readers, and makes the busy ones close when they come back. */
+static void drop_readers(struct xd_store *s)
+{
+    struct xd_store_conn *old[READERS_IDLE_MAX];
+    pthread_mutex_lock(&s->rmu);
+    size_t n = s->nidle;
+    memcpy(old, s->idle, n * sizeof old[0]);
+    s->nidle = 0;
+    s->rgen++;
+    pthread_mutex_unlock(&s->rmu);
+    for (size_t i = 0; i < n; i++)
+        s->drv->close(old[i]);
+}
+
+/* Drops a writer that saw a failure; the next group or probe reopens it. */
+static void drop_writer(struct xd_store *s)
+{
+    if (!s->w)
+        return;
+    s->drv->rollback(s->w);
+    s->drv->close(s->w);
+    s->w = NULL;
+}
+
+/*
+ * Reopens the writer after a failure. The readers are reopened too: a driver
+ * may share per-file state between the connections of one process (SQLite
+ * shares one WAL index per file; mapped read-only while the store was
+ * read-only, it would keep a fresh writer read-only), and the fresh writer
+ * must not inherit it.
+ */
+static int ensure_writer(struct xd_store *s)
+{
+    if (s->w)
+        return 0;
+    drop_readers(s);
+    struct xd_buf err;
+    xd_buf_init(&err);
+    int rc = s->drv->open(&s->opts, XD_CONN_WRITER, &s->w, &err);
+    if (rc < 0)
+        snprintf(s->lastmsg, sizeof s->lastmsg, "open: %s", xd_buf_str(&err));
+    xd_buf_dispose(&err);
+    return rc;
+}
+
+/* Errors that belong to one request's data, not to the database: only it fails. */
+static int request_error(int rc)
+{
+    return rc == XD_EINVAL || rc == XD_ETOOBIG;
+}
+
+/*
+ * Writes one request inside the open transaction. A conflict (or data the
+ * database refuses) rolls back this request alone and sets its rc; any other
+ * error is returned and fails the whole group.
+ */
+static int write_request(struct xd_store *s, struct xd_append *a, int64_t received_ms)
+{
+    const struct xd_store_driver *d = s->drv;
+    int outcome = 0;
+    int rc = d->savepoint(s->w);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < a->n; i++) {
+        enum xd_append_result res;
+        rc = d->append_one(s->w, &a->events[i], received_ms, &res);
+        if (request_error(rc)) {
+            outcome = rc;
+            break;
+        }
+        if (rc < 0)
+            return rc;
+        if (a->results)
+            a->results[i] = (unsigned char)res;
+        if (res == XD_APPEND_CONFLICT)
+            outcome = XD_ECONFLICT; /* keep going: results mark every conflicting event */
+    }
+    if (outcome < 0) {
+        rc = d->rollback_to(s->w);
+        if (rc < 0)
+            return rc;
+    }
+    rc = d->release(s->w);
+    if (rc < 0)
+        return rc;
+    a->rc = outcome;
+    return 0;
+}
+
+/* Writes and commits a group; returns 0 or the error every request in it gets. */
+static int write_group(struct xd_store *s, struct xd_append *g)
+{
+    const struct xd_store_driver *d = s->drv;
+    int rc = ensure_writer(s);
+    if (rc < 0)
+        return rc;
+    rc = d->begin(s->w);
+    if (rc < 0)
+        goto fail;
+    int64_t received_ms = now_ms();
+    for (struct xd_append *a = g; a; a = a->next) {
+        rc = write_request(s, a, received_ms);
+        if (rc < 0)
+            goto fail;
+    }
+    rc = d->commit(s->w);
+    if (rc < 0)
+        goto fail;
+    return 0;
+fail:
+    note_failure(s, "write", rc);
+    drop_writer(s);
+    return rc;
+}
+
+/* Records the outcome of a write; logs only when it changes. */
+static void set_write_rc(struct xd_store *s, int rc)
+{
+    int prev = atomic_exchange(&s->write_rc, rc);
+    if (rc < 0 && prev == 0)
+        xd_warn("store: writes failing (%s): %s", xd_errname(rc), s->lastmsg);
+    else if (rc < 0 && prev != rc)
+        xd_warn("store: writes still failing (%s): %s", xd_errname(rc), s->lastmsg);
+    else if (rc < 0)
+        xd_debug("store: writes failing (%s): %s", xd_errname(rc), s->lastmsg);
+    else if (rc == 0 && prev < 0)
+        xd_info("store: writes work again");
+}
+
+/* Commits a group, then (and only then) tells every request its outcome. */
+static void run_group(struct xd_store *s, struct xd_append *g)
+{
+    size_t nreq = 0, nev = 0;
+    for (struct xd_append *a = g; a; a = a->next) {
+        nreq++;
+        nev += a->n;
+    }
+    int rc = write_group(s, g);
+    if (rc < 0) {
+        atomic_fetch_add_explicit(&s->n_failed, 1, memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&s->n_groups, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->n_requests, nreq, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->n_events, nev, memory_order_relaxed);
+    }
+    /* EUNAVAIL (another writer held the lock) says nothing about the disk. */
+    if (rc != XD_EUNAVAIL)
+        set_write_rc(s, rc);
+
+    struct xd_append *next;
+    for (struct xd_append *a = g; a; a = next) {
+        next = a->next; /* a may be freed by its callback */
+        a->next = NULL;
+        if (rc < 0)
+            a->rc = rc;
+        a->done(a, a->arg);
+    }
+}
+
+/* While writes are failing: reopen and try a tiny real commit. */
+static void probe(struct xd_store *s)
+{
+    drop_writer(s); /* a connection opened read-only stays read-only: reopen */
+    int rc = ensure_writer(s);
+    if (rc == 0) {
+        rc = s->drv->ready(s->w);
+        if (rc == 0)
+            rc = s->drv->probe(s->w);
+        if (rc < 0) {
+            note_failure(s, "probe", rc);
+            drop_writer(s);
+        }
+    }
+    if (rc != XD_EUNAVAIL)
+        set_write_rc(s, rc);
+}
+
+/* Detaches the oldest requests, up to GROUP_MAX_EVENTS events (at least one request). */
+static struct xd_append *take_group(struct xd_store *s)
+{
+    struct xd_append *first = s->head, *last = first;
+    size_t n = first->n;
+    while (last->next && n + last->next->n <= GROUP_MAX_EVENTS) {
+        last = last->next;
+        n += last->n;
+    }
+    s->head = last->next;
+    if (!s->head)
+        s->tail = &s->head;
+    last->next = NULL;
+    return first;
+}
+
+static void *committer_main(void *arg)
+{
+    struct xd_store *s = arg;
+    pthread_setname_np(pthread_self(), "xd-committer");
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        if (s->head) {
+            struct xd_append *g = take_group(s);
+            pthread_mutex_unlock(&s->mu);
+            run_group(s, g);
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
+        if (s->stopping)
+            break;
+        if (atomic_load(&s->write_rc) == 0) {
+            pthread_cond_wait(&s->work, &s->mu);
+            continue;
+        }
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        t.tv_sec += PROBE_INTERVAL_MS / 1000;
+        t.tv_nsec += (PROBE_INTERVAL_MS % 1000) * 1000000L;
+        if (t.tv_nsec >= 1000000000L) {
+            t.tv_sec++;
+            t.tv_nsec -= 1000000000L;
+        }
+        int rc = pthread_cond_timedwait(&s->work, &s->mu, &t);
+        if (rc == ETIMEDOUT && !s->head && !s->stopping) {
+            pthread_mutex_unlock(&s->mu);
+            probe(s);
+            pthread_mutex_lock(&s->mu);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- submitting ---- */
+
+static int check_request(const struct xd_append *a)
+{
+    if (!a || !a->done || (a->n && !a->events))
+        return XD_EINVAL;
+    for (size_t i = 0; i < a->n; i++) {
+        const struct xd_event *e = &a->events[i];
+        if (!e->event_id || !e->bkey || !e->occurred_at || !e->body || !xd_event_type_name(e->type))
+            return XD_EINVAL;
+    }
+    return 0;
+}
+
+int xd_store_submit(struct xd_store *s, struct xd_append *a)
+{
+    int rc = check_request(a);
+    if (rc < 0)
+        return rc;
+    a->next = NULL;
+    a->rc = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return XD_ESTOPPING;
+    }
+    /* The committer waits only on an empty queue, so only then needs waking. */
+    int was_empty = s->head == NULL;
+    *s->tail = a;
+    s->tail = &a->next;
+    if (was_empty)
+        pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* xd_store_append() waits on one of these, on its own stack. */
+struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+};
+
+static void wake(struct xd_append *a, void *arg)
+{
+    (void)a;
+    struct waiter *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int xd_store_append(struct xd_store *s, struct xd_append *a)
+{
+    struct waiter w = {.done = 0};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    if (a) {
+        a->done = wake;
+        a->arg = &w;
+    }
+    int rc = xd_store_submit(s, a);
+    if (rc < 0) {
+        if (a)
+            a->rc = rc;
+        goto out;
+    }
+    pthread_mutex_lock(&w.mu);
+    while (!w.done)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    rc = a->rc;
+out:
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    return rc;
+}
+
+/* ---- reading ---- */
+
+static int reader_get(struct xd_store *s, struct reader *r)
+{
+    pthread_mutex_lock(&s->rmu);
+    r->gen = s->rgen;
+    if (s->nidle > 0) {
+        r->c = s->idle[--s->nidle];
+        pthread_mutex_unlock(&s->rmu);
+        return 0;
+    }
+    pthread_mutex_unlock(&s->rmu);
+    struct xd_buf err;
+    xd_buf_init(&err);
+    int rc = s->drv->open(&s->opts, XD_CONN_READER, &r->c, &err);
+    if (rc < 0)
+        xd_warn("store: cannot open a read connection: %s", xd_buf_str(&err));
+    xd_buf_dispose(&err);
+    return rc;
+}
+
+/* Returns r to the pool; a connection that failed (rc) or is stale is closed instead. */
+static void reader_put(struct xd_store *s, struct reader *r, int rc)
+{
+    struct xd_store_conn *c = r->c;
+    if (rc < 0 && rc != XD_ENOTFOUND) {
+        s->drv->close(c);
+        return;
+    }
+    pthread_mutex_lock(&s->rmu);
+    if (r->gen == s->rgen && s->nidle < READERS_IDLE_MAX) {
+        s->idle[s->nidle++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&s->rmu);
+    s->drv->close(c);
+}
+
+int xd_store_get_event(struct xd_store *s, const char *event_id, struct xd_stored_event *out)
+{
+    struct reader r;
+    memset(out, 0, sizeof *out);
+    if (!event_id)
+        return XD_EINVAL;
+    int rc = reader_get(s, &r);
+    if (rc < 0)
+        return rc;
+    rc = s->drv->get_event(r.c, event_id, out);
+    reader_put(s, &r, rc);
+    return rc;
+}
+
+void xd_stored_event_dispose(struct xd_stored_event *e)
+{
+    if (!e)
+        return;
+    free(e->event_id);
+    free(e->type);
+    free(e->bkey);
+    free(e->occurred_at);
+    free(e->source);
+    free(e->state);
+    free(e->body);
+    memset(e, 0, sizeof *e);
+}
+
+int xd_store_count_events(struct xd_store *s, int64_t *out)
+{
+    struct reader r;
+    int rc = reader_get(s, &r);
+    if (rc < 0)
+        return rc;
+    rc = s->drv->count(r.c, out);
+    reader_put(s, &r, rc);
+    return rc;
+}
+
+int xd_store_ready(struct xd_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int stopping = s->stopping;
+    pthread_mutex_unlock(&s->mu);
+    if (stopping)
+        return XD_ESTOPPING;
+    int rc = atomic_load(&s->write_rc);
+    if (rc < 0)
+        return rc;
+    struct reader r;
+    rc = reader_get(s, &r);
+    if (rc < 0)
+        return rc;
+    rc = s->drv->ready(r.c);
+    reader_put(s, &r, 0); /* a "not writable" answer is no fault of the connection */
+    return rc;
+}
+
+void xd_store_stats(struct xd_store *s, struct xd_store_stats *out)
+{
+    out->groups = atomic_load_explicit(&s->n_groups, memory_order_relaxed);
+    out->requests = atomic_load_explicit(&s->n_requests, memory_order_relaxed);
+    out->events = atomic_load_explicit(&s->n_events, memory_order_relaxed);
+    out->failed_groups = atomic_load_explicit(&s->n_failed, memory_order_relaxed);
+}
+
+/* ---- lifecycle ---- */
+
+static int copy_opts(const struct xd_config *cfg, struct xd_store_opts *o, struct xd_buf *err)
+{
+    const char *driver = cfg->store.driver ? cfg->store.driver : "sqlite";
+    const char *sync = cfg->store.synchronous ? cfg->store.synchronous : "full";
+    if (strcasecmp(sync, "full") == 0) {
+        o->sync_full = 1;
+    } else if (strcasecmp(sync, "normal") == 0) {
+        o->sync_full = 0;
+    } else {
+        if (err)
+            xd_buf_printf(err, "store.synchronous: must be full or normal, not \"%s\"", sync);
+        return XD_ECONFIG;
+    }
+    o->busy_timeout_ms = cfg->store.busy_timeout_ms;
+    o->driver = strdup(driver);
+    o->path = cfg->store.path ? strdup(cfg->store.path) : NULL;
+    o->url = cfg->store.url ? strdup(cfg->store.url) : NULL;
+    if (!o->driver || (cfg->store.path && !o->path) || (cfg->store.url && !o->url))
+        return XD_ENOMEM;
+    return 0;
+}
+
+static void free_opts(struct xd_store_opts *o)
+{
+    free(o->driver);
+    free(o->path);
+    free(o->url);
+}
+
+static const struct xd_store_driver *find_driver(const char *name)
+{
+    for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++)
+        if (strcmp(drivers[i]->name, name) == 0)
+            return drivers[i];
+    return NULL;
+}
+
+int xd_store_open(const struct xd_config *cfg, struct xd_store **out, struct xd_buf *err)
+{
+    int rc;
+    int locks = 0;
+    *out = NULL;
+    struct xd_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return XD_ENOMEM;
+    s->tail = &s->head;
+    rc = copy_opts(cfg, &s->opts, err);
+    if (rc < 0)
+        goto fail;
+    s->drv = find_driver(s->opts.driver);
+    if (!s->drv) {
+        if (err)
+            xd_buf_printf(err, "store.driver: \"%s\" is not available (built: sqlite)",
+                          s->opts.driver);
+        rc = XD_ECONFIG;
+        goto fail;
+    }
+
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the probe timer */
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->work, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&s->rmu, NULL);
+    locks = 1;
+
+    rc = s->drv->open(&s->opts, XD_CONN_WRITER, &s->w, err);
+    if (rc < 0)
+        goto fail;
+    rc = s->drv->ready(s->w);
+    if (rc < 0) {
+        note_failure(s, "open", rc);
+        set_write_rc(s, rc);
+    }
+    /* One reader now, so that a store that cannot be read fails here, not later. */
+    struct reader r = {.gen = 0};
+    rc = s->drv->open(&s->opts, XD_CONN_READER, &r.c, err);
+    if (rc < 0)
+        goto fail;
+    reader_put(s, &r, 0);
+
+    rc = pthread_create(&s->committer, NULL, committer_main, s);
+    if (rc != 0) {
+        if (err)
+            xd_buf_printf(err, "store: cannot start the committer thread: %s", strerror(rc));
+        rc = XD_ENOMEM;
+        goto fail;
+    }
+    s->committer_started = 1;
+    *out = s;
+    return 0;
+fail:
+    if (locks) {
+        s->stopping = 1;
+        xd_store_close(s);
+        return rc;
+    }
+    free_opts(&s->opts);
+    free(s);
+    return rc;
+}
+
+void xd_store_close(struct xd_store *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->mu);
+    if (s->committer_started)
+        pthread_join(s->committer, NULL); /* it drains the queue first */
+
+    /*
+     * Readers first: the last connection to close checkpoints and removes the
+     * WAL, and only the writer can, so a clean close leaves one file.
+     */
+    for (size_t i = 0; i < s->nidle; i++)
+        s->drv->close(s->idle[i]);
+    if (s->w)
+        s->drv->close(s->w);
+    pthread_cond_destroy(&s->work);
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->rmu);
+    free_opts(&s->opts);
+    free(s);
+}

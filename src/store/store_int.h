@@ -1,0 +1,91 @@
+/*
+ * Inside the store: the driver table that store.c (driver-agnostic: queue,
+ * committer thread, group commit, reader pool) calls, and that sqlite.c (and
+ * later a PostgreSQL driver) fills in. Nothing outside src/store/ includes
+ * this header, and no SQL or driver type appears in it.
+ *
+ * A connection (struct xd_store_conn, defined by each driver) is used by one
+ * thread at a time: the writer only by the committer thread, readers by
+ * whichever thread took them from the pool. A driver therefore needs no
+ * locking of its own. Every operation returns 0 or a negative xd_err; the
+ * driver maps its native error codes (SQLITE_FULL → XD_EFULL, ...) so that
+ * store.c never sees them.
+ *
+ * Transaction shape, driven by store.c for every group:
+ *   begin, { savepoint, append_one..., [rollback_to], release }..., commit
+ * and rollback when anything in it failed. A driver may assume savepoints are
+ * never nested.
+ */
+#ifndef XD_STORE_INT_H
+#define XD_STORE_INT_H
+
+#include "store/store.h"
+
+#include <stdint.h>
+
+struct xd_buf;
+struct xd_event;
+struct xd_store_conn;
+
+/* The config's store section, copied (the store outlives a config reload). */
+struct xd_store_opts {
+    char *driver;             /* "sqlite" | "postgres" */
+    char *path;               /* sqlite: database file */
+    char *url;                /* postgres: connection URL */
+    int sync_full;            /* sqlite: synchronous=FULL (1) or NORMAL (0) */
+    unsigned busy_timeout_ms; /* how long to wait for another writer's lock */
+};
+
+enum xd_conn_mode {
+    XD_CONN_WRITER, /* read-write; creates and migrates the schema */
+    XD_CONN_READER, /* read-only; the schema must exist */
+};
+
+struct xd_store_driver {
+    const char *name; /* matches store.driver in the config */
+
+    /*
+     * Opens a connection. A writer creates the database and migrates its
+     * schema to the current version; a writer on a database that cannot be
+     * written (read-only file or file system) still opens when the schema is
+     * current, and ready() then says XD_EREADONLY. On failure returns a
+     * negative xd_err and appends a one-line reason to err (may be NULL).
+     */
+    int (*open)(const struct xd_store_opts *o, enum xd_conn_mode mode, struct xd_store_conn **out,
+                struct xd_buf *err);
+    void (*close)(struct xd_store_conn *c); /* NULL is a no-op */
+
+    /* Transactions (writer only). rollback is harmless when none is open. */
+    int (*begin)(struct xd_store_conn *c); /* takes the write lock now */
+    int (*savepoint)(struct xd_store_conn *c);
+    int (*release)(struct xd_store_conn *c);
+    int (*rollback_to)(struct xd_store_conn *c); /* undo since savepoint, keep it open */
+    int (*commit)(struct xd_store_conn *c);      /* durable when it returns 0 */
+    int (*rollback)(struct xd_store_conn *c);
+
+    /*
+     * Inserts one event unless its event_id is stored already (including
+     * earlier in this transaction); *res says which: ACCEPTED, DUPLICATE
+     * (same hash) or CONFLICT (different hash).
+     */
+    int (*append_one)(struct xd_store_conn *c, const struct xd_event *ev, int64_t received_ms,
+                      enum xd_append_result *res);
+    /*
+     * One small real write in its own transaction, to learn whether writes
+     * work again after a failure (disk full, read-only).
+     */
+    int (*probe)(struct xd_store_conn *c);
+    /* Cheap check, no I/O on the database: XD_EREADONLY when it cannot be written. */
+    int (*ready)(struct xd_store_conn *c);
+
+    /* Reads (reader connections). */
+    int (*get_event)(struct xd_store_conn *c, const char *event_id, struct xd_stored_event *out);
+    int (*count)(struct xd_store_conn *c, int64_t *out);
+
+    /* The driver's message for the last failure on c (for logs); never NULL. */
+    const char *(*errmsg)(struct xd_store_conn *c);
+};
+
+extern const struct xd_store_driver xd_store_sqlite;
+
+#endif
