@@ -1,0 +1,237 @@
+/*
+ * POST /v1/events and GET /v1/events/{id}.
+ *
+ * Intake answers 202 only after the store's group commit made the events
+ * durable: the handler validates and prepares the events on the HTTP worker
+ * thread, suspends the connection, and hands the request to the store's
+ * committer; the committer's callback resumes the connection and the answer
+ * is built back on a worker thread.
+ */
+#include "api/http.h"
+#include "core/err.h"
+#include "core/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void on_store_done(struct xd_append *a, void *arg)
+{
+    (void)a;
+    struct xd_req *r = arg;
+    atomic_store(&r->store_done, 1);
+    MHD_resume_connection(r->conn);
+}
+
+void xd_h_events_post(struct xd_req *r)
+{
+    const struct xd_config *cfg = r->srv->cfg;
+    struct xd_intake_limits lim = {
+        .max_batch = cfg->server.max_batch,
+        .max_depth = cfg->server.max_depth,
+        .max_string = cfg->server.max_string,
+    };
+    xd_intake_init(&r->intake, &lim, r->key ? r->key->id : "anonymous");
+    r->intake_used = 1;
+
+    int rc = xd_intake_add_body(&r->intake, r->body.data ? r->body.data : "", r->body.len);
+    if (rc == XD_ENOMEM) {
+        snprintf(r->retry_after, sizeof r->retry_after, "1");
+        xd_http_problem(r, 503, "overloaded", "Service Unavailable", "out of memory", NULL);
+        return;
+    }
+    if (rc < 0) {
+        struct xd_intake *in = &r->intake;
+        char detail[160];
+        if (in->has_offset) {
+            snprintf(detail, sizeof detail, "malformed JSON at byte %zu", in->offset);
+            xd_http_problem(r, 400, "malformed-json", "Malformed JSON", detail, &in->errs);
+        } else if (in->status == 413) {
+            xd_http_problem(r, 413, "too-large", "Payload Too Large",
+                            in->errs.n ? in->errs.v[0].message : NULL, &in->errs);
+        } else {
+            snprintf(detail, sizeof detail, "%zu error%s; nothing was stored", in->errs.n,
+                     in->errs.n == 1 ? "" : "s");
+            xd_http_problem(r, 400, "invalid-event", "Invalid event", detail, &in->errs);
+        }
+        return;
+    }
+
+    r->results = calloc(r->intake.n, 1);
+    if (!r->results) {
+        snprintf(r->retry_after, sizeof r->retry_after, "1");
+        xd_http_problem(r, 503, "overloaded", "Service Unavailable", "out of memory", NULL);
+        return;
+    }
+    r->append.events = r->intake.events;
+    r->append.n = r->intake.n;
+    r->append.results = r->results;
+    r->append.done = on_store_done;
+    r->append.arg = r;
+    r->suspended = 1;
+    MHD_suspend_connection(r->conn);
+    rc = xd_store_submit(r->srv->store, &r->append);
+    if (rc < 0) {
+        r->append.rc = rc;
+        on_store_done(&r->append, r);
+    }
+}
+
+/* Builds {"accepted":[...],"duplicates":[...]}. */
+static void accepted_body(struct xd_req *r)
+{
+    struct xd_buf *o = &r->out;
+    long fresh = 0, dup = 0;
+    xd_buf_reset(o);
+    xd_buf_puts(o, "{\"accepted\":[");
+    for (size_t i = 0; i < r->append.n; i++) {
+        if (r->results[i] != XD_APPEND_ACCEPTED)
+            continue;
+        if (fresh++)
+            xd_buf_putc(o, ',');
+        xd_buf_json_str(o, r->intake.events[i].event_id);
+    }
+    xd_buf_puts(o, "],\"duplicates\":[");
+    for (size_t i = 0; i < r->append.n; i++) {
+        if (r->results[i] != XD_APPEND_DUPLICATE)
+            continue;
+        if (dup++)
+            xd_buf_putc(o, ',');
+        xd_buf_json_str(o, r->intake.events[i].event_id);
+    }
+    xd_buf_puts(o, "]}");
+    atomic_fetch_add(&r->srv->received, fresh);
+    atomic_fetch_add(&r->srv->duplicates, dup);
+}
+
+void xd_h_events_post_resume(struct xd_req *r)
+{
+    int rc = r->append.rc;
+    if (rc == 0) {
+        accepted_body(r);
+        if (r->out.oom) {
+            /* Stored, but we cannot say so: a retry will be answered as duplicates. */
+            snprintf(r->retry_after, sizeof r->retry_after, "1");
+            xd_http_problem(r, 503, "overloaded", "Service Unavailable", "out of memory", NULL);
+            return;
+        }
+        xd_http_reply_json(r, 202);
+        return;
+    }
+    if (rc == XD_ECONFLICT) {
+        struct xd_verrs errs = {0};
+        /* Name the event as intake's schema errors do: "events[i]", "[i]" or none. */
+        const cJSON *root = r->intake.roots[0];
+        const char *prefix = cJSON_IsArray(root) ? ""
+                             : (cJSON_IsObject(root) &&
+                                !cJSON_GetObjectItemCaseSensitive(root, "event_id") &&
+                                !cJSON_GetObjectItemCaseSensitive(root, "type") &&
+                                cJSON_GetObjectItemCaseSensitive(root, "events"))
+                                 ? "events"
+                                 : NULL;
+        char path[64];
+        for (size_t i = 0; i < r->append.n; i++) {
+            if (r->results[i] != XD_APPEND_CONFLICT)
+                continue;
+            if (prefix)
+                snprintf(path, sizeof path, "%s[%zu].event_id", prefix, i);
+            else
+                snprintf(path, sizeof path, "event_id");
+            xd_verrs_add(&errs, path, "'%s' was accepted before with a different body",
+                         r->intake.events[i].event_id);
+        }
+        xd_http_problem(r, 409, "conflict", "Conflict",
+                        "an event_id was seen before with a different body; nothing was stored",
+                        &errs);
+        xd_verrs_dispose(&errs);
+        return;
+    }
+    const char *detail;
+    switch (rc) {
+    case XD_EFULL:
+        detail = "the store is full; nothing was stored";
+        break;
+    case XD_EREADONLY:
+        detail = "the store is not writable; nothing was stored";
+        break;
+    case XD_ESTOPPING:
+        detail = "the hub is shutting down; nothing was stored";
+        break;
+    default:
+        detail = "the store is unavailable; nothing was stored";
+        break;
+    }
+    xd_warn("intake: %zu event(s) refused: %s", r->append.n, xd_strerror(rc));
+    snprintf(r->retry_after, sizeof r->retry_after, "5");
+    xd_http_problem(r, 503, "store-unavailable", "Service Unavailable", detail, NULL);
+}
+
+static void iso_ms(char *out, size_t n, int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+void xd_h_events_get(struct xd_req *r)
+{
+    struct xd_stored_event ev;
+    int rc = xd_store_get_event(r->srv->store, r->param, &ev);
+    if (rc == XD_ENOTFOUND) {
+        char detail[320];
+        snprintf(detail, sizeof detail, "no event with id '%s'", r->param);
+        xd_http_problem(r, 404, "not-found", "Not Found", detail, NULL);
+        return;
+    }
+    if (rc < 0) {
+        snprintf(r->retry_after, sizeof r->retry_after, "5");
+        xd_http_problem(r, 503, "store-unavailable", "Service Unavailable", xd_strerror(rc),
+                        NULL);
+        return;
+    }
+    char when[96];
+    iso_ms(when, sizeof when, ev.received_ms);
+    struct xd_buf *o = &r->out;
+    xd_buf_reset(o);
+    xd_buf_puts(o, "{\"event_id\":");
+    xd_buf_json_str(o, ev.event_id);
+    xd_buf_puts(o, ",\"type\":");
+    xd_buf_json_str(o, ev.type);
+    xd_buf_puts(o, ",\"state\":");
+    xd_buf_json_str(o, ev.state ? ev.state : "received");
+    xd_buf_puts(o, ",\"business_key\":");
+    xd_buf_json_str(o, ev.bkey ? ev.bkey : "");
+    xd_buf_puts(o, ",\"source\":");
+    xd_buf_json_str(o, ev.source ? ev.source : "");
+    xd_buf_printf(o, ",\"seq\":%lld,\"received_at\":\"%s\",\"event\":", (long long)ev.seq, when);
+    xd_buf_puts(o, ev.body);
+    xd_buf_printf(o, ",\"timeline\":[{\"at\":\"%s\",\"step\":\"received\",\"outcome\":\"ok\","
+                     "\"detail\":\"committed to the journal\"}]}",
+                  when);
+    xd_stored_event_dispose(&ev);
+    xd_http_reply_json(r, 200);
+}
+
+void xd_h_healthz(struct xd_req *r)
+{
+    xd_buf_reset(&r->out);
+    xd_buf_puts(&r->out, "{\"status\":\"ok\",\"version\":\"" XD_VERSION "\"}");
+    xd_http_reply_json(r, 200);
+}
+
+void xd_h_readyz(struct xd_req *r)
+{
+    int rc = xd_store_ready(r->srv->store);
+    if (rc < 0 || atomic_load(&r->srv->stopping)) {
+        snprintf(r->retry_after, sizeof r->retry_after, "5");
+        xd_http_problem(r, 503, "not-ready", "Service Unavailable",
+                        rc < 0 ? xd_strerror(rc) : "shutting down", NULL);
+        return;
+    }
+    xd_buf_reset(&r->out);
+    xd_buf_puts(&r->out, "{\"status\":\"ready\"}");
+    xd_http_reply_json(r, 200);
+}

@@ -1,0 +1,88 @@
+/*
+ * The HTTP API's internals: the request context every handler receives, the
+ * route table's shape, and the helpers that build JSON and
+ * application/problem+json (RFC 9457) answers. Only api/ includes
+ * microhttpd.h.
+ *
+ * A handler runs on an HTTP worker thread once the whole body is read. It
+ * either answers at once (xd_http_reply*) or suspends the connection while
+ * the store commits (see h_events.c) and answers when resumed.
+ */
+#ifndef XD_HTTP_H
+#define XD_HTTP_H
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "ingest/intake.h"
+#include "store/store.h"
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+
+struct xd_server {
+    const struct xd_config *cfg;
+    struct xd_store *store;
+    struct MHD_Daemon *daemon;
+    unsigned short port;     /* the port actually bound */
+    atomic_long inflight;    /* requests started and not yet completed */
+    atomic_int stopping;     /* set once SIGTERM/SIGINT arrived */
+    atomic_long received;    /* events accepted (new) since start */
+    atomic_long duplicates;  /* events acknowledged as duplicates */
+    atomic_long rejected;    /* requests answered 4xx */
+};
+
+struct xd_req;
+typedef void (*xd_handler_fn)(struct xd_req *r);
+
+/* One row of the route table (api/server.c). */
+struct xd_http_route {
+    const char *method;
+    const char *pattern;  /* "/v1/events/{id}": {x} matches one path segment */
+    unsigned scope;       /* XD_SCOPE_* needed; 0 = open (health checks) */
+    int takes_body;       /* 1: JSON body expected (415 otherwise) */
+    xd_handler_fn fn;
+};
+
+struct xd_req {
+    struct xd_server *srv;
+    struct MHD_Connection *conn;
+    const struct xd_http_route *route;
+    const struct xd_key *key; /* the caller's key, NULL when auth is off */
+    const char *url;
+    char param[256];          /* the {x} segment of the pattern, if any */
+    struct xd_buf body;
+    int over_limit;           /* body grew past server.max_body */
+
+    /* Answer, set by a handler or on resume. */
+    unsigned status;
+    struct xd_buf out;
+    const char *content_type;
+    char retry_after[16];     /* Retry-After header when non-empty */
+    const char *allow;        /* Allow header for 405 */
+    int answered;             /* status and out are ready to send */
+    int sent;                 /* the answer was queued with MHD */
+
+    /* Intake in flight (POST /v1/events). */
+    struct xd_intake intake;
+    int intake_used;
+    struct xd_append append;
+    unsigned char *results;
+    int suspended;            /* waiting for the store */
+    atomic_int store_done;    /* the committer called back */
+};
+
+/* Answers with a JSON body already in r->out. */
+void xd_http_reply_json(struct xd_req *r, unsigned status);
+/* Answers with application/problem+json. errs may be NULL. */
+void xd_http_problem(struct xd_req *r, unsigned status, const char *slug, const char *title,
+                     const char *detail, const struct xd_verrs *errs);
+
+/* Handlers (h_*.c). */
+void xd_h_events_post(struct xd_req *r);
+void xd_h_events_get(struct xd_req *r);
+void xd_h_healthz(struct xd_req *r);
+void xd_h_readyz(struct xd_req *r);
+/* Called again when a suspended request is resumed. */
+void xd_h_events_post_resume(struct xd_req *r);
+
+#endif

@@ -1,0 +1,421 @@
+/*
+ * The HTTP listener: libmicrohttpd with an epoll thread pool and
+ * suspend/resume, so a request waiting for its group commit holds no
+ * thread. Every request walks the same path:
+ *
+ *   first call   route lookup (404/405), API key (401/403), Content-Type
+ *                (415), declared Content-Length (413) — answered before
+ *                any of the body is read;
+ *   upload calls the body is appended up to server.max_body (413 past it);
+ *   last call    the route's handler runs, and answers or suspends;
+ *   resumed      the handler's resume function answers.
+ */
+#include "api/server.h"
+#include "api/http.h"
+#include "core/err.h"
+#include "core/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const struct xd_http_route routes[] = {
+    {"POST", "/v1/events", XD_SCOPE_EVENTS_WRITE, 1, xd_h_events_post},
+    {"GET", "/v1/events/{id}", XD_SCOPE_READ, 0, xd_h_events_get},
+    {"GET", "/healthz", 0, 0, xd_h_healthz},
+    {"GET", "/readyz", 0, 0, xd_h_readyz},
+};
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+/* Matches url against pattern; a {x} segment is copied into param. */
+static int path_match(const char *pattern, const char *url, char *param, size_t psize)
+{
+    const char *p = pattern, *u = url;
+    while (*p) {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            const char *seg_end = strchr(u, '/');
+            size_t n = seg_end ? (size_t)(seg_end - u) : strlen(u);
+            if (n == 0 || n >= psize)
+                return 0;
+            memcpy(param, u, n);
+            param[n] = '\0';
+            u += n;
+            p = close + 1;
+            continue;
+        }
+        if (*p != *u)
+            return 0;
+        p++, u++;
+    }
+    return *u == '\0';
+}
+
+/* Finds the route for method+url; sets *allow when only the method is wrong. */
+static const struct xd_http_route *route_find(const char *method, const char *url, char *param,
+                                              size_t psize, const char **allow)
+{
+    *allow = NULL;
+    for (size_t i = 0; i < NROUTES; i++) {
+        if (!path_match(routes[i].pattern, url, param, psize))
+            continue;
+        if (strcmp(routes[i].method, method) == 0 ||
+            (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
+            return &routes[i];
+        *allow = routes[i].method;
+    }
+    return NULL;
+}
+
+static void send_answer(struct xd_req *r)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        r->out.len, r->out.data ? r->out.data : (void *)"", MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->content_type ? r->content_type : "application/json");
+    if (r->retry_after[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
+    if (r->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"crossdock\"");
+    if (r->status >= 400 && r->status < 500 && r->status != 404 && r->status != 409)
+        atomic_fetch_add(&r->srv->rejected, 1);
+    MHD_queue_response(r->conn, r->status, resp);
+    MHD_destroy_response(resp);
+    r->sent = 1;
+}
+
+void xd_http_reply_json(struct xd_req *r, unsigned status)
+{
+    r->status = status;
+    r->content_type = "application/json";
+    r->answered = 1;
+}
+
+void xd_http_problem(struct xd_req *r, unsigned status, const char *slug, const char *title,
+                     const char *detail, const struct xd_verrs *errs)
+{
+    xd_buf_reset(&r->out);
+    xd_buf_printf(&r->out, "{\"type\":\"urn:crossdock:problem:%s\",\"title\":", slug);
+    xd_buf_json_str(&r->out, title);
+    xd_buf_printf(&r->out, ",\"status\":%u", status);
+    if (detail) {
+        xd_buf_puts(&r->out, ",\"detail\":");
+        xd_buf_json_str(&r->out, detail);
+    }
+    if (errs && errs->n) {
+        xd_buf_puts(&r->out, ",\"errors\":[");
+        for (size_t i = 0; i < errs->n; i++) {
+            xd_buf_puts(&r->out, i ? ",{\"path\":" : "{\"path\":");
+            xd_buf_json_str(&r->out, errs->v[i].path);
+            xd_buf_puts(&r->out, ",\"message\":");
+            xd_buf_json_str(&r->out, errs->v[i].message);
+            xd_buf_putc(&r->out, '}');
+        }
+        xd_buf_putc(&r->out, ']');
+    }
+    if (r->url) {
+        xd_buf_puts(&r->out, ",\"instance\":");
+        xd_buf_json_str(&r->out, r->url);
+    }
+    xd_buf_putc(&r->out, '}');
+    r->status = status;
+    r->content_type = "application/problem+json";
+    r->answered = 1;
+}
+
+/* Checks the API key against the route's scope; answers 401/403 itself. */
+static int authorize(struct xd_req *r)
+{
+    const struct xd_config *cfg = r->srv->cfg;
+    if (r->route->scope == 0 || cfg->auth.nkeys == 0)
+        return 0;
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+        xd_http_problem(r, 401, "unauthorized", "Unauthorized",
+                        "send an API key as 'Authorization: Bearer <key>'", NULL);
+        return -1;
+    }
+    const char *secret = h + 7;
+    while (*secret == ' ')
+        secret++;
+    r->key = xd_config_key_by_secret(cfg, secret, strlen(secret));
+    if (!r->key) {
+        xd_http_problem(r, 401, "unauthorized", "Unauthorized", "the API key is not valid",
+                        NULL);
+        return -1;
+    }
+    if ((r->key->scopes & r->route->scope) == 0) {
+        char detail[200];
+        snprintf(detail, sizeof detail, "key '%s' lacks the scope this needs", r->key->id);
+        xd_http_problem(r, 403, "forbidden", "Forbidden", detail, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static int json_content_type(const char *ct)
+{
+    if (!ct)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    size_t n = strcspn(ct, "; ");
+    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+        return 1;
+    /* application/something+json */
+    return n > 5 && strncasecmp(ct, "application/", 12) == 0 &&
+           strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
+/* Checks done once headers are in, before the body is read. */
+static void first_call(struct xd_req *r, const char *method)
+{
+    const char *allow;
+    r->route = route_find(method, r->url, r->param, sizeof r->param, &allow);
+    if (!r->route) {
+        if (allow) {
+            r->allow = allow;
+            xd_http_problem(r, 405, "method-not-allowed", "Method Not Allowed", NULL, NULL);
+        } else {
+            xd_http_problem(r, 404, "not-found", "Not Found", "no such resource", NULL);
+        }
+        return;
+    }
+    if (authorize(r) < 0)
+        return;
+    if (r->route->takes_body) {
+        const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (!json_content_type(ct)) {
+            char detail[200];
+            snprintf(detail, sizeof detail, "expected Content-Type: application/json, got %.100s",
+                     ct ? ct : "none");
+            xd_http_problem(r, 415, "unsupported-media-type", "Unsupported Media Type", detail,
+                            NULL);
+            return;
+        }
+        const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > r->srv->cfg->server.max_body) {
+            char detail[120];
+            snprintf(detail, sizeof detail, "body over server.max_body (%zu bytes)",
+                     r->srv->cfg->server.max_body);
+            xd_http_problem(r, 413, "too-large", "Payload Too Large", detail, NULL);
+            return;
+        }
+    }
+    if (atomic_load(&r->srv->stopping)) {
+        snprintf(r->retry_after, sizeof r->retry_after, "5");
+        xd_http_problem(r, 503, "stopping", "Service Unavailable", "the hub is shutting down",
+                        NULL);
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct xd_server *srv = cls;
+    struct xd_req *r = *con_cls;
+
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->srv = srv;
+        r->conn = conn;
+        r->url = url;
+        atomic_fetch_add(&srv->inflight, 1);
+        *con_cls = r;
+        first_call(r, method);
+        if (r->answered)
+            send_answer(r);
+        return MHD_YES;
+    }
+
+    if (*upload_data_size) {
+        if (!r->sent && !r->over_limit) {
+            if (r->body.len + *upload_data_size > srv->cfg->server.max_body) {
+                r->over_limit = 1;
+                xd_buf_dispose(&r->body);
+            } else if (xd_buf_append(&r->body, upload_data, *upload_data_size) < 0) {
+                r->over_limit = 1; /* answered as 413 below: we cannot hold it */
+                xd_buf_dispose(&r->body);
+            }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    if (r->suspended) {
+        /* Resumed by the store's callback. */
+        r->suspended = 0;
+        xd_h_events_post_resume(r);
+        send_answer(r);
+        return MHD_YES;
+    }
+    if (r->sent)
+        return MHD_YES;
+
+    if (r->over_limit) {
+        char detail[120];
+        snprintf(detail, sizeof detail, "body over server.max_body (%zu bytes)",
+                 srv->cfg->server.max_body);
+        xd_http_problem(r, 413, "too-large", "Payload Too Large", detail, NULL);
+        send_answer(r);
+        return MHD_YES;
+    }
+
+    r->route->fn(r);
+    if (r->suspended)
+        return MHD_YES;
+    if (!r->answered)
+        xd_http_problem(r, 500, "internal", "Internal Server Error", NULL, NULL);
+    send_answer(r);
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn, (void)toe;
+    struct xd_server *srv = cls;
+    struct xd_req *r = *con_cls;
+    if (!r)
+        return;
+    if (r->intake_used)
+        xd_intake_dispose(&r->intake);
+    free(r->results);
+    xd_buf_dispose(&r->body);
+    xd_buf_dispose(&r->out);
+    free(r);
+    *con_cls = NULL;
+    atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    xd_debug("http: %s", msg);
+}
+
+/* Parses "host:port" or "[v6]:port" into a socket address. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[128];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || (size_t)(colon - listen) >= sizeof host)
+        return XD_EINVAL;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535)
+        return XD_EINVAL;
+    memset(ss, 0, sizeof *ss);
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+            return XD_EINVAL;
+        *len = sizeof *s6;
+        return 0;
+    }
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)port);
+    if (strcmp(host, "localhost") == 0)
+        strcpy(host, "127.0.0.1");
+    if (hl == 0 || strcmp(host, "*") == 0)
+        s4->sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+        return XD_EINVAL;
+    *len = sizeof *s4;
+    return 0;
+}
+
+int xd_server_start(const struct xd_config *cfg, struct xd_store *store, struct xd_server **out,
+                    struct xd_buf *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    if (parse_listen(cfg->server.listen, &ss, &sslen) < 0) {
+        xd_buf_printf(err, "server.listen: cannot use '%s' (expected host:port)",
+                      cfg->server.listen);
+        return XD_ECONFIG;
+    }
+    struct xd_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return XD_ENOMEM;
+    s->cfg = cfg;
+    s->store = store;
+
+    unsigned threads = cfg->server.threads;
+    if (threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (unsigned)n : 2;
+    }
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->server.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->server.timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_END);
+    if (!s->daemon) {
+        xd_buf_printf(err, "cannot listen on %s: %s", cfg->server.listen, strerror(errno));
+        free(s);
+        return XD_EIO;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : 0;
+    *out = s;
+    return 0;
+}
+
+unsigned short xd_server_port(const struct xd_server *s)
+{
+    return s->port;
+}
+
+void xd_server_stop(struct xd_server *s, unsigned drain_ms)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stopping, 1);
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    /* Let every request in flight (read, committing, or being answered) finish. */
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    for (unsigned waited = 0; atomic_load(&s->inflight) > 0 && waited < drain_ms; waited += 10)
+        nanosleep(&tick, NULL);
+    MHD_stop_daemon(s->daemon);
+    free(s);
+}

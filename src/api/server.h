@@ -1,0 +1,20 @@
+/*
+ * The HTTP listener (libmicrohttpd, epoll, a pool of worker threads).
+ * xd_server_start() binds server.listen and serves until xd_server_stop(),
+ * which stops accepting, lets every request in flight finish (at most
+ * drain_ms), then closes. The store must outlive the server.
+ */
+#ifndef XD_SERVER_H
+#define XD_SERVER_H
+
+struct xd_config;
+struct xd_store;
+struct xd_buf;
+struct xd_server;
+
+int xd_server_start(const struct xd_config *cfg, struct xd_store *store, struct xd_server **out,
+                    struct xd_buf *err);
+unsigned short xd_server_port(const struct xd_server *s);
+void xd_server_stop(struct xd_server *s, unsigned drain_ms);
+
+#endif

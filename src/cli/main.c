@@ -1,0 +1,94 @@
+/*
+ * crossdock's entry point: finds the command in the table and runs it.
+ */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+static const struct xd_command commands[] = {
+    {"serve", xd_cmd_serve, "run the hub",
+     "crossdock serve [-c FILE]\n"
+     "  Runs the hub with the config FILE (default crossdock.yaml). SIGTERM or SIGINT\n"
+     "  stop accepting, finish the requests in flight and exit 0.\n"},
+    {"check", xd_cmd_check, "validate a config file",
+     "crossdock check [-c FILE]\n"
+     "  Validates the config; errors are printed as FILE:LINE:COL: message.\n"
+     "  Exit 0 when valid, 2 when not.\n"},
+    {"convert", xd_cmd_convert, "print the canonical events of input files",
+     "crossdock convert --from json [--customer C] [--warehouse W] FILE...\n"
+     "  Parses and validates the files and prints their canonical events, one JSON\n"
+     "  object a line. No store, no network. Exit 0 when all are good, 2 when any\n"
+     "  input was rejected (each rejection on stderr with file, line and reason).\n"},
+    {"ingest", xd_cmd_ingest, "commit the events of files to the store",
+     "crossdock ingest [-c FILE] FILE...\n"
+     "  Validates each file (JSON, a {\"events\":[...]} batch, a JSON array, or JSON\n"
+     "  lines) and commits its events to the configured store, as POST /v1/events\n"
+     "  would. A file is stored whole or not at all. Exit 0, or 2 when any file was\n"
+     "  rejected.\n"},
+    {"help", cmd_help, "show help for a command", "crossdock help [COMMAND]\n"},
+    {"version", cmd_version, "print the version", "crossdock version\n"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const struct xd_command *find(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+int xd_cli_usage(const char *name)
+{
+    const struct xd_command *c = find(name);
+    fprintf(stderr, "usage: %s", c ? c->usage : "crossdock COMMAND [ARGS]\n");
+    return 2;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    printf("crossdock %s\n", XD_VERSION);
+    return 0;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc > 1) {
+        const struct xd_command *c = find(argv[1]);
+        if (!c) {
+            fprintf(stderr, "crossdock: no command '%s'; try 'crossdock help'\n", argv[1]);
+            return 2;
+        }
+        fputs(c->usage, stdout);
+        return 0;
+    }
+    printf("crossdock %s: a logistics integration hub\n\nusage: crossdock COMMAND [ARGS]\n\n",
+           XD_VERSION);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+    printf("\n'crossdock help COMMAND' tells more.\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        cmd_help(1, argv);
+        return 2;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)
+        return cmd_version(1, argv);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return cmd_help(argc - 1, argv + 1);
+    const struct xd_command *c = find(argv[1]);
+    if (!c) {
+        fprintf(stderr, "crossdock: no command '%s'; try 'crossdock help'\n", argv[1]);
+        return 2;
+    }
+    return c->fn(argc - 1, argv + 1);
+}
