@@ -33,10 +33,16 @@ struct xd_verr {
     char *message; /* "must be greater than 0" (heap) */
 };
 
-/* A list of errors; init with {0}, free with xd_verrs_dispose(). */
+/*
+ * A list of errors; init with {0}, free with xd_verrs_dispose(). At most
+ * XD_VERRS_MAX are kept (a 1 MiB batch could otherwise hold a million);
+ * further ones are only counted in `dropped`.
+ */
+#define XD_VERRS_MAX 10000
 struct xd_verrs {
     struct xd_verr *v;
     size_t n, cap;
+    size_t dropped; /* errors past XD_VERRS_MAX, counted but not kept */
 };
 int xd_verrs_add(struct xd_verrs *e, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -60,18 +66,32 @@ struct xd_event {
 
 /*
  * Validates one event object. prefix is prepended to every path ("" for a
- * single event, "events[3]" in a batch). Every problem found is added to
- * errs. Returns 0 when valid, XD_ESCHEMA when any error was added.
+ * single event, "events[3]" in a batch; NULL is ""). Every problem found is
+ * added to errs, in the order of the schema's fields (docs/events.md lists
+ * the messages). A null member counts as absent; unknown members are
+ * allowed. Returns 0 when valid, XD_ESCHEMA when any error was added,
+ * XD_ENOMEM when an error could not be recorded.
  */
 int xd_event_validate(const cJSON *ev, const char *prefix, struct xd_verrs *errs);
 
 /*
- * Normalises a valid event in place (source defaults to default_source,
- * schema_version to 1, uom to "EA"), then fills out: type, ids, business key,
- * compact body and its hash. Call only after xd_event_validate() returned 0.
- * Returns 0 or XD_ENOMEM. Free with xd_event_dispose().
+ * Normalises a valid event in place (source defaults to default_source, or
+ * "unknown" when that is NULL; schema_version to 1; uom to "EA"; a default
+ * replaces a null and is otherwise appended as the object's last member),
+ * then fills out: type, ids, business key, compact body (xd_json_write: key
+ * order kept, so the same content gives the same body and hash whatever its
+ * whitespace) and its SHA-256. Call only after xd_event_validate() returned
+ * 0. Returns 0, XD_ENOMEM, or XD_EINVAL for an event with no known type or
+ * no data object; on failure out holds nothing to free. Free with
+ * xd_event_dispose().
  */
 int xd_event_prepare(cJSON *ev, const char *default_source, struct xd_event *out);
 void xd_event_dispose(struct xd_event *ev);
+
+/* Value formats of the model, for converters that build events (1 = valid). */
+int xd_event_id_valid(const char *s); /* 1-128 characters of A-Za-z0-9._:- */
+int xd_date_valid(const char *s);     /* YYYY-MM-DD, a real calendar day */
+/* RFC 3339: YYYY-MM-DDTHH:MM:SS[.1-9 digits](Z|+HH:MM|-HH:MM), upper-case T and Z. */
+int xd_datetime_valid(const char *s);
 
 #endif

@@ -69,7 +69,7 @@ static int push_event(struct xd_intake *in, cJSON *ev)
     return 0;
 }
 
-/* Validates the events of items (an array), each with path "<prefix><name>[i]". */
+/* Validates the events of items (an array), each with path "<name>[i]". */
 static int validate_array(struct xd_intake *in, const cJSON *items, const char *name)
 {
     char path[96];
@@ -91,6 +91,8 @@ int xd_intake_add_body(struct xd_intake *in, const char *body, size_t len)
     cJSON *root = NULL;
 
     int rc = xd_json_parse(body, len, &jl, &root, &jerr);
+    if (rc == XD_ENOMEM)
+        return rc;
     if (rc < 0) {
         xd_verrs_add(&in->errs, "", "malformed JSON at byte %zu: %s", jerr.offset,
                      jerr.message);

@@ -1,0 +1,594 @@
+/*
+ * JSON input and compact output (see json.h).
+ *
+ * Input is checked in one pass over the bytes before cJSON sees them. The pass
+ * is a complete RFC 8259 recogniser (a small state machine, no allocation):
+ * it finds every syntax error with its exact byte offset, and enforces what
+ * cJSON does not: valid UTF-8 (no overlongs, no UTF-8-encoded surrogates,
+ * nothing above U+10FFFF, no truncated sequences), no raw control characters
+ * and no unpaired \u surrogates or \u0000 in strings, strict number grammar
+ * (cJSON would take "01", "1." and "-.5"), numbers that fit a double, and our
+ * depth and string-length limits. cJSON then builds the tree from input known
+ * to be well formed, so its own (less precise) error position is needed only
+ * if it disagrees, which after the pass means it ran out of memory.
+ *
+ * Output (xd_json_write) is compact, keeps key order, and prints numbers the
+ * same way every time, so that a hash of the output is stable.
+ */
+#include "formats/json.h"
+#include "core/buf.h"
+#include "core/err.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_DEPTH  64
+#define DEFAULT_STRING 65536
+/* cJSON copies a number into a 64-byte buffer; a longer one would be cut. */
+#define MAX_NUMBER 63
+
+/* Byte classes inside a string: what the scanning loop must stop for. */
+enum { SC_PLAIN, SC_QUOTE, SC_ESCAPE, SC_CONTROL, SC_HIGH };
+
+static const unsigned char str_class[256] = {
+    [0x00 ... 0x1f] = SC_CONTROL,
+    ['"'] = SC_QUOTE,
+    ['\\'] = SC_ESCAPE,
+    [0x80 ... 0xff] = SC_HIGH,
+};
+
+static const unsigned char is_ws[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1};
+
+/* Value of a hex digit plus one; 0 for any other byte. */
+static const unsigned char hex_val[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
+/* What the escape after a backslash may be; 'u' is handled on its own. */
+static const unsigned char simple_escape[256] = {
+    ['"'] = 1, ['\\'] = 1, ['/'] = 1, ['b'] = 1, ['f'] = 1, ['n'] = 1, ['r'] = 1, ['t'] = 1,
+};
+
+struct scan {
+    const unsigned char *s; /* input */
+    size_t len;
+    size_t pos;
+    unsigned max_depth;
+    size_t max_string;
+    struct xd_json_error *err;
+};
+
+static int fail(struct scan *sc, size_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct scan *sc, size_t offset, const char *fmt, ...)
+{
+    if (sc->err) {
+        va_list ap;
+        va_start(ap, fmt);
+        sc->err->offset = offset;
+        vsnprintf(sc->err->message, sizeof sc->err->message, fmt, ap);
+        va_end(ap);
+    }
+    return XD_EPARSE;
+}
+
+/* "unexpected end of input" at the end, else names the byte at pos. */
+static int unexpected(struct scan *sc)
+{
+    if (sc->pos >= sc->len)
+        return fail(sc, sc->len, "unexpected end of input");
+    unsigned char c = sc->s[sc->pos];
+    if (c > 0x20 && c < 0x7f)
+        return fail(sc, sc->pos, "unexpected character '%c'", c);
+    return fail(sc, sc->pos, "unexpected byte 0x%02x", c);
+}
+
+static void skip_ws(struct scan *sc)
+{
+    size_t pos = sc->pos;
+    while (pos < sc->len && is_ws[sc->s[pos]])
+        pos++;
+    sc->pos = pos;
+}
+
+/* Length of the valid UTF-8 sequence starting at p (lead byte >= 0x80), or 0. */
+static size_t utf8_seq(const unsigned char *p, size_t avail)
+{
+    unsigned char c = p[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf; /* range of the second byte */
+    if (c < 0xc2)
+        return 0; /* continuation byte, or overlong 2-byte lead */
+    if (c < 0xe0) {
+        n = 2;
+    } else if (c < 0xf0) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong */
+        else if (c == 0xed)
+            hi = 0x9f; /* U+D800..U+DFFF */
+    } else if (c < 0xf5) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xf4)
+            hi = 0x8f; /* above U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (avail < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* Reads 4 hex digits at p into *cp; returns 0 or -1. */
+static int hex4(const unsigned char *p, unsigned *cp)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned h = hex_val[p[i]];
+        if (h == 0)
+            return -1;
+        v = v << 4 | (h - 1);
+    }
+    *cp = v;
+    return 0;
+}
+
+/* Checks the \u escape at pos (pointing at the backslash); advances past it. */
+static int scan_u_escape(struct scan *sc)
+{
+    size_t at = sc->pos;
+    unsigned cp, lo;
+    if (sc->len - at < 6 || hex4(sc->s + at + 2, &cp) < 0)
+        return fail(sc, at, "invalid \\u escape");
+    sc->pos = at + 6;
+    if (cp == 0)
+        return fail(sc, at, "\\u0000 is not allowed in strings");
+    if (cp >= 0xdc00 && cp <= 0xdfff)
+        return fail(sc, at, "unpaired surrogate in \\u escape");
+    if (cp >= 0xd800 && cp <= 0xdbff) {
+        if (sc->len - sc->pos < 6 || sc->s[sc->pos] != '\\' || sc->s[sc->pos + 1] != 'u' ||
+            hex4(sc->s + sc->pos + 2, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
+            return fail(sc, at, "unpaired surrogate in \\u escape");
+        sc->pos += 6;
+    }
+    return 0;
+}
+
+/*
+ * A string (pos at the opening quote); leaves pos after the closing quote.
+ * The loop works on a local position: a byte read through an unsigned char
+ * pointer may alias sc->pos, which would otherwise be reloaded every byte.
+ */
+static int scan_string(struct scan *sc)
+{
+    const unsigned char *s = sc->s;
+    size_t start = sc->pos, pos = start + 1, len = sc->len;
+    int rc;
+    for (;;) {
+        while (pos < len && str_class[s[pos]] == SC_PLAIN)
+            pos++;
+        if (pos >= len)
+            return fail(sc, len, "unexpected end of input");
+        unsigned char c = s[pos];
+        switch (str_class[c]) {
+        case SC_QUOTE:
+            if (pos - start - 1 > sc->max_string)
+                return fail(sc, start, "string longer than %zu bytes", sc->max_string);
+            sc->pos = pos + 1;
+            return 0;
+        case SC_CONTROL:
+            return fail(sc, pos, "control character 0x%02x in string", c);
+        case SC_HIGH: {
+            size_t n = utf8_seq(s + pos, len - pos);
+            if (n == 0)
+                return fail(sc, pos, "invalid UTF-8");
+            pos += n;
+            break;
+        }
+        default: /* SC_ESCAPE */
+            if (pos + 1 >= len)
+                return fail(sc, len, "unexpected end of input");
+            if (s[pos + 1] == 'u') {
+                sc->pos = pos;
+                rc = scan_u_escape(sc);
+                if (rc < 0)
+                    return rc;
+                pos = sc->pos;
+            } else if (simple_escape[s[pos + 1]]) {
+                pos += 2;
+            } else {
+                return fail(sc, pos, "invalid escape in string");
+            }
+            break;
+        }
+    }
+}
+
+static int is_digit(const struct scan *sc)
+{
+    return sc->pos < sc->len && sc->s[sc->pos] >= '0' && sc->s[sc->pos] <= '9';
+}
+
+/* A number per RFC 8259 (pos at '-' or a digit); rejects one beyond a double. */
+static int scan_number(struct scan *sc)
+{
+    size_t start = sc->pos;
+    int has_exp = 0;
+    if (sc->s[sc->pos] == '-')
+        sc->pos++;
+    if (!is_digit(sc))
+        return unexpected(sc);
+    if (sc->s[sc->pos++] != '0')
+        while (is_digit(sc))
+            sc->pos++;
+    if (sc->pos < sc->len && sc->s[sc->pos] == '.') {
+        sc->pos++;
+        if (!is_digit(sc))
+            return unexpected(sc);
+        while (is_digit(sc))
+            sc->pos++;
+    }
+    if (sc->pos < sc->len && (sc->s[sc->pos] == 'e' || sc->s[sc->pos] == 'E')) {
+        has_exp = 1;
+        sc->pos++;
+        if (sc->pos < sc->len && (sc->s[sc->pos] == '+' || sc->s[sc->pos] == '-'))
+            sc->pos++;
+        if (!is_digit(sc))
+            return unexpected(sc);
+        while (is_digit(sc))
+            sc->pos++;
+    }
+    size_t n = sc->pos - start;
+    if (n > MAX_NUMBER)
+        return fail(sc, start, "number longer than %d characters", MAX_NUMBER);
+    /* Without an exponent, 63 digits stay far below DBL_MAX (~1.8e308). */
+    if (has_exp) {
+        char tmp[MAX_NUMBER + 1];
+        memcpy(tmp, sc->s + start, n);
+        tmp[n] = '\0';
+        if (isinf(strtod(tmp, NULL)))
+            return fail(sc, start, "number out of range");
+    }
+    return 0;
+}
+
+static int scan_literal(struct scan *sc, const char *word, size_t n)
+{
+    for (size_t i = 0; i < n; i++, sc->pos++)
+        if (sc->pos >= sc->len || sc->s[sc->pos] != (unsigned char)word[i])
+            return unexpected(sc);
+    return 0;
+}
+
+/* One scalar value at pos; containers are handled by the caller's loop. */
+static int scan_scalar(struct scan *sc)
+{
+    switch (sc->s[sc->pos]) {
+    case '"':
+        return scan_string(sc);
+    case 't':
+        return scan_literal(sc, "true", 4);
+    case 'f':
+        return scan_literal(sc, "false", 5);
+    case 'n':
+        return scan_literal(sc, "null", 4);
+    default:
+        if (sc->s[sc->pos] == '-' || (sc->s[sc->pos] >= '0' && sc->s[sc->pos] <= '9'))
+            return scan_number(sc);
+        return unexpected(sc);
+    }
+}
+
+/*
+ * The whole document. The open containers are a bit stack (1 = object), so
+ * the pass needs no allocation whatever the depth limit.
+ */
+static int scan_document(struct scan *sc)
+{
+    unsigned char stack[(CJSON_NESTING_LIMIT + 7) / 8] = {0};
+    unsigned depth = 0;
+    int rc;
+
+    skip_ws(sc);
+    if (sc->pos >= sc->len)
+        return fail(sc, 0, "empty body");
+    for (;;) {
+        /* Here a value is expected. */
+        skip_ws(sc);
+        if (sc->pos >= sc->len)
+            return unexpected(sc);
+        unsigned char c = sc->s[sc->pos];
+        if (c == '{' || c == '[') {
+            if (depth >= sc->max_depth)
+                return fail(sc, sc->pos, "nesting deeper than %u", sc->max_depth);
+            if (c == '{')
+                stack[depth / 8] |= (unsigned char)(1u << depth % 8);
+            else
+                stack[depth / 8] &= (unsigned char)~(1u << depth % 8);
+            depth++;
+            sc->pos++;
+            skip_ws(sc);
+            if (sc->pos < sc->len && sc->s[sc->pos] == (c == '{' ? '}' : ']')) {
+                sc->pos++;
+                depth--;
+                goto after_value;
+            }
+            if (c == '[')
+                continue;
+            goto member;
+        }
+        rc = scan_scalar(sc);
+        if (rc < 0)
+            return rc;
+    after_value:
+        skip_ws(sc);
+        if (depth == 0) {
+            if (sc->pos < sc->len)
+                return unexpected(sc);
+            return 0;
+        }
+        int in_object = stack[(depth - 1) / 8] >> (depth - 1) % 8 & 1;
+        if (sc->pos >= sc->len)
+            return unexpected(sc);
+        c = sc->s[sc->pos];
+        if (c == (in_object ? '}' : ']')) {
+            sc->pos++;
+            depth--;
+            goto after_value;
+        }
+        if (c != ',')
+            return unexpected(sc);
+        sc->pos++;
+        if (!in_object)
+            continue;
+        skip_ws(sc);
+    member:
+        /* pos at what must be a key. */
+        if (sc->pos >= sc->len || sc->s[sc->pos] != '"')
+            return unexpected(sc);
+        rc = scan_string(sc);
+        if (rc < 0)
+            return rc;
+        skip_ws(sc);
+        if (sc->pos >= sc->len || sc->s[sc->pos] != ':')
+            return unexpected(sc);
+        sc->pos++;
+    }
+}
+
+int xd_json_parse(const char *buf, size_t len, const struct xd_json_limits *lim, cJSON **out,
+                  struct xd_json_error *err)
+{
+    struct scan sc = {
+        .s = (const unsigned char *)buf,
+        .len = buf ? len : 0,
+        .max_depth = lim && lim->max_depth ? lim->max_depth : DEFAULT_DEPTH,
+        .max_string = lim && lim->max_string ? lim->max_string : DEFAULT_STRING,
+        .err = err,
+    };
+    const char *end = NULL;
+    int rc;
+
+    *out = NULL;
+    if (sc.max_depth > CJSON_NESTING_LIMIT)
+        sc.max_depth = CJSON_NESTING_LIMIT;
+    /* A UTF-8 byte order mark is allowed (RFC 8259 section 8.1); cJSON skips it too. */
+    if (sc.len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+        sc.pos = 3;
+    rc = scan_document(&sc);
+    if (rc < 0)
+        return rc;
+
+    /*
+     * Not require_null_terminated: with a length, cJSON 1.7.15 then wants a
+     * NUL inside that length. The pass has already seen that only whitespace
+     * follows the value; cJSON must agree, else it is reported where it
+     * stopped.
+     */
+    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    if (!root) {
+        /* The input is well formed, so this is cJSON failing to allocate. */
+        fail(&sc, 0, "out of memory");
+        return XD_ENOMEM;
+    }
+    sc.pos = (size_t)(end - buf);
+    skip_ws(&sc);
+    if (sc.pos != sc.len) {
+        cJSON_Delete(root);
+        return unexpected(&sc);
+    }
+    *out = root;
+    return 0;
+}
+
+/* ---- output ---- */
+
+/*
+ * The writer appends straight into the xd_buf's bytes: it makes room first,
+ * writes, and puts the terminating NUL back once at the end (xd_json_write).
+ * Going through xd_buf_append for every key and comma was most of its cost.
+ */
+
+/* Bytes that a JSON string must escape. */
+static const unsigned char needs_escape[256] = {
+    [0x00 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+};
+
+/* Room for n more bytes and the NUL. */
+static int room(struct xd_buf *b, size_t n)
+{
+    if (b->cap - b->len >= n + 1)
+        return 0;
+    return xd_buf_reserve(b, n);
+}
+
+static int put(struct xd_buf *b, const char *s, size_t n)
+{
+    if (room(b, n) < 0)
+        return XD_ENOMEM;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+/* A string literal; the common case (nothing to escape) is one copy. */
+static int put_string(struct xd_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (room(b, n + 2) < 0)
+        return XD_ENOMEM;
+    char *d = b->data + b->len;
+    *d++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (needs_escape[(unsigned char)s[i]])
+            return xd_buf_json_strn(b, s, n); /* rare: the escaping writer */
+        d[i] = s[i];
+    }
+    d[n] = '"';
+    b->len += n + 2;
+    return 0;
+}
+
+/* Digits of an integer-valued double below 1e15 (exact in a long long). */
+static int put_integer(struct xd_buf *b, double d)
+{
+    char tmp[24];
+    char *p = tmp + sizeof tmp;
+    long long v = (long long)d;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    return put(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+/*
+ * A number with a few decimals (18.4, 0.05) the fast way: the integer m with
+ * m / 10^k == d exactly, for the smallest k, gives a decimal of at most 15
+ * digits that reads back as d. Only one such decimal exists (15-digit
+ * decimals lie further apart than doubles), so it is exactly what %.15g
+ * would print, without the cost of printf and strtod. Below 1e-4 %g would
+ * use an exponent, so those are left to the slow way. Returns the length
+ * written to out (at least 24 bytes), or 0.
+ */
+static int put_fixed(char *out, double d)
+{
+    static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+    if (!(fabs(d) >= 1e-4 && fabs(d) < 1e9))
+        return 0;
+    for (int k = 1; k <= 6; k++) {
+        double m = round(d * pow10[k]);
+        if (m / pow10[k] != d)
+            continue;
+        char rev[24]; /* digits of |m|, least significant first */
+        int nd = 0;
+        char *p = out;
+        unsigned long long u = (unsigned long long)fabs(m);
+        do {
+            rev[nd++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        while (nd <= k) /* 5 at k = 2 is 0.05 */
+            rev[nd++] = '0';
+        if (d < 0)
+            *p++ = '-';
+        for (int i = nd - 1; i >= k; i--)
+            *p++ = rev[i];
+        *p++ = '.';
+        for (int i = k - 1; i >= 0; i--)
+            *p++ = rev[i];
+        return (int)(p - out);
+    }
+    return 0;
+}
+
+/*
+ * Integers up to 1e15 in plain digits; other numbers in the shortest of
+ * %.15g and %.17g that reads back as the same double (as cJSON prints them).
+ * Not finite (only possible in a tree built by hand): null.
+ */
+static int put_number(struct xd_buf *b, double d)
+{
+    char tmp[32];
+    int n;
+    if (!isfinite(d))
+        return put(b, "null", 4);
+    if (fabs(d) < 1e15 && d == (double)(long long)d)
+        return put_integer(b, d);
+    n = put_fixed(tmp, d);
+    if (n > 0)
+        return put(b, tmp, (size_t)n);
+    n = snprintf(tmp, sizeof tmp, "%.15g", d);
+    if (strtod(tmp, NULL) != d)
+        n = snprintf(tmp, sizeof tmp, "%.17g", d);
+    return put(b, tmp, (size_t)n);
+}
+
+static int write_value(struct xd_buf *b, const cJSON *v)
+{
+    const cJSON *c;
+    int rc = 0;
+    switch (v->type & 0xff) {
+    case cJSON_NULL:
+        return put(b, "null", 4);
+    case cJSON_False:
+        return put(b, "false", 5);
+    case cJSON_True:
+        return put(b, "true", 4);
+    case cJSON_Number:
+        return put_number(b, v->valuedouble);
+    case cJSON_String:
+        return put_string(b, v->valuestring ? v->valuestring : "");
+    case cJSON_Raw:
+        return v->valuestring ? put(b, v->valuestring, strlen(v->valuestring)) : put(b, "null", 4);
+    case cJSON_Array:
+        rc = put(b, "[", 1);
+        for (c = v->child; c && rc == 0; c = c->next) {
+            if (c != v->child)
+                rc = put(b, ",", 1);
+            if (rc == 0)
+                rc = write_value(b, c);
+        }
+        return rc < 0 ? rc : put(b, "]", 1);
+    case cJSON_Object:
+        rc = put(b, "{", 1);
+        for (c = v->child; c && rc == 0; c = c->next) {
+            if (c != v->child)
+                rc = put(b, ",", 1);
+            if (rc == 0)
+                rc = put_string(b, c->string ? c->string : "");
+            if (rc == 0)
+                rc = put(b, ":", 1);
+            if (rc == 0)
+                rc = write_value(b, c);
+        }
+        return rc < 0 ? rc : put(b, "}", 1);
+    default:
+        return XD_EINVAL;
+    }
+}
+
+int xd_json_write(struct xd_buf *b, const cJSON *item)
+{
+    int rc = write_value(b, item);
+    if (b->data)
+        b->data[b->len] = '\0'; /* room() always kept a byte for it */
+    return rc;
+}
