@@ -33,6 +33,8 @@ struct xd_key {
     char *secret;     /* the secret itself, read from the environment at load */
     unsigned scopes;  /* XD_SCOPE_* bits */
     struct xd_config_pos pos;
+    unsigned rate_limit;             /* requests per second allowed, 0 = no limit (default) */
+    unsigned char secret_sha256[32]; /* SHA-256 of secret (zero when unset), for the lookup */
 };
 
 /* One cross-reference table: xref.NAME = {key: value, ...}. */
@@ -79,6 +81,7 @@ struct xd_step {
     int rate;      /* rate: true */
     struct xd_config_pos pos;
     struct xd_config_pos map_pos;
+    struct xd_config_pos deliver_pos;
 };
 
 struct xd_route {
@@ -109,6 +112,7 @@ struct xd_charge_rule {
     struct xd_tier *tiers;
     size_t ntiers;
     struct xd_config_pos pos;
+    struct xd_config_pos when_pos;
 };
 
 struct xd_rate_card {
@@ -118,6 +122,14 @@ struct xd_rate_card {
     char *minimum_monthly;
     struct xd_charge_rule *charges;
     size_t ncharges;
+    struct xd_config_pos pos;
+};
+
+/* An X12 trading partner: partners.ID, ID being the sender's ISA06 (trimmed). */
+struct xd_partner {
+    char *id;
+    char *customer;  /* used when the document names no depositor (N1*DE) */
+    char *warehouse; /* used when the document names no warehouse (N1*SF / N1*WH) */
     struct xd_config_pos pos;
 };
 
@@ -161,6 +173,8 @@ struct xd_config {
     size_t nroutes;
     struct xd_rate_card *rate_cards;
     size_t nrate_cards;
+    struct xd_partner *partners;
+    size_t npartners;
 };
 
 /*
@@ -178,12 +192,28 @@ struct xd_config *xd_config_parse(const char *name, const char *text, size_t len
 struct xd_config *xd_config_default(void);
 void xd_config_destroy(struct xd_config *cfg);
 
-/* Lookups; NULL when absent. */
+/*
+ * Lookups; NULL when absent. xd_config_key_by_secret() compares the SHA-256
+ * of secret with every key's in constant time (no early exit); keys whose
+ * environment variable was unset or empty never match.
+ */
 const struct xd_key *xd_config_key_by_secret(const struct xd_config *cfg, const char *secret,
                                              size_t len);
 const struct xd_target *xd_config_target(const struct xd_config *cfg, const char *name);
+/* xref.TABLE.KEY, the value's text ("1000"); NULL when the table or key is absent. */
+const char *xd_config_xref(const struct xd_config *cfg, const char *table, const char *key);
+/* partners.ID; NULL when absent. */
+const struct xd_partner *xd_config_partner(const struct xd_config *cfg, const char *id);
 
-/* Writes docs for every key (Markdown table rows) into out. */
+/* "events:write" -> XD_SCOPE_EVENTS_WRITE; 0 when unknown. */
+unsigned xd_scope_parse(const char *name);
+/* The name of one XD_SCOPE_* bit; NULL for anything else. */
+const char *xd_scope_name(unsigned scope);
+
+/*
+ * Writes docs for every key (Markdown table rows) into out, one row a line:
+ * | `key.path` | type | default | meaning |. Returns 0 or XD_ENOMEM.
+ */
 int xd_config_describe(struct xd_buf *out);
 
 #endif
