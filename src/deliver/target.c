@@ -1,0 +1,171 @@
+/* HTTP targets from the configuration (see target.h). */
+#include "deliver/target.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_LINES 64 /* constant lines + the two per delivery, on the stack */
+
+/* name + sep + value, heap-allocated; NULL when out of memory. */
+static char *line(const char *name, const char *sep, const char *value)
+{
+    char *s = NULL;
+    if (asprintf(&s, "%s%s%s", name, sep, value) < 0)
+        return NULL;
+    return s;
+}
+
+static int has_ctl(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < ' ' || *p == 0x7f)
+            return 1;
+    return 0;
+}
+
+int xd_http_target_init(struct xd_http_target *t, const struct xd_target *cfg, struct xd_buf *err)
+{
+    int rc = XD_ENOMEM;
+    memset(t, 0, sizeof *t);
+    t->cfg = cfg;
+    xd_circuit_init(&t->circuit, NULL);
+    if (!cfg->url) {
+        if (err)
+            xd_buf_printf(err, "targets.%s.url: required for http targets\n", cfg->name);
+        return XD_ECONFIG;
+    }
+    /* Room on the stack at submit: these, Content-Type, Authorization, and the two per delivery. */
+    if (cfg->nheaders > MAX_LINES - 4) {
+        if (err)
+            xd_buf_printf(err, "targets.%s.headers: at most %d\n", cfg->name, MAX_LINES - 4);
+        return XD_ECONFIG;
+    }
+    t->lines = calloc(cfg->nheaders + 2, sizeof *t->lines);
+    if (!t->lines)
+        return XD_ENOMEM;
+    int has_ctype = 0;
+    for (size_t i = 0; i < cfg->nheaders; i++) {
+        has_ctype |= strcasecmp(cfg->headers[i].name, "Content-Type") == 0;
+        t->lines[t->nlines] = line(cfg->headers[i].name, ": ", cfg->headers[i].value);
+        if (!t->lines[t->nlines])
+            goto fail;
+        t->nlines++;
+    }
+    if (!has_ctype) {
+        t->lines[t->nlines] = line("Content-Type", ": ", "application/json");
+        if (!t->lines[t->nlines])
+            goto fail;
+        t->nlines++;
+    }
+    if (cfg->bearer_env) {
+        const char *token = getenv(cfg->bearer_env);
+        const char *why = NULL;
+        if (!token || !*token)
+            why = "is not set";
+        else if (has_ctl(token))
+            why = "holds control characters";
+        if (why) {
+            if (err)
+                xd_buf_printf(err, "targets.%s.bearer_env: %s %s\n", cfg->name, cfg->bearer_env,
+                              why);
+            rc = XD_ECONFIG;
+            goto fail;
+        }
+        t->lines[t->nlines] = line("Authorization", ": Bearer ", token);
+        if (!t->lines[t->nlines])
+            goto fail;
+        t->nlines++;
+    }
+    return 0;
+fail:
+    xd_http_target_dispose(t);
+    return rc;
+}
+
+void xd_http_target_dispose(struct xd_http_target *t)
+{
+    for (size_t i = 0; i < t->nlines; i++) {
+        explicit_bzero(t->lines[i], strlen(t->lines[i])); /* the bearer token among them */
+        free(t->lines[i]);
+    }
+    free(t->lines);
+    t->lines = NULL;
+    t->nlines = 0;
+}
+
+int xd_http_target_submit(struct xd_http_client *cl, const struct xd_http_target *t,
+                          const void *body, size_t len, const char *idem_key,
+                          const struct xd_trace *trace, xd_http_done_fn *done, void *user)
+{
+    const char *lines[MAX_LINES];
+    char idem[160], tp[16 + XD_TRACEPARENT_LEN];
+    size_t n = 0;
+    if (!idem_key || strlen(idem_key) > 128 || !trace)
+        return XD_EINVAL;
+    for (size_t i = 0; i < t->nlines; i++)
+        lines[n++] = t->lines[i];
+    snprintf(idem, sizeof idem, "Idempotency-Key: %s", idem_key);
+    memcpy(tp, "traceparent: ", 13);
+    xd_trace_format(trace, tp + 13);
+    lines[n++] = idem;
+    lines[n++] = tp;
+    struct xd_http_request req = {
+        .method = "POST",
+        .url = t->cfg->url,
+        .body = body,
+        .body_len = len,
+        .headers = lines,
+        .nheaders = n,
+        .timeout_ms = t->cfg->timeout_ms,
+    };
+    return xd_http_submit(cl, &req, done, user);
+}
+
+static int hash_field(EVP_MD_CTX *md, const void *p, size_t len)
+{
+    unsigned char n[8];
+    for (int i = 0; i < 8; i++)
+        n[i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return EVP_DigestUpdate(md, n, sizeof n) && EVP_DigestUpdate(md, p, len) ? 0 : -1;
+}
+
+int xd_idempotency_key(char out[XD_IDEM_KEY_LEN + 1], const char *event_id, const char *route,
+                       unsigned step, const char *target)
+{
+    static const char domain[] = "crossdock.delivery.v1";
+    unsigned char h[EVP_MAX_MD_SIZE];
+    char stepbuf[16];
+    int rc = XD_ENOMEM;
+    if (!event_id || !route || !target)
+        return XD_EINVAL;
+    snprintf(stepbuf, sizeof stepbuf, "%u", step);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md)
+        return XD_ENOMEM;
+    if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL) || hash_field(md, domain, strlen(domain)) < 0 ||
+        hash_field(md, event_id, strlen(event_id)) < 0 ||
+        hash_field(md, route, strlen(route)) < 0 || hash_field(md, stepbuf, strlen(stepbuf)) < 0 ||
+        hash_field(md, target, strlen(target)) < 0 || !EVP_DigestFinal_ex(md, h, NULL))
+        goto done;
+    h[6] = (unsigned char)((h[6] & 0x0f) | 0x80); /* version 8: custom */
+    h[8] = (unsigned char)((h[8] & 0x3f) | 0x80); /* variant 10 */
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hex[h[i] >> 4];
+        *o++ = hex[h[i] & 15];
+    }
+    *o = '\0';
+    rc = 0;
+done:
+    EVP_MD_CTX_free(md);
+    return rc;
+}
