@@ -29,6 +29,13 @@ static const struct xd_command commands[] = {
      "  lines) and commits its events to the configured store, as POST /v1/events\n"
      "  would. A file is stored whole or not at all. Exit 0, or 2 when any file was\n"
      "  rejected.\n"},
+    {"rate", xd_cmd_rate, "print the charges rate cards give for events (a dry run)",
+     "crossdock rate [-c FILE] EVENT.json...\n"
+     "  Rates the events of the files (one event, a {\"events\":[...]} batch, a JSON array or\n"
+     "  JSON lines) in the order given as one sequence, with the config's rate cards, and\n"
+     "  prints the charges, one JSON object a line. Nothing is stored; a void reverses\n"
+     "  charges printed earlier in the run. Exit 0, or 2 on an invalid event or an event\n"
+     "  with no rate card for its customer and date (named on stderr with the reason).\n"},
     {"help", cmd_help, "show help for a command", "crossdock help [COMMAND]\n"},
     {"version", cmd_version, "print the version", "crossdock version\n"},
 };
