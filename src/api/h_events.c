@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "route/dispatch.h"
+#include "route/dlq.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,7 +182,7 @@ static void timeline_dlv(void *ctx, struct xd_stored_dlv *d)
     struct timeline_ctx *c = ctx;
     if (c->n++)
         xd_buf_putc(c->o, ',');
-    xd_json_delivery(c->o, d, 0);
+    xd_dlq_json(c->o, d, 0);
     c->pending += d->state == XD_DLV_PENDING;
     c->dead += d->state == XD_DLV_DEAD;
     c->done += d->state == XD_DLV_DONE;
@@ -251,7 +252,7 @@ void xd_h_events_get(struct xd_req *r)
                   when);
     struct xd_buf at;
     xd_buf_init(&at);
-    xd_json_attempts(r->srv->store, &at, ev.seq, 0);
+    xd_dlq_json_attempts(r->srv->store, &at, ev.seq, 0);
     if (at.len) {
         xd_buf_putc(o, ',');
         xd_buf_append(o, at.data, at.len);

@@ -88,11 +88,6 @@ void xd_h_delivery_get(struct xd_req *r);
 void xd_h_delivery_replay(struct xd_req *r);
 void xd_h_deliveries_replay(struct xd_req *r);
 
-/* A delivery as JSON (full: with its mapped payload). */
-void xd_json_delivery(struct xd_buf *o, const struct xd_stored_dlv *d, int full);
-/* The attempts of an event (or of one delivery of it) as comma-separated JSON objects. */
-int xd_json_attempts(struct xd_store *s, struct xd_buf *o, int64_t event_seq, int64_t delivery_id);
-
 /* Called again when a suspended request is resumed. */
 void xd_h_events_post_resume(struct xd_req *r);
 
