@@ -27,6 +27,7 @@
 #include "deliver/http.h"
 #include "deliver/outcome.h"
 #include "deliver/rand.h"
+#include "deliver/target.h"
 #include "deliver/trace.h"
 #include "formats/json.h"
 #include "route/route.h"
@@ -53,9 +54,7 @@ struct target {
     struct xd_dispatcher *d;
     const struct xd_target *cfg;
     int http;                   /* type http: sent; other types are not built yet */
-    char **headers;             /* fixed header lines: Authorization, configured ones */
-    size_t nheaders;
-    struct xd_circuit circuit;
+    struct xd_http_target ht;   /* headers, bearer token, circuit breaker (type http) */
     struct job *inflight[INFLIGHT_MAX];
     size_t ninflight;
     int64_t quiet_until;        /* no fetch before (ms, monotonic): circuit open, store down */
@@ -136,25 +135,13 @@ static void job_free(struct job *j)
     free(j);
 }
 
-/* The Idempotency-Key: stable for a delivery across retries, replays and restarts. */
-static void idem_key(const struct xd_stored_dlv *d, char *out, size_t n)
-{
-    snprintf(out, n, "%s/%s/%u", d->event_id, d->route, d->step);
-    for (char *p = out; *p; p++)
-        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-              strchr("._:-/", *p)))
-            *p = '_';
-}
-
-/* traceparent: the trace id is derived from the event, so all its deliveries share one. */
-static void traceparent(const char *event_id, char out[XD_TRACEPARENT_LEN + 1])
+/* The trace of an attempt: the trace id is derived from the event, so all its deliveries share one. */
+static void event_trace(const char *event_id, struct xd_trace *t)
 {
     unsigned char h[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)event_id, strlen(event_id), h);
-    struct xd_trace t;
-    if (xd_trace_make(&t, h, NULL, xd_rand64, NULL) < 0)
-        xd_trace_new(&t, xd_rand64, NULL);
-    xd_trace_format(&t, out);
+    if (xd_trace_make(t, h, NULL, xd_rand64, NULL) < 0)
+        xd_trace_new(t, xd_rand64, NULL);
 }
 
 /* Fills j's outcome record; the job then waits in the outcome list. */
@@ -208,7 +195,7 @@ static void on_http_done(void *user, const struct xd_http_result *res)
     struct job *j = user;
     struct target *t = j->t;
     const struct xd_retry *retry = &t->cfg->retry;
-    xd_circuit_record(&t->circuit, j->permit, res->outcome, (uint64_t)xd_mono_ms());
+    xd_circuit_record(&t->ht.circuit, j->permit, res->outcome, (uint64_t)xd_mono_ms());
 
     xd_buf_reset(&j->error);
     if (res->xport != XD_XPORT_NONE) {
@@ -335,32 +322,15 @@ static void start(struct xd_dispatcher *d, struct target *t, struct job *j)
         return;
     }
 
-    char idem[512], tp[XD_TRACEPARENT_LEN + 1];
-    char idem_line[560], tp_line[80];
-    idem_key(&j->d, idem, sizeof idem);
-    traceparent(j->d.event_id, tp);
-    snprintf(idem_line, sizeof idem_line, "Idempotency-Key: %s", idem);
-    snprintf(tp_line, sizeof tp_line, "traceparent: %s", tp);
-    const char *lines[64];
-    size_t n = 0;
-    for (size_t i = 0; i < t->nheaders && n < 60; i++)
-        lines[n++] = t->headers[i];
-    lines[n++] = "Content-Type: application/json";
-    lines[n++] = idem_line;
-    lines[n++] = tp_line;
-    struct xd_http_request req = {
-        .method = "POST",
-        .url = t->cfg->url,
-        .body = j->payload.data,
-        .body_len = j->payload.len,
-        .headers = lines,
-        .nheaders = n,
-        .timeout_ms = t->cfg->timeout_ms,
-    };
-    rc = xd_http_submit(d->http, &req, on_http_done, j);
+    char idem[XD_IDEM_KEY_LEN + 1];
+    struct xd_trace trace;
+    xd_idempotency_key(idem, j->d.event_id, j->d.route, j->d.step, t->cfg->name);
+    event_trace(j->d.event_id, &trace);
+    rc = xd_http_target_submit(d->http, &t->ht, j->payload.data, j->payload.len, idem, &trace,
+                               on_http_done, j);
     if (rc < 0) {
         /* Not sent: it stays pending and is fetched again shortly. */
-        xd_circuit_release(&t->circuit, j->permit);
+        xd_circuit_release(&t->ht.circuit, j->permit);
         xd_buf_printf(&j->error, "not sent: %s", xd_strerror(rc));
         j->d.next_ms = xd_now_ms() + 1000;
         finish(d, j, XD_DLV_PENDING, 0, "retry", 0, 0, "internal");
@@ -383,7 +353,7 @@ static void fetched(void *ctx, struct xd_stored_dlv *row)
         xd_stored_dlv_dispose(row);
         return;
     }
-    enum xd_permit permit = t->http ? xd_circuit_allow(&t->circuit, (uint64_t)xd_mono_ms())
+    enum xd_permit permit = t->http ? xd_circuit_allow(&t->ht.circuit, (uint64_t)xd_mono_ms())
                                     : XD_PERMIT_NORMAL;
     if (permit == XD_PERMIT_DENY) {
         xd_stored_dlv_dispose(row);
@@ -391,7 +361,7 @@ static void fetched(void *ctx, struct xd_stored_dlv *row)
     }
     struct job *j = calloc(1, sizeof *j);
     if (!j) {
-        xd_circuit_release(&t->circuit, permit);
+        xd_circuit_release(&t->ht.circuit, permit);
         xd_stored_dlv_dispose(row);
         return;
     }
@@ -410,8 +380,8 @@ static int pump(struct xd_dispatcher *d, struct target *t, int64_t mono)
 {
     if (t->quiet_until > mono || t->ninflight >= INFLIGHT_MAX)
         return 0;
-    if (t->http && xd_circuit_state(&t->circuit) == XD_CIRCUIT_OPEN) {
-        uint64_t probe = xd_circuit_next_probe_ms(&t->circuit);
+    if (t->http && xd_circuit_state(&t->ht.circuit) == XD_CIRCUIT_OPEN) {
+        uint64_t probe = xd_circuit_next_probe_ms(&t->ht.circuit);
         if (probe > (uint64_t)mono) {
             t->quiet_until = (int64_t)probe;
             return 0;
@@ -574,42 +544,18 @@ static int target_setup(struct target *t, const struct xd_target *cfg, struct xd
     t->cfg = cfg;
     t->st.target = cfg->name;
     t->http = cfg->type && strcmp(cfg->type, "http") == 0;
-    xd_circuit_init(&t->circuit, &(struct xd_circuit_opts){0});
-    size_t n = cfg->nheaders + 1;
-    t->headers = calloc(n, sizeof *t->headers);
-    if (!t->headers)
-        return XD_ENOMEM;
-    for (size_t i = 0; i < cfg->nheaders; i++) {
-        struct xd_buf b;
-        xd_buf_init(&b);
-        xd_buf_printf(&b, "%s: %s", cfg->headers[i].name, cfg->headers[i].value);
-        if (b.oom)
-            return XD_ENOMEM;
-        t->headers[t->nheaders++] = xd_buf_steal(&b);
+    if (!t->http) {
+        xd_circuit_init(&t->ht.circuit, &(struct xd_circuit_opts){0});
+        return 0;
     }
-    if (cfg->bearer_env) {
-        const char *tok = getenv(cfg->bearer_env);
-        if (!tok || !*tok) {
-            xd_buf_printf(err, "target %s: bearer_env %s is not set", cfg->name, cfg->bearer_env);
-            return XD_ECONFIG;
-        }
-        struct xd_buf b;
-        xd_buf_init(&b);
-        xd_buf_printf(&b, "Authorization: Bearer %s", tok);
-        if (b.oom)
-            return XD_ENOMEM;
-        t->headers[t->nheaders++] = xd_buf_steal(&b);
-    }
-    return 0;
+    return xd_http_target_init(&t->ht, cfg, err);
 }
 
 static void dispatcher_free(struct xd_dispatcher *d)
 {
     for (size_t i = 0; i < d->ntargets; i++) {
-        struct target *t = &d->targets[i];
-        for (size_t k = 0; k < t->nheaders; k++)
-            free(t->headers[k]);
-        free(t->headers);
+        if (d->targets[i].http)
+            xd_http_target_dispose(&d->targets[i].ht);
     }
     free(d->targets);
     if (d->off) {
@@ -771,7 +717,7 @@ void xd_dispatch_stats(struct xd_dispatcher *d,
     for (size_t i = 0; i < d->ntargets; i++) {
         struct xd_target_stats st = d->targets[i].st; /* counters: a torn read is harmless */
         st.inflight = (unsigned)d->targets[i].ninflight;
-        st.circuit = xd_circuit_state(&d->targets[i].circuit);
+        st.circuit = xd_circuit_state(&d->targets[i].ht.circuit);
         cb(ctx, &st);
     }
 }
