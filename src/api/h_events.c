@@ -9,7 +9,10 @@
  */
 #include "api/http.h"
 #include "core/err.h"
+#include "core/clock.h"
 #include "core/log.h"
+#include "route/dispatch.h"
+#include "route/dlq.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +21,9 @@
 
 static void on_store_done(struct xd_append *a, void *arg)
 {
-    (void)a;
     struct xd_req *r = arg;
+    if (a->rc == 0)
+        xd_dispatch_nudge(r->srv->dispatcher);
     atomic_store(&r->store_done, 1);
     MHD_resume_connection(r->conn);
 }
@@ -167,13 +171,39 @@ void xd_h_events_post_resume(struct xd_req *r)
     xd_http_problem(r, 503, "store-unavailable", "Service Unavailable", detail, NULL);
 }
 
-static void iso_ms(char *out, size_t n, int64_t ms)
+struct timeline_ctx {
+    struct xd_buf *o;
+    size_t n;
+    int pending, dead, done, skipped;
+};
+
+static void timeline_dlv(void *ctx, struct xd_stored_dlv *d)
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    struct timeline_ctx *c = ctx;
+    if (c->n++)
+        xd_buf_putc(c->o, ',');
+    xd_dlq_json(c->o, d, 0);
+    c->pending += d->state == XD_DLV_PENDING;
+    c->dead += d->state == XD_DLV_DEAD;
+    c->done += d->state == XD_DLV_DONE;
+    c->skipped += d->state == XD_DLV_SKIPPED;
+    xd_stored_dlv_dispose(d);
+}
+
+/*
+ * The event's state is derived from its deliveries, never stored twice:
+ * received (no route took it), processing (something pending),
+ * dead_lettered (something dead), delivered (all done or filtered out).
+ */
+static const char *event_state(const struct timeline_ctx *c)
+{
+    if (c->n == 0)
+        return "received";
+    if (c->dead)
+        return "dead_lettered";
+    if (c->pending)
+        return "processing";
+    return "delivered";
 }
 
 void xd_h_events_get(struct xd_req *r)
@@ -193,24 +223,43 @@ void xd_h_events_get(struct xd_req *r)
         return;
     }
     char when[96];
-    iso_ms(when, sizeof when, ev.received_ms);
+    xd_iso_ms(when, sizeof when, ev.received_ms);
+
+    /* Deliveries first, into their own buffer: the state heads the answer. */
+    struct xd_buf dl;
+    xd_buf_init(&dl);
+    struct timeline_ctx tc = {.o = &dl};
+    struct xd_dlv_filter f = {.state = -1, .event_id = ev.event_id, .limit = 1000};
+    rc = xd_store_list_deliveries(r->srv->store, &f, timeline_dlv, &tc);
+
     struct xd_buf *o = &r->out;
     xd_buf_reset(o);
     xd_buf_puts(o, "{\"event_id\":");
     xd_buf_json_str(o, ev.event_id);
     xd_buf_puts(o, ",\"type\":");
     xd_buf_json_str(o, ev.type);
-    xd_buf_puts(o, ",\"state\":");
-    xd_buf_json_str(o, ev.state ? ev.state : "received");
+    xd_buf_printf(o, ",\"state\":\"%s\"", event_state(&tc));
     xd_buf_puts(o, ",\"business_key\":");
     xd_buf_json_str(o, ev.bkey ? ev.bkey : "");
     xd_buf_puts(o, ",\"source\":");
     xd_buf_json_str(o, ev.source ? ev.source : "");
     xd_buf_printf(o, ",\"seq\":%lld,\"received_at\":\"%s\",\"event\":", (long long)ev.seq, when);
     xd_buf_puts(o, ev.body);
-    xd_buf_printf(o, ",\"timeline\":[{\"at\":\"%s\",\"step\":\"received\",\"outcome\":\"ok\","
-                     "\"detail\":\"committed to the journal\"}]}",
+    xd_buf_puts(o, ",\"deliveries\":[");
+    xd_buf_append(o, dl.data ? dl.data : "", dl.len);
+    xd_buf_printf(o, "],\"timeline\":[{\"at\":\"%s\",\"step\":\"received\",\"outcome\":\"ok\","
+                     "\"detail\":\"committed to the journal\"}",
                   when);
+    struct xd_buf at;
+    xd_buf_init(&at);
+    xd_dlq_json_attempts(r->srv->store, &at, ev.seq, 0);
+    if (at.len) {
+        xd_buf_putc(o, ',');
+        xd_buf_append(o, at.data, at.len);
+    }
+    xd_buf_puts(o, "]}");
+    xd_buf_dispose(&at);
+    xd_buf_dispose(&dl);
     xd_stored_event_dispose(&ev);
     xd_http_reply_json(r, 200);
 }

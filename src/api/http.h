@@ -22,6 +22,7 @@
 struct xd_server {
     const struct xd_config *cfg;
     struct xd_store *store;
+    struct xd_dispatcher *dispatcher; /* nudged after intake commits; may be NULL */
     struct MHD_Daemon *daemon;
     unsigned short port;     /* the port actually bound */
     atomic_long inflight;    /* requests started and not yet completed */
@@ -82,6 +83,11 @@ void xd_h_events_post(struct xd_req *r);
 void xd_h_events_get(struct xd_req *r);
 void xd_h_healthz(struct xd_req *r);
 void xd_h_readyz(struct xd_req *r);
+void xd_h_deliveries_list(struct xd_req *r);
+void xd_h_delivery_get(struct xd_req *r);
+void xd_h_delivery_replay(struct xd_req *r);
+void xd_h_deliveries_replay(struct xd_req *r);
+
 /* Called again when a suspended request is resumed. */
 void xd_h_events_post_resume(struct xd_req *r);
 

@@ -29,6 +29,10 @@
 static const struct xd_http_route routes[] = {
     {"POST", "/v1/events", XD_SCOPE_EVENTS_WRITE, 1, xd_h_events_post},
     {"GET", "/v1/events/{id}", XD_SCOPE_READ, 0, xd_h_events_get},
+    {"GET", "/v1/deliveries", XD_SCOPE_READ, 0, xd_h_deliveries_list},
+    {"POST", "/v1/deliveries/replay", XD_SCOPE_OPS, 1, xd_h_deliveries_replay},
+    {"GET", "/v1/deliveries/{id}", XD_SCOPE_READ, 0, xd_h_delivery_get},
+    {"POST", "/v1/deliveries/{id}/replay", XD_SCOPE_OPS, 0, xd_h_delivery_replay},
     {"GET", "/healthz", 0, 0, xd_h_healthz},
     {"GET", "/readyz", 0, 0, xd_h_readyz},
 };
@@ -357,8 +361,8 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     return 0;
 }
 
-int xd_server_start(const struct xd_config *cfg, struct xd_store *store, struct xd_server **out,
-                    struct xd_buf *err)
+int xd_server_start(const struct xd_config *cfg, struct xd_store *store,
+                    struct xd_dispatcher *dispatcher, struct xd_server **out, struct xd_buf *err)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -372,6 +376,7 @@ int xd_server_start(const struct xd_config *cfg, struct xd_store *store, struct 
         return XD_ENOMEM;
     s->cfg = cfg;
     s->store = store;
+    s->dispatcher = dispatcher;
 
     unsigned threads = cfg->server.threads;
     if (threads == 0) {

@@ -11,9 +11,11 @@ struct xd_config;
 struct xd_store;
 struct xd_buf;
 struct xd_server;
+struct xd_dispatcher;
 
-int xd_server_start(const struct xd_config *cfg, struct xd_store *store, struct xd_server **out,
-                    struct xd_buf *err);
+/* dispatcher (may be NULL) is nudged whenever intake commits new events. */
+int xd_server_start(const struct xd_config *cfg, struct xd_store *store,
+                    struct xd_dispatcher *dispatcher, struct xd_server **out, struct xd_buf *err);
 unsigned short xd_server_port(const struct xd_server *s);
 void xd_server_stop(struct xd_server *s, unsigned drain_ms);
 

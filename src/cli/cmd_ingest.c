@@ -8,6 +8,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "ingest/intake.h"
+#include "route/route.h"
 #include "store/store.h"
 
 #include <getopt.h>
@@ -98,12 +99,19 @@ int xd_cmd_ingest(int argc, char **argv)
     struct xd_buf err;
     xd_buf_init(&err);
     struct xd_store *store = NULL;
+    struct xd_routes *routes = NULL;
     int status = 0;
+    if (xd_routes_create(cfg, &routes, &err) < 0) {
+        fprintf(stderr, "%s\n", xd_buf_str(&err));
+        status = 2;
+        goto out;
+    }
     if (xd_store_open(cfg, &store, &err) < 0) {
         fprintf(stderr, "store: %s\n", xd_buf_str(&err));
         status = 1;
         goto out;
     }
+    xd_store_set_planner(store, xd_routes_plan, routes);
     for (int i = optind; i < argc; i++) {
         int s = ingest_one(store, cfg, argv[i]);
         if (s > status)
@@ -111,6 +119,7 @@ int xd_cmd_ingest(int argc, char **argv)
     }
     xd_store_close(store);
 out:
+    xd_routes_destroy(routes);
     xd_buf_dispose(&err);
     xd_config_destroy(cfg);
     return status;

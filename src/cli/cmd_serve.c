@@ -9,6 +9,8 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "route/dispatch.h"
+#include "route/route.h"
 #include "store/store.h"
 
 #include <getopt.h>
@@ -67,11 +69,23 @@ int xd_cmd_serve(int argc, char **argv)
     xd_buf_init(&err);
     struct xd_store *store = NULL;
     struct xd_server *srv = NULL;
+    struct xd_routes *routes = NULL;
+    struct xd_dispatcher *disp = NULL;
+    if (xd_routes_create(cfg, &routes, &err) < 0) {
+        xd_error("%s", xd_buf_str(&err));
+        rc = 2;
+        goto out;
+    }
     if (xd_store_open(cfg, &store, &err) < 0) {
         xd_error("store: %s", xd_buf_str(&err));
         goto out;
     }
-    if (xd_server_start(cfg, store, &srv, &err) < 0) {
+    xd_store_set_planner(store, xd_routes_plan, routes);
+    if (xd_dispatch_start(cfg, routes, store, &disp, &err) < 0) {
+        xd_error("dispatcher: %s", xd_buf_str(&err));
+        goto out;
+    }
+    if (xd_server_start(cfg, store, disp, &srv, &err) < 0) {
         xd_error("%s", xd_buf_str(&err));
         goto out;
     }
@@ -85,8 +99,10 @@ int xd_cmd_serve(int argc, char **argv)
     rc = 0;
 out:
     xd_server_stop(srv, 30000);
+    xd_dispatch_stop(disp, 10000);
     if (store)
         xd_store_close(store);
+    xd_routes_destroy(routes);
     if (rc == 0)
         xd_info("stopped cleanly");
     xd_buf_dispose(&err);

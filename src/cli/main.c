@@ -36,6 +36,14 @@ static const struct xd_command commands[] = {
      "  prints the charges, one JSON object a line. Nothing is stored; a void reverses\n"
      "  charges printed earlier in the run. Exit 0, or 2 on an invalid event or an event\n"
      "  with no rate card for its customer and date (named on stderr with the reason).\n"},
+    {"dlq", xd_cmd_dlq, "list, show and replay dead letters",
+     "crossdock dlq list [-c FILE] [--target T] [--route R] [--limit N]\n"
+     "crossdock dlq show [-c FILE] ID\n"
+     "crossdock dlq replay [-c FILE] ID...\n"
+     "crossdock dlq replay [-c FILE] --all [--target T] [--route R]\n"
+     "  Works the dead-letter queue through the store; a running hub picks replayed\n"
+     "  deliveries up within a moment. Exit 0, 2 on bad usage or ids that were not\n"
+     "  dead letters.\n"},
     {"help", cmd_help, "show help for a command", "crossdock help [COMMAND]\n"},
     {"version", cmd_version, "print the version", "crossdock version\n"},
 };

@@ -55,6 +55,43 @@ static const char *const migrations[] = {
     " state TEXT NOT NULL DEFAULT 'received');"
     "CREATE INDEX events_bkey_seq ON events(bkey, seq);"
     "CREATE TABLE store_meta (key TEXT PRIMARY KEY, value);",
+    /*
+     * 1 -> 2: routing. deliveries is the durable work queue: one row per
+     * (event, route, step), created with the event (first steps) or when the
+     * step before it is done. Its state is an xd_dlv_state. Order per
+     * business key and target is by id (creation order). The partial indexes
+     * keep the dispatcher's scans to live rows: pending ones per target, and
+     * the rows that hold a key's line (pending or dead).
+     */
+    "CREATE TABLE deliveries ("
+    " id INTEGER PRIMARY KEY,"
+    " event_seq INTEGER NOT NULL,"
+    " route TEXT NOT NULL,"
+    " step INTEGER NOT NULL,"
+    " target TEXT NOT NULL,"
+    " bkey TEXT NOT NULL,"
+    " state INTEGER NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_ms INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " last_status INTEGER,"
+    " last_error TEXT,"
+    " error_class TEXT,"
+    " payload TEXT,"
+    " UNIQUE (event_seq, route, step));"
+    "CREATE INDEX deliveries_pending ON deliveries(target, id) WHERE state = 0;"
+    "CREATE INDEX deliveries_line ON deliveries(target, bkey, id) WHERE state IN (0, 2);"
+    "CREATE INDEX deliveries_state ON deliveries(state, id);"
+    "CREATE TABLE attempts ("
+    " id INTEGER PRIMARY KEY,"
+    " delivery_id INTEGER NOT NULL,"
+    " at_ms INTEGER NOT NULL,"
+    " status INTEGER,"
+    " latency_us INTEGER,"
+    " outcome TEXT NOT NULL,"
+    " error TEXT);"
+    "CREATE INDEX attempts_delivery ON attempts(delivery_id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -71,6 +108,14 @@ enum stmt_id {
     ST_GET,
     ST_COUNT,
     ST_PROBE,
+    ST_DLV_ADD,
+    ST_DLV_NEXT,
+    ST_DLV_UPDATE,
+    ST_ATTEMPT_ADD,
+    ST_DLV_READY,
+    ST_DLV_GET,
+    ST_ATTEMPTS_OF,
+    ST_DLV_COUNTS,
     ST__COUNT
 };
 
@@ -91,6 +136,44 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_COUNT] = "SELECT count(*) FROM events",
     [ST_PROBE] = "INSERT INTO store_meta (key, value) VALUES ('probe_ms', ?1)"
                  " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [ST_DLV_ADD] = "INSERT INTO deliveries"
+                   " (event_seq, route, step, target, bkey, next_ms, created_ms, updated_ms)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)"
+                   " ON CONFLICT (event_seq, route, step) DO NOTHING",
+    [ST_DLV_NEXT] = "INSERT INTO deliveries"
+                    " (event_seq, route, step, target, bkey, next_ms, created_ms, updated_ms)"
+                    " SELECT event_seq, ?2, ?3, ?4, bkey, ?5, ?5, ?5 FROM deliveries WHERE id = ?1"
+                    " ON CONFLICT (event_seq, route, step) DO NOTHING",
+    /* ?9 = 1 when an attempt was made: it counts and its status and error are kept. */
+    [ST_DLV_UPDATE] = "UPDATE deliveries SET state = ?2,"
+                      " attempts = CASE WHEN ?10 THEN 0 ELSE attempts + ?9 END,"
+                      " next_ms = ?3, updated_ms = ?4,"
+                      " last_status = CASE WHEN ?9 THEN ?5 ELSE last_status END,"
+                      " last_error = CASE WHEN ?9 THEN ?6 ELSE last_error END,"
+                      " error_class = CASE WHEN ?9 THEN ?7 ELSE error_class END,"
+                      " payload = coalesce(?8, payload)"
+                      " WHERE id = ?1 AND (?11 = 0 OR state = 2)",
+    [ST_ATTEMPT_ADD] = "INSERT INTO attempts (delivery_id, at_ms, status, latency_us, outcome, error)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_DLV_READY] =
+        "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey, d.state,"
+        " d.attempts, d.next_ms, d.created_ms, d.updated_ms, d.last_status, d.last_error,"
+        " d.error_class, NULL, e.body"
+        " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+        " WHERE d.target = ?1 AND d.state = 0 AND d.next_ms <= ?2"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.target = ?1 AND p.bkey = d.bkey"
+        "                 AND p.state IN (0, 2) AND p.id < d.id)"
+        " ORDER BY d.id LIMIT ?3",
+    [ST_DLV_GET] =
+        "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey, d.state,"
+        " d.attempts, d.next_ms, d.created_ms, d.updated_ms, d.last_status, d.last_error,"
+        " d.error_class, d.payload, NULL"
+        " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?1",
+    [ST_ATTEMPTS_OF] = "SELECT a.delivery_id, a.at_ms, a.status, a.latency_us, a.outcome, a.error"
+                       " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+                       " WHERE d.event_seq = ?1 ORDER BY a.id",
+    [ST_DLV_COUNTS] = "SELECT target, state, count(*) FROM deliveries WHERE state IN (0, 2)"
+                      " GROUP BY target, state",
 };
 
 struct xd_store_conn {
@@ -401,7 +484,7 @@ static int sq_rollback_to(struct xd_store_conn *c)
  * bound again before the next step.
  */
 static int sq_append_one(struct xd_store_conn *c, const struct xd_event *ev, int64_t received_ms,
-                         enum xd_append_result *res)
+                         enum xd_append_result *res, int64_t *seq)
 {
     sqlite3_stmt *st = NULL;
     int rc = stmt(c, ST_INSERT, &st);
@@ -432,6 +515,7 @@ static int sq_append_one(struct xd_store_conn *c, const struct xd_event *ev, int
         return fail(c, rc, "insert event");
     if (sqlite3_changes(c->db) == 1) {
         *res = XD_APPEND_ACCEPTED;
+        *seq = sqlite3_last_insert_rowid(c->db);
         return 0;
     }
 
@@ -587,6 +671,280 @@ static int sq_count(struct xd_store_conn *c, int64_t *out)
     return 0;
 }
 
+/* ---- deliveries ---- */
+
+static int bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+static int sq_add_delivery(struct xd_store_conn *c, int64_t event_seq, const char *bkey,
+                           const struct xd_dlv_init *d, int64_t now_ms)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(c, ST_DLV_ADD, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, event_seq);
+    sqlite3_bind_text(st, 2, d->route, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, (int)d->step);
+    sqlite3_bind_text(st, 4, d->target ? d->target : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, bkey, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, now_ms);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, "insert delivery");
+    return 0;
+}
+
+/*
+ * Records an outcome: the delivery's new state, an attempt row, and the
+ * route's next step when this one is done. *applied is 0 when the delivery
+ * was not in the state the record expects (a replay of one not dead).
+ */
+static int sq_record_outcome(struct xd_store_conn *c, const struct xd_outcome_rec *o,
+                             int64_t now_ms, int *applied)
+{
+    sqlite3_stmt *st = NULL;
+    *applied = 0;
+    int rc = stmt(c, ST_DLV_UPDATE, &st);
+    if (rc < 0)
+        return rc;
+    if (o->payload_len > INT_MAX)
+        return XD_ETOOBIG;
+    sqlite3_bind_int64(st, 1, o->delivery_id);
+    sqlite3_bind_int(st, 2, o->state);
+    sqlite3_bind_int64(st, 3, o->next_ms);
+    sqlite3_bind_int64(st, 4, now_ms);
+    sqlite3_bind_int(st, 5, o->status);
+    bind_text_or_null(st, 6, o->error);
+    bind_text_or_null(st, 7, o->error_class);
+    if (o->payload)
+        sqlite3_bind_text(st, 8, o->payload, (int)o->payload_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 8);
+    sqlite3_bind_int(st, 9, o->count_attempt ? 1 : 0);
+    sqlite3_bind_int(st, 10, o->reset_attempts ? 1 : 0);
+    sqlite3_bind_int(st, 11, o->only_if_dead ? 1 : 0);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, "update delivery");
+    if (sqlite3_changes(c->db) == 0)
+        return 0;
+    *applied = 1;
+
+    if (o->outcome) {
+        rc = stmt(c, ST_ATTEMPT_ADD, &st);
+        if (rc < 0)
+            return rc;
+        sqlite3_bind_int64(st, 1, o->delivery_id);
+        sqlite3_bind_int64(st, 2, o->at_ms ? o->at_ms : now_ms);
+        sqlite3_bind_int(st, 3, o->status);
+        sqlite3_bind_int64(st, 4, o->latency_us);
+        sqlite3_bind_text(st, 5, o->outcome, -1, SQLITE_STATIC);
+        bind_text_or_null(st, 6, o->error);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return fail(c, rc, "insert attempt");
+    }
+
+    if (o->state == XD_DLV_DONE && o->next.route) {
+        rc = stmt(c, ST_DLV_NEXT, &st);
+        if (rc < 0)
+            return rc;
+        sqlite3_bind_int64(st, 1, o->delivery_id);
+        sqlite3_bind_text(st, 2, o->next.route, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, (int)o->next.step);
+        sqlite3_bind_text(st, 4, o->next.target ? o->next.target : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, now_ms);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return fail(c, rc, "insert next delivery");
+    }
+    return 0;
+}
+
+/* Reads the 17 columns every delivery query returns (see ST_DLV_READY). */
+static int read_dlv(sqlite3_stmt *st, struct xd_stored_dlv *d)
+{
+    int oom = 0;
+    memset(d, 0, sizeof *d);
+    d->id = sqlite3_column_int64(st, 0);
+    d->event_seq = sqlite3_column_int64(st, 1);
+    d->event_id = col_dup(st, 2, &oom);
+    d->route = col_dup(st, 3, &oom);
+    d->step = (unsigned)sqlite3_column_int(st, 4);
+    d->target = col_dup(st, 5, &oom);
+    d->bkey = col_dup(st, 6, &oom);
+    d->state = sqlite3_column_int(st, 7);
+    d->attempts = (unsigned)sqlite3_column_int(st, 8);
+    d->next_ms = sqlite3_column_int64(st, 9);
+    d->created_ms = sqlite3_column_int64(st, 10);
+    d->updated_ms = sqlite3_column_int64(st, 11);
+    d->last_status = sqlite3_column_int(st, 12);
+    d->last_error = col_dup(st, 13, &oom);
+    d->error_class = col_dup(st, 14, &oom);
+    d->payload = col_dup(st, 15, &oom);
+    d->body = col_dup(st, 16, &oom);
+    if (oom) {
+        xd_stored_dlv_dispose(d);
+        return XD_ENOMEM;
+    }
+    return 0;
+}
+
+/* Steps st to the end, handing each row to cb; resets st. Returns rows or an error. */
+static int each_dlv(struct xd_store_conn *c, sqlite3_stmt *st,
+                    void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx, const char *what)
+{
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct xd_stored_dlv d;
+        int r = read_dlv(st, &d);
+        if (r < 0) {
+            sqlite3_reset(st);
+            return r;
+        }
+        cb(ctx, &d);
+        n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, what);
+    return n;
+}
+
+static int sq_fetch_ready(struct xd_store_conn *c, const char *target, int64_t now_ms,
+                          size_t limit, void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(c, ST_DLV_READY, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+    return each_dlv(c, st, cb, ctx, "fetch ready deliveries");
+}
+
+static int sq_get_delivery(struct xd_store_conn *c, int64_t id, struct xd_stored_dlv *out)
+{
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    int rc = stmt(c, ST_DLV_GET, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return XD_ENOTFOUND;
+    }
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return fail(c, rc, "get delivery");
+    }
+    rc = read_dlv(st, out);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Listing with optional filters: the WHERE clause is built from the ones set. */
+static int sq_list_deliveries(struct xd_store_conn *c, const struct xd_dlv_filter *f,
+                              void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
+{
+    struct xd_buf q;
+    xd_buf_init(&q);
+    xd_buf_puts(&q, "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey,"
+                    " d.state, d.attempts, d.next_ms, d.created_ms, d.updated_ms, d.last_status,"
+                    " d.last_error, d.error_class, d.payload, NULL"
+                    " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id > ?1");
+    if (f->state >= 0)
+        xd_buf_puts(&q, " AND d.state = ?2");
+    if (f->target)
+        xd_buf_puts(&q, " AND d.target = ?3");
+    if (f->route)
+        xd_buf_puts(&q, " AND d.route = ?4");
+    if (f->error_class)
+        xd_buf_puts(&q, " AND d.error_class = ?5");
+    if (f->event_id)
+        xd_buf_puts(&q, " AND e.event_id = ?6");
+    if (f->from_ms)
+        xd_buf_puts(&q, " AND d.updated_ms >= ?7");
+    if (f->to_ms)
+        xd_buf_puts(&q, " AND d.updated_ms < ?8");
+    xd_buf_puts(&q, " ORDER BY d.id LIMIT ?9");
+    if (q.oom) {
+        xd_buf_dispose(&q);
+        return XD_ENOMEM;
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, q.data, -1, &st, NULL);
+    xd_buf_dispose(&q);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare list deliveries");
+    sqlite3_bind_int64(st, 1, f->after_id);
+    sqlite3_bind_int(st, 2, f->state);
+    bind_text_or_null(st, 3, f->target);
+    bind_text_or_null(st, 4, f->route);
+    bind_text_or_null(st, 5, f->error_class);
+    bind_text_or_null(st, 6, f->event_id);
+    sqlite3_bind_int64(st, 7, f->from_ms);
+    sqlite3_bind_int64(st, 8, f->to_ms);
+    sqlite3_bind_int64(st, 9, (sqlite3_int64)(f->limit ? f->limit : 100));
+    rc = each_dlv(c, st, cb, ctx, "list deliveries");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_list_attempts(struct xd_store_conn *c, int64_t event_seq,
+                            void (*cb)(void *ctx, const struct xd_stored_attempt *a), void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(c, ST_ATTEMPTS_OF, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, event_seq);
+    int n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct xd_stored_attempt a = {
+            .delivery_id = sqlite3_column_int64(st, 0),
+            .at_ms = sqlite3_column_int64(st, 1),
+            .status = sqlite3_column_int(st, 2),
+            .latency_us = sqlite3_column_int64(st, 3),
+            .outcome = (const char *)sqlite3_column_text(st, 4),
+            .error = (const char *)sqlite3_column_text(st, 5),
+        };
+        cb(ctx, &a);
+        n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, "list attempts");
+    return n;
+}
+
+static int sq_count_deliveries(struct xd_store_conn *c,
+                               void (*cb)(void *ctx, const char *target, int state, int64_t n),
+                               void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(c, ST_DLV_COUNTS, &st);
+    if (rc < 0)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int(st, 1),
+           sqlite3_column_int64(st, 2));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, "count deliveries");
+    return 0;
+}
+
 static const char *sq_errmsg(struct xd_store_conn *c)
 {
     return c->msg[0] ? c->msg : "no error";
@@ -607,5 +965,12 @@ const struct xd_store_driver xd_store_sqlite = {
     .ready = sq_ready,
     .get_event = sq_get_event,
     .count = sq_count,
+    .add_delivery = sq_add_delivery,
+    .record_outcome = sq_record_outcome,
+    .fetch_ready = sq_fetch_ready,
+    .get_delivery = sq_get_delivery,
+    .list_deliveries = sq_list_deliveries,
+    .list_attempts = sq_list_attempts,
+    .count_deliveries = sq_count_deliveries,
     .errmsg = sq_errmsg,
 };

@@ -72,6 +72,10 @@ struct xd_store {
     struct xd_append **tail; /* where the next one is linked */
     int stopping;            /* no more submits; the committer drains and exits */
 
+    /* Which deliveries a new event starts; set before intake begins. */
+    xd_planner_fn planner;
+    void *planner_ctx;
+
     /* The committer's own; no lock. */
     pthread_t committer;
     int committer_started;
@@ -166,6 +170,27 @@ static int request_error(int rc)
  * database refuses) rolls back this request alone and sets its rc; any other
  * error is returned and fails the whole group.
  */
+#define PLAN_MAX 32 /* deliveries one event may start (routes matching its type) */
+
+/* Inserts one event and, when it is new, the first deliveries of its routes. */
+static int write_event(struct xd_store *s, const struct xd_event *ev, int64_t received_ms,
+                       enum xd_append_result *res)
+{
+    const struct xd_store_driver *d = s->drv;
+    int64_t seq = 0;
+    int rc = d->append_one(s->w, ev, received_ms, res, &seq);
+    if (rc < 0 || *res != XD_APPEND_ACCEPTED || !s->planner)
+        return rc;
+    struct xd_dlv_init plan[PLAN_MAX];
+    size_t n = s->planner(s->planner_ctx, ev, plan, PLAN_MAX);
+    for (size_t i = 0; i < n; i++) {
+        rc = d->add_delivery(s->w, seq, ev->bkey, &plan[i], received_ms);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int write_request(struct xd_store *s, struct xd_append *a, int64_t received_ms)
 {
     const struct xd_store_driver *d = s->drv;
@@ -175,7 +200,7 @@ static int write_request(struct xd_store *s, struct xd_append *a, int64_t receiv
         return rc;
     for (size_t i = 0; i < a->n; i++) {
         enum xd_append_result res;
-        rc = d->append_one(s->w, &a->events[i], received_ms, &res);
+        rc = write_event(s, &a->events[i], received_ms, &res);
         if (request_error(rc)) {
             outcome = rc;
             break;
@@ -186,6 +211,18 @@ static int write_request(struct xd_store *s, struct xd_append *a, int64_t receiv
             a->results[i] = (unsigned char)res;
         if (res == XD_APPEND_CONFLICT)
             outcome = XD_ECONFLICT; /* keep going: results mark every conflicting event */
+    }
+    for (size_t i = 0; outcome == 0 && i < a->noutcomes; i++) {
+        int applied = 0;
+        rc = d->record_outcome(s->w, &a->outcomes[i], received_ms, &applied);
+        if (request_error(rc)) {
+            outcome = rc;
+            break;
+        }
+        if (rc < 0)
+            return rc;
+        if (a->results)
+            a->results[i] = (unsigned char)applied;
     }
     if (outcome < 0) {
         rc = d->rollback_to(s->w);
@@ -291,10 +328,10 @@ static void probe(struct xd_store *s)
 static struct xd_append *take_group(struct xd_store *s)
 {
     struct xd_append *first = s->head, *last = first;
-    size_t n = first->n;
-    while (last->next && n + last->next->n <= GROUP_MAX_EVENTS) {
+    size_t n = first->n + first->noutcomes;
+    while (last->next && n + last->next->n + last->next->noutcomes <= GROUP_MAX_EVENTS) {
         last = last->next;
-        n += last->n;
+        n += last->n + last->noutcomes;
     }
     s->head = last->next;
     if (!s->head)
@@ -345,8 +382,13 @@ static void *committer_main(void *arg)
 
 static int check_request(const struct xd_append *a)
 {
-    if (!a || !a->done || (a->n && !a->events))
+    if (!a || !a->done || (a->n && !a->events) || (a->noutcomes && !a->outcomes) ||
+        (a->n && a->noutcomes))
         return XD_EINVAL;
+    for (size_t i = 0; i < a->noutcomes; i++)
+        if (a->outcomes[i].delivery_id <= 0 || a->outcomes[i].state < XD_DLV_PENDING ||
+            a->outcomes[i].state > XD_DLV_SKIPPED)
+            return XD_EINVAL;
     for (size_t i = 0; i < a->n; i++) {
         const struct xd_event *e = &a->events[i];
         if (!e->event_id || !e->bkey || !e->occurred_at || !e->body || !xd_event_type_name(e->type))
@@ -484,6 +526,107 @@ void xd_stored_event_dispose(struct xd_stored_event *e)
     free(e->state);
     free(e->body);
     memset(e, 0, sizeof *e);
+}
+
+void xd_store_set_planner(struct xd_store *s, xd_planner_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&s->mu);
+    s->planner = fn;
+    s->planner_ctx = ctx;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static const char *const dlv_state_names[] = {"pending", "done", "dead", "skipped"};
+
+const char *xd_dlv_state_name(int state)
+{
+    if (state < 0 || state > XD_DLV_SKIPPED)
+        return "unknown";
+    return dlv_state_names[state];
+}
+
+int xd_dlv_state_parse(const char *name)
+{
+    for (int i = 0; i <= XD_DLV_SKIPPED; i++)
+        if (strcmp(dlv_state_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+void xd_stored_dlv_dispose(struct xd_stored_dlv *d)
+{
+    if (!d)
+        return;
+    free(d->event_id);
+    free(d->route);
+    free(d->target);
+    free(d->bkey);
+    free(d->last_error);
+    free(d->error_class);
+    free(d->payload);
+    free(d->body);
+    memset(d, 0, sizeof *d);
+}
+
+int xd_store_fetch_ready(struct xd_store *s, const char *target, int64_t now_ms, size_t limit,
+                         void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
+{
+    struct reader r;
+    int rc = reader_get(s, &r);
+    if (rc < 0)
+        return rc;
+    rc = s->drv->fetch_ready(r.c, target, now_ms, limit, cb, ctx);
+    reader_put(s, &r, rc);
+    return rc;
+}
+
+int xd_store_list_deliveries(struct xd_store *s, const struct xd_dlv_filter *f,
+                             void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
+{
+    struct reader r;
+    int rc = reader_get(s, &r);
+    if (rc < 0)
+        return rc;
+    rc = s->drv->list_deliveries(r.c, f, cb, ctx);
+    reader_put(s, &r, rc);
+    return rc;
+}
+
+int xd_store_get_delivery(struct xd_store *s, int64_t id, struct xd_stored_dlv *out)
+{
+    struct reader r;
+    memset(out, 0, sizeof *out);
+    int rc = reader_get(s, &r);
+    if (rc < 0)
+        return rc;
+    rc = s->drv->get_delivery(r.c, id, out);
+    reader_put(s, &r, rc);
+    return rc;
+}
+
+int xd_store_list_attempts(struct xd_store *s, int64_t event_seq,
+                           void (*cb)(void *ctx, const struct xd_stored_attempt *a), void *ctx)
+{
+    struct reader r;
+    int rc = reader_get(s, &r);
+    if (rc < 0)
+        return rc;
+    rc = s->drv->list_attempts(r.c, event_seq, cb, ctx);
+    reader_put(s, &r, rc);
+    return rc;
+}
+
+int xd_store_count_deliveries(struct xd_store *s,
+                              void (*cb)(void *ctx, const char *target, int state, int64_t n),
+                              void *ctx)
+{
+    struct reader r;
+    int rc = reader_get(s, &r);
+    if (rc < 0)
+        return rc;
+    rc = s->drv->count_deliveries(r.c, cb, ctx);
+    reader_put(s, &r, rc);
+    return rc;
 }
 
 int xd_store_count_events(struct xd_store *s, int64_t *out)

@@ -36,10 +36,65 @@ enum xd_append_result {
     XD_APPEND_CONFLICT = 2,  /* seen before with a different body */
 };
 
+/* ---- deliveries: the durable work queue of routing ---- */
+
+enum xd_dlv_state {
+    XD_DLV_PENDING = 0, /* waiting for its turn, or for its next attempt */
+    XD_DLV_DONE = 1,    /* the target accepted it (or a local step succeeded) */
+    XD_DLV_DEAD = 2,    /* dead-lettered: attempts exhausted or refused; holds its key */
+    XD_DLV_SKIPPED = 3, /* the route's filter said no, or an operator discarded it */
+};
+const char *xd_dlv_state_name(int state); /* "pending", "done", "dead", "skipped" */
+int xd_dlv_state_parse(const char *name); /* -1 when unknown */
+
+/* A delivery to create: one step of one route for one event. */
+struct xd_dlv_init {
+    const char *route;  /* route name */
+    unsigned step;      /* index in the route's steps */
+    const char *target; /* target name, or "" for a local step (rate) */
+};
+
+/*
+ * The planner tells the store which deliveries a newly accepted event starts
+ * (the first step of every route whose `on` lists its type). It runs on the
+ * committer thread inside the intake transaction, so an event and its
+ * deliveries are durable together; it must be cheap and must not block.
+ * Returns how many entries of out it filled (at most max).
+ */
+typedef size_t (*xd_planner_fn)(void *ctx, const struct xd_event *ev, struct xd_dlv_init *out,
+                                size_t max);
+void xd_store_set_planner(struct xd_store *s, xd_planner_fn fn, void *ctx);
+
+/*
+ * What became of one delivery attempt (or an operator action), written by the
+ * committer in the same group-commit stream as intake.
+ */
+struct xd_outcome_rec {
+    int64_t delivery_id;
+    int state;           /* new xd_dlv_state */
+    int count_attempt;   /* 1: an attempt was made (attempts + 1, attempt row kept) */
+    int64_t next_ms;     /* for PENDING: earliest next attempt */
+    int64_t at_ms;       /* when the attempt started */
+    int status;          /* HTTP status, 0 for a transport or local error */
+    int64_t latency_us;
+    const char *outcome; /* "ok", "retry", "fail", "filtered", "replayed", ... */
+    const char *error;   /* message, or NULL */
+    const char *error_class; /* "http_5xx", "timeout", "jq", ... or NULL */
+    const char *payload; /* mapped payload to keep with a dead letter, or NULL */
+    size_t payload_len;
+    /* The route's next step, created when this one is DONE (next.route NULL: none). */
+    struct xd_dlv_init next;
+    int only_if_dead;    /* replay: change nothing unless the delivery is dead now */
+    int reset_attempts;  /* replay: attempts start again from 0 */
+};
+
 /* One intake request: an atomic group of events (a single event is n = 1). */
 struct xd_append {
     const struct xd_event *events; /* in: not owned, valid until done runs */
     size_t n;
+    /* Or (n = 0) delivery outcomes to record, in order. Not owned. */
+    const struct xd_outcome_rec *outcomes;
+    size_t noutcomes;
     unsigned char *results; /* out: n xd_append_result values (caller storage, or NULL) */
     /*
      * out: 0 when the request's new events are durable (results say which
@@ -93,6 +148,69 @@ struct xd_stored_event {
 /* Returns 0, XD_ENOTFOUND, or another negative xd_err. */
 int xd_store_get_event(struct xd_store *s, const char *event_id, struct xd_stored_event *out);
 void xd_stored_event_dispose(struct xd_stored_event *e);
+
+/* A delivery as stored, with its event's id and (when asked) body. */
+struct xd_stored_dlv {
+    int64_t id;
+    int64_t event_seq;
+    char *event_id;
+    char *route;
+    unsigned step;
+    char *target;
+    char *bkey;
+    int state;
+    unsigned attempts;
+    int64_t next_ms, created_ms, updated_ms;
+    int last_status;
+    char *last_error;
+    char *error_class;
+    char *payload; /* kept for dead letters */
+    char *body;    /* the event body (fetch_ready only) */
+};
+void xd_stored_dlv_dispose(struct xd_stored_dlv *d);
+
+/*
+ * The deliveries of target that may go now, oldest first: PENDING, due
+ * (next_ms <= now_ms), and first in line for their business key (no older
+ * PENDING or DEAD delivery of the same key to the same target). The caller
+ * skips those it already has in flight. cb is called per row (with body);
+ * it takes ownership of the row (dispose it). Returns rows seen or an error.
+ */
+int xd_store_fetch_ready(struct xd_store *s, const char *target, int64_t now_ms, size_t limit,
+                         void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx);
+
+/* Filters for listing and bulk replay; NULL / 0 fields match everything. */
+struct xd_dlv_filter {
+    int state;               /* xd_dlv_state, or -1 for any */
+    const char *target;
+    const char *route;
+    const char *error_class;
+    const char *event_id;
+    int64_t from_ms, to_ms;  /* updated_ms range, 0 = open */
+    int64_t after_id;        /* paging: ids greater than this */
+    size_t limit;            /* at most this many (0 = 100) */
+};
+int xd_store_list_deliveries(struct xd_store *s, const struct xd_dlv_filter *f,
+                             void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx);
+int xd_store_get_delivery(struct xd_store *s, int64_t id, struct xd_stored_dlv *out);
+
+/* One attempt of a delivery, for timelines. */
+struct xd_stored_attempt {
+    int64_t delivery_id;
+    unsigned n;
+    int64_t at_ms;
+    int status;
+    int64_t latency_us;
+    const char *outcome; /* valid during the callback only */
+    const char *error;
+};
+int xd_store_list_attempts(struct xd_store *s, int64_t event_seq,
+                           void (*cb)(void *ctx, const struct xd_stored_attempt *a), void *ctx);
+
+/* Counts of deliveries by target and state, for /metrics and the demo. */
+int xd_store_count_deliveries(struct xd_store *s,
+                              void (*cb)(void *ctx, const char *target, int state, int64_t n),
+                              void *ctx);
 
 /* Counts for /readyz and the demo. */
 int xd_store_count_events(struct xd_store *s, int64_t *out);

@@ -69,7 +69,7 @@ struct xd_store_driver {
      * (same hash) or CONFLICT (different hash).
      */
     int (*append_one)(struct xd_store_conn *c, const struct xd_event *ev, int64_t received_ms,
-                      enum xd_append_result *res);
+                      enum xd_append_result *res, int64_t *seq);
     /*
      * One small real write in its own transaction, to learn whether writes
      * work again after a failure (disk full, read-only).
@@ -81,6 +81,23 @@ struct xd_store_driver {
     /* Reads (reader connections). */
     int (*get_event)(struct xd_store_conn *c, const char *event_id, struct xd_stored_event *out);
     int (*count)(struct xd_store_conn *c, int64_t *out);
+
+    /* Deliveries (writer): see store.h for what each means. */
+    int (*add_delivery)(struct xd_store_conn *c, int64_t event_seq, const char *bkey,
+                        const struct xd_dlv_init *d, int64_t now_ms);
+    int (*record_outcome)(struct xd_store_conn *c, const struct xd_outcome_rec *o, int64_t now_ms,
+                          int *applied);
+    /* Deliveries (readers). */
+    int (*fetch_ready)(struct xd_store_conn *c, const char *target, int64_t now_ms, size_t limit,
+                       void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx);
+    int (*get_delivery)(struct xd_store_conn *c, int64_t id, struct xd_stored_dlv *out);
+    int (*list_deliveries)(struct xd_store_conn *c, const struct xd_dlv_filter *f,
+                           void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx);
+    int (*list_attempts)(struct xd_store_conn *c, int64_t event_seq,
+                         void (*cb)(void *ctx, const struct xd_stored_attempt *a), void *ctx);
+    int (*count_deliveries)(struct xd_store_conn *c,
+                            void (*cb)(void *ctx, const char *target, int state, int64_t n),
+                            void *ctx);
 
     /* The driver's message for the last failure on c (for logs); never NULL. */
     const char *(*errmsg)(struct xd_store_conn *c);

@@ -1,0 +1,723 @@
+/*
+ * The dispatcher (see dispatch.h). One thread runs this loop:
+ *
+ *   1. take back the outcome batches the store has committed: their
+ *      deliveries leave the in-flight lists;
+ *   2. for every target with room (in-flight below its limit) whose circuit
+ *      allows an attempt, fetch the deliveries that may go now and start
+ *      each one not already in flight: parse the stored event once, apply
+ *      the route's filter (first step only) and the step's map, and hand the
+ *      request to the curl multi client;
+ *   3. submit the outcomes gathered so far to the store as one batch;
+ *   4. let curl move transfers for up to a few milliseconds; completions
+ *      are classified (OK / RETRY / FAIL, deliver/outcome.c), fed to the
+ *      target's circuit breaker, and turned into outcome records.
+ *
+ * A job (one attempt of one delivery) is owned by its target's in-flight
+ * list from fetch until its outcome is committed; nothing else frees it.
+ */
+#include "route/dispatch.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "deliver/backoff.h"
+#include "deliver/circuit.h"
+#include "deliver/http.h"
+#include "deliver/outcome.h"
+#include "deliver/rand.h"
+#include "deliver/target.h"
+#include "deliver/trace.h"
+#include "formats/json.h"
+#include "route/route.h"
+#include "store/store.h"
+#include "transform/transform.h"
+
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define INFLIGHT_MAX     64   /* attempts in flight per target */
+#define FETCH_EXTRA      16   /* rows fetched beyond the free slots (some are in flight) */
+#define IDLE_POLL_MS     50   /* look for due work at least this often */
+#define STORE_PAUSE_MS   1000 /* after the store failed to record outcomes */
+#define ERROR_TEXT_MAX   1024 /* of a target's answer kept as the error */
+
+struct job;
+
+struct target {
+    struct xd_dispatcher *d;
+    const struct xd_target *cfg;
+    int http;                   /* type http: sent; other types are not built yet */
+    struct xd_http_target ht;   /* headers, bearer token, circuit breaker (type http) */
+    struct job *inflight[INFLIGHT_MAX];
+    size_t ninflight;
+    int64_t quiet_until;        /* no fetch before (ms, monotonic): circuit open, store down */
+    int had_more;               /* the last fetch filled its page: fetch again soon */
+    struct xd_target_stats st;
+};
+
+struct job {
+    struct target *t;
+    struct xd_stored_dlv d;
+    uint64_t key_hash;
+    enum xd_permit permit;
+    int64_t started_ms; /* wall clock, for the attempt row */
+    struct xd_buf payload;
+    struct xd_buf error;
+    struct xd_outcome_rec rec;
+    int done;           /* rec is filled */
+    struct job *next;   /* in the outcome list */
+};
+
+/* Outcomes handed to the store together. */
+struct batch {
+    struct xd_append a;
+    struct xd_outcome_rec *recs;
+    struct job **jobs;
+    size_t n;
+    struct batch *next;
+};
+
+struct xd_dispatcher {
+    const struct xd_config *cfg;
+    const struct xd_routes *routes;
+    struct xd_store *store;
+    struct xd_http_client *http;
+    struct target *targets;
+    size_t ntargets;
+    struct xd_jq **maps;    /* per route and step: cfg->routes[i].steps[k] at maps[off[i] + k] */
+    struct xd_jq **filters; /* per route */
+    size_t *off;
+
+    struct job *outcomes;   /* finished attempts waiting to be submitted */
+    size_t noutcomes;
+
+    pthread_mutex_t mu;     /* guards committed, and http for the committer's wakeups */
+    struct batch *committed;
+    atomic_int batches_out; /* submitted to the store, callback not yet run */
+    atomic_int stopping;
+    atomic_int nudged;
+    pthread_t thread;
+    int started;
+    unsigned drain_ms;
+};
+
+/* ---- helpers ---- */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Is this delivery, or another of its key, in flight already? */
+static int busy(const struct target *t, int64_t id, uint64_t key_hash)
+{
+    for (size_t i = 0; i < t->ninflight; i++)
+        if (t->inflight[i]->d.id == id || t->inflight[i]->key_hash == key_hash)
+            return 1;
+    return 0;
+}
+
+static void job_free(struct job *j)
+{
+    xd_stored_dlv_dispose(&j->d);
+    xd_buf_dispose(&j->payload);
+    xd_buf_dispose(&j->error);
+    free(j);
+}
+
+/* The trace of an attempt: the trace id is derived from the event, so all its deliveries share one. */
+static void event_trace(const char *event_id, struct xd_trace *t)
+{
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)event_id, strlen(event_id), h);
+    if (xd_trace_make(t, h, NULL, xd_rand64, NULL) < 0)
+        xd_trace_new(t, xd_rand64, NULL);
+}
+
+/* Fills j's outcome record; the job then waits in the outcome list. */
+static void finish(struct xd_dispatcher *d, struct job *j, int state, int attempted,
+                   const char *outcome, int status, uint64_t latency_us, const char *error_class)
+{
+    struct xd_outcome_rec *r = &j->rec;
+    memset(r, 0, sizeof *r);
+    r->delivery_id = j->d.id;
+    r->state = state;
+    r->count_attempt = attempted;
+    r->at_ms = j->started_ms;
+    r->status = status;
+    r->latency_us = (int64_t)latency_us;
+    r->outcome = outcome;
+    r->error = j->error.len ? j->error.data : NULL;
+    r->error_class = error_class;
+    r->next_ms = j->d.next_ms;
+    if (state == XD_DLV_DEAD && j->payload.len) {
+        r->payload = j->payload.data;
+        r->payload_len = j->payload.len;
+    }
+    if (state == XD_DLV_DONE || state == XD_DLV_SKIPPED) {
+        size_t idx;
+        const struct xd_route *rt = xd_routes_find(d->routes, j->d.route, &idx);
+        if (rt && state == XD_DLV_DONE)
+            xd_routes_next(rt, j->d.step, &r->next);
+    }
+    j->done = 1;
+    j->next = d->outcomes;
+    d->outcomes = j;
+    d->noutcomes++;
+    struct xd_target_stats *st = &j->t->st;
+    if (state == XD_DLV_DEAD) {
+        st->dead++;
+        xd_warn("delivery %lld (event %s, route %s, step %u, target %s) dead-lettered: %s",
+                (long long)j->d.id, j->d.event_id, j->d.route, j->d.step, j->t->cfg->name,
+                j->error.len ? j->error.data : outcome);
+    }
+}
+
+/* ---- a completed attempt ---- */
+
+/*
+ * Turns the target's answer into the delivery's next state: DONE on OK; on
+ * RETRY another attempt after a backoff (or the target's Retry-After, if
+ * longer) unless the attempts are used up; DEAD on FAIL.
+ */
+static void on_http_done(void *user, const struct xd_http_result *res)
+{
+    struct job *j = user;
+    struct target *t = j->t;
+    const struct xd_retry *retry = &t->cfg->retry;
+    xd_circuit_record(&t->ht.circuit, j->permit, res->outcome, (uint64_t)xd_mono_ms());
+
+    xd_buf_reset(&j->error);
+    if (res->xport != XD_XPORT_NONE) {
+        xd_buf_puts(&j->error, res->error);
+    } else if (res->outcome != XD_OUT_OK) {
+        xd_buf_printf(&j->error, "HTTP %ld", res->status);
+        if (res->body_len) {
+            size_t n = res->body_len < ERROR_TEXT_MAX ? res->body_len : ERROR_TEXT_MAX;
+            xd_buf_puts(&j->error, ": ");
+            xd_buf_append(&j->error, res->body, n);
+        }
+    }
+    if (res->xport == XD_XPORT_NONE)
+        t->st.latency_us_sum += res->latency_us;
+
+    int attempted = res->xport != XD_XPORT_CANCELLED;
+    unsigned attempts = j->d.attempts + (unsigned)attempted;
+    int state;
+    const char *outcome = xd_outcome_name(res->outcome);
+    switch (res->outcome) {
+    case XD_OUT_OK:
+        state = XD_DLV_DONE;
+        t->st.ok++;
+        break;
+    case XD_OUT_RETRY:
+        t->st.retry++;
+        if (attempts >= retry->max_attempts) {
+            state = XD_DLV_DEAD;
+            char *last = xd_buf_steal(&j->error);
+            xd_buf_printf(&j->error, "gave up after %u attempts: %s", attempts, last ? last : "");
+            free(last);
+            break;
+        }
+        state = XD_DLV_PENDING;
+        uint64_t wait = xd_backoff_ms(retry, attempts, xd_rand64, NULL);
+        uint64_t after = 0;
+        if (res->retry_after &&
+            xd_retry_after_parse(res->retry_after, xd_now_ms() / 1000, &after) == 0)
+            wait = xd_backoff_floor(retry, wait, after);
+        j->d.next_ms = xd_now_ms() + (int64_t)wait;
+        break;
+    default:
+        t->st.fail++;
+        state = XD_DLV_DEAD;
+        break;
+    }
+    finish(t->d, j, state, attempted, outcome, (int)res->status, res->latency_us,
+           res->error_class);
+}
+
+/* A delivery that cannot be attempted (bad mapping, unsupported target): dead at once. */
+static void fail_now(struct xd_dispatcher *d, struct job *j, const char *error_class)
+{
+    j->t->st.fail++;
+    finish(d, j, XD_DLV_DEAD, 1, "fail", 0, 0, error_class);
+}
+
+/* ---- starting an attempt ---- */
+
+static struct xd_jq *map_of(struct xd_dispatcher *d, size_t route, unsigned step)
+{
+    return d->maps[d->off[route] + step];
+}
+
+/*
+ * Prepares and sends one delivery. The stored event is parsed once here; the
+ * filter and the map both run on that tree.
+ */
+static void start(struct xd_dispatcher *d, struct target *t, struct job *j)
+{
+    size_t ri;
+    const struct xd_route *rt = xd_routes_find(d->routes, j->d.route, &ri);
+    j->started_ms = xd_now_ms();
+    if (!rt || j->d.step >= rt->nsteps) {
+        xd_buf_printf(&j->error, "route '%s' step %u is not in the config any more", j->d.route,
+                      j->d.step);
+        fail_now(d, j, "config");
+        return;
+    }
+    struct xd_json_limits lim = {0};
+    struct xd_json_error jerr;
+    cJSON *ev = NULL;
+    if (xd_json_parse(j->d.body, strlen(j->d.body), &lim, &ev, &jerr) < 0) {
+        xd_buf_printf(&j->error, "stored event unreadable at byte %zu: %s", jerr.offset,
+                      jerr.message);
+        fail_now(d, j, "internal");
+        return;
+    }
+    free(j->d.body); /* the tree has it now */
+    j->d.body = NULL;
+
+    if (j->d.step == 0 && d->filters[ri]) {
+        int truthy = 0;
+        if (xd_jq_test(d->filters[ri], ev, &truthy, &j->error) < 0) {
+            cJSON_Delete(ev);
+            xd_buf_printf(&j->error, " (route %s filter)", rt->name);
+            fail_now(d, j, "jq");
+            return;
+        }
+        if (!truthy) {
+            cJSON_Delete(ev);
+            t->st.filtered++;
+            finish(d, j, XD_DLV_SKIPPED, 0, "filtered", 0, 0, NULL);
+            return;
+        }
+    }
+    struct xd_jq *map = map_of(d, ri, j->d.step);
+    int rc = map ? xd_jq_map(map, ev, &j->payload, &j->error) : xd_json_write(&j->payload, ev);
+    cJSON_Delete(ev);
+    if (rc < 0) {
+        if (map) {
+            char *msg = xd_buf_steal(&j->error);
+            xd_buf_printf(&j->error, "jq: %s (route %s, step %u map)", msg ? msg : "", rt->name,
+                          j->d.step);
+            free(msg);
+        }
+        fail_now(d, j, map ? "jq" : "internal");
+        return;
+    }
+    if (!t->http) {
+        xd_buf_printf(&j->error, "target %s: type %s is not supported yet", t->cfg->name,
+                      t->cfg->type);
+        fail_now(d, j, "config");
+        return;
+    }
+
+    char idem[XD_IDEM_KEY_LEN + 1];
+    struct xd_trace trace;
+    xd_idempotency_key(idem, j->d.event_id, j->d.route, j->d.step, t->cfg->name);
+    event_trace(j->d.event_id, &trace);
+    rc = xd_http_target_submit(d->http, &t->ht, j->payload.data, j->payload.len, idem, &trace,
+                               on_http_done, j);
+    if (rc < 0) {
+        /* Not sent: it stays pending and is fetched again shortly. */
+        xd_circuit_release(&t->ht.circuit, j->permit);
+        xd_buf_printf(&j->error, "not sent: %s", xd_strerror(rc));
+        j->d.next_ms = xd_now_ms() + 1000;
+        finish(d, j, XD_DLV_PENDING, 0, "retry", 0, 0, "internal");
+    }
+}
+
+struct fetch_ctx {
+    struct xd_dispatcher *d;
+    struct target *t;
+    size_t seen;
+};
+
+static void fetched(void *ctx, struct xd_stored_dlv *row)
+{
+    struct fetch_ctx *c = ctx;
+    struct target *t = c->t;
+    c->seen++;
+    uint64_t kh = hash_str(row->bkey);
+    if (t->ninflight >= INFLIGHT_MAX || busy(t, row->id, kh)) {
+        xd_stored_dlv_dispose(row);
+        return;
+    }
+    enum xd_permit permit = t->http ? xd_circuit_allow(&t->ht.circuit, (uint64_t)xd_mono_ms())
+                                    : XD_PERMIT_NORMAL;
+    if (permit == XD_PERMIT_DENY) {
+        xd_stored_dlv_dispose(row);
+        return;
+    }
+    struct job *j = calloc(1, sizeof *j);
+    if (!j) {
+        xd_circuit_release(&t->ht.circuit, permit);
+        xd_stored_dlv_dispose(row);
+        return;
+    }
+    j->t = t;
+    j->d = *row; /* takes the row's strings */
+    j->key_hash = kh;
+    j->permit = permit;
+    xd_buf_init(&j->payload);
+    xd_buf_init(&j->error);
+    t->inflight[t->ninflight++] = j;
+    start(c->d, t, j);
+}
+
+/* Fetches and starts what target t may send now. Returns 1 when more may be waiting. */
+static int pump(struct xd_dispatcher *d, struct target *t, int64_t mono)
+{
+    if (t->quiet_until > mono || t->ninflight >= INFLIGHT_MAX)
+        return 0;
+    if (t->http && xd_circuit_state(&t->ht.circuit) == XD_CIRCUIT_OPEN) {
+        uint64_t probe = xd_circuit_next_probe_ms(&t->ht.circuit);
+        if (probe > (uint64_t)mono) {
+            t->quiet_until = (int64_t)probe;
+            return 0;
+        }
+    }
+    size_t room = INFLIGHT_MAX - t->ninflight;
+    struct fetch_ctx c = {.d = d, .t = t};
+    int rc = xd_store_fetch_ready(d->store, t->cfg->name, xd_now_ms(), room + t->ninflight +
+                                  FETCH_EXTRA, fetched, &c);
+    if (rc < 0) {
+        xd_warn("dispatch: cannot read deliveries for %s: %s", t->cfg->name, xd_strerror(rc));
+        t->quiet_until = mono + STORE_PAUSE_MS;
+        return 0;
+    }
+    return c.seen >= room + t->ninflight + FETCH_EXTRA;
+}
+
+/* ---- recording outcomes ---- */
+
+static void batch_committed(struct xd_append *a, void *arg)
+{
+    (void)a;
+    struct batch *b = arg;
+    struct xd_dispatcher *d = b->jobs[0]->t->d;
+    pthread_mutex_lock(&d->mu);
+    b->next = d->committed;
+    d->committed = b;
+    if (d->http)
+        xd_http_wakeup(d->http);
+    atomic_fetch_sub(&d->batches_out, 1);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Hands every finished attempt to the store as one batch. */
+static void flush_outcomes(struct xd_dispatcher *d)
+{
+    if (!d->outcomes)
+        return;
+    struct batch *b = calloc(1, sizeof *b);
+    size_t n = d->noutcomes;
+    if (b) {
+        b->recs = calloc(n, sizeof *b->recs);
+        b->jobs = calloc(n, sizeof *b->jobs);
+    }
+    if (!b || !b->recs || !b->jobs) {
+        if (b) {
+            free(b->recs);
+            free(b->jobs);
+            free(b);
+        }
+        return; /* try again next round */
+    }
+    size_t i = n;
+    for (struct job *j = d->outcomes; j; j = j->next) {
+        i--;
+        b->jobs[i] = j; /* oldest first */
+        b->recs[i] = j->rec;
+    }
+    b->n = n;
+    d->outcomes = NULL;
+    d->noutcomes = 0;
+    b->a.outcomes = b->recs;
+    b->a.noutcomes = n;
+    b->a.done = batch_committed;
+    b->a.arg = b;
+    atomic_fetch_add(&d->batches_out, 1);
+    int rc = xd_store_submit(d->store, &b->a);
+    if (rc < 0) {
+        b->a.rc = rc;
+        batch_committed(&b->a, b);
+    }
+}
+
+static void remove_inflight(struct target *t, struct job *j)
+{
+    for (size_t i = 0; i < t->ninflight; i++) {
+        if (t->inflight[i] == j) {
+            t->inflight[i] = t->inflight[--t->ninflight];
+            return;
+        }
+    }
+}
+
+/* Committed (or failed) batches: their jobs are finished for good. Returns how many. */
+static size_t reap(struct xd_dispatcher *d, int64_t mono)
+{
+    size_t reaped = 0;
+    pthread_mutex_lock(&d->mu);
+    struct batch *b = d->committed;
+    d->committed = NULL;
+    pthread_mutex_unlock(&d->mu);
+    while (b) {
+        struct batch *next = b->next;
+        if (b->a.rc < 0) {
+            /*
+             * Not recorded: the deliveries are still pending in the store and
+             * will be fetched and sent again (same Idempotency-Key). Give the
+             * store a moment before trying.
+             */
+            xd_warn("dispatch: %zu outcome(s) not recorded: %s; they will be retried", b->n,
+                    xd_strerror(b->a.rc));
+            for (size_t i = 0; i < d->ntargets; i++)
+                d->targets[i].quiet_until = mono + STORE_PAUSE_MS;
+        }
+        for (size_t i = 0; i < b->n; i++) {
+            remove_inflight(b->jobs[i]->t, b->jobs[i]);
+            job_free(b->jobs[i]);
+        }
+        free(b->recs);
+        free(b->jobs);
+        free(b);
+        b = next;
+        reaped++;
+    }
+    return reaped;
+}
+
+static size_t total_inflight(const struct xd_dispatcher *d)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->ntargets; i++)
+        n += d->targets[i].ninflight;
+    return n;
+}
+
+/* ---- the thread ---- */
+
+static void *dispatch_main(void *arg)
+{
+    struct xd_dispatcher *d = arg;
+    pthread_setname_np(pthread_self(), "xd-dispatch");
+    int64_t stop_deadline = 0;
+    for (;;) {
+        int64_t mono = xd_mono_ms();
+        /* Committed outcomes free slots and may have created next steps: look again. */
+        int more = reap(d, mono) > 0;
+        int stopping = atomic_load(&d->stopping);
+        if (stopping) {
+            if (!stop_deadline)
+                stop_deadline = mono + d->drain_ms;
+            if ((total_inflight(d) == 0 && !d->outcomes) || mono > stop_deadline)
+                break;
+        }
+        if (!stopping) {
+            atomic_store(&d->nudged, 0);
+            for (size_t i = 0; i < d->ntargets; i++)
+                more |= pump(d, &d->targets[i], mono);
+        }
+        flush_outcomes(d);
+        int wait = more || atomic_load(&d->nudged) ? 0 : IDLE_POLL_MS;
+        if (stopping)
+            wait = 10;
+        xd_http_run(d->http, wait);
+    }
+    return NULL;
+}
+
+static int target_setup(struct target *t, const struct xd_target *cfg, struct xd_buf *err)
+{
+    t->cfg = cfg;
+    t->st.target = cfg->name;
+    t->http = cfg->type && strcmp(cfg->type, "http") == 0;
+    if (!t->http) {
+        xd_circuit_init(&t->ht.circuit, &(struct xd_circuit_opts){0});
+        return 0;
+    }
+    return xd_http_target_init(&t->ht, cfg, err);
+}
+
+static void dispatcher_free(struct xd_dispatcher *d)
+{
+    for (size_t i = 0; i < d->ntargets; i++) {
+        if (d->targets[i].http)
+            xd_http_target_dispose(&d->targets[i].ht);
+    }
+    free(d->targets);
+    if (d->off) {
+        for (size_t i = 0; i < d->cfg->nroutes; i++) {
+            xd_jq_destroy(d->filters[i]);
+            for (size_t k = 0; k < d->cfg->routes[i].nsteps; k++)
+                xd_jq_destroy(d->maps[d->off[i] + k]);
+        }
+    }
+    free(d->maps);
+    free(d->filters);
+    free(d->off);
+    xd_http_client_destroy(d->http);
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+}
+
+/* Compiles every route's filter and every step's map for this thread. */
+static int compile_programs(struct xd_dispatcher *d, struct xd_buf *err)
+{
+    const struct xd_config *cfg = d->cfg;
+    size_t total = 0;
+    d->off = calloc(cfg->nroutes + 1, sizeof *d->off);
+    d->filters = calloc(cfg->nroutes + 1, sizeof *d->filters);
+    if (!d->off || !d->filters)
+        return XD_ENOMEM;
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        d->off[i] = total;
+        total += cfg->routes[i].nsteps;
+    }
+    d->maps = calloc(total + 1, sizeof *d->maps);
+    if (!d->maps)
+        return XD_ENOMEM;
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const struct xd_route *rt = &cfg->routes[i];
+        int rc;
+        if (rt->filter) {
+            rc = xd_jq_compile(rt->filter, cfg, &d->filters[i], err);
+            if (rc < 0) {
+                xd_buf_printf(err, " (route %s filter)", rt->name);
+                return rc;
+            }
+        }
+        for (size_t k = 0; k < rt->nsteps; k++) {
+            if (!rt->steps[k].map)
+                continue;
+            rc = xd_jq_compile(rt->steps[k].map, cfg, &d->maps[d->off[i] + k], err);
+            if (rc < 0) {
+                xd_buf_printf(err, " (route %s step %zu map)", rt->name, k);
+                return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+int xd_dispatch_start(const struct xd_config *cfg, const struct xd_routes *routes,
+                      struct xd_store *store, struct xd_dispatcher **out, struct xd_buf *err)
+{
+    struct xd_dispatcher *d = calloc(1, sizeof *d);
+    if (!d)
+        return XD_ENOMEM;
+    d->cfg = cfg;
+    d->routes = routes;
+    d->store = store;
+    pthread_mutex_init(&d->mu, NULL);
+    int rc = XD_ENOMEM;
+    d->targets = calloc(cfg->ntargets + 1, sizeof *d->targets);
+    if (!d->targets)
+        goto fail;
+    for (size_t i = 0; i < cfg->ntargets; i++) {
+        d->targets[i].d = d;
+        d->ntargets++;
+        rc = target_setup(&d->targets[i], &cfg->targets[i], err);
+        if (rc < 0)
+            goto fail;
+    }
+    rc = compile_programs(d, err);
+    if (rc < 0)
+        goto fail;
+    struct xd_http_client_opts ho = {
+        .max_connections = (unsigned)(cfg->ntargets ? cfg->ntargets : 1) * INFLIGHT_MAX,
+        .max_host_connections = INFLIGHT_MAX,
+    };
+    rc = xd_http_client_create(&ho, &d->http);
+    if (rc < 0) {
+        xd_buf_puts(err, "cannot create the HTTP client");
+        goto fail;
+    }
+    rc = pthread_create(&d->thread, NULL, dispatch_main, d);
+    if (rc != 0) {
+        xd_buf_printf(err, "cannot start the dispatcher thread: %s", strerror(rc));
+        rc = XD_ENOMEM;
+        goto fail;
+    }
+    d->started = 1;
+    *out = d;
+    return 0;
+fail:
+    dispatcher_free(d);
+    return rc;
+}
+
+void xd_dispatch_nudge(struct xd_dispatcher *d)
+{
+    if (!d)
+        return;
+    if (atomic_exchange(&d->nudged, 1) == 0)
+        xd_http_wakeup(d->http);
+}
+
+void xd_dispatch_stop(struct xd_dispatcher *d, unsigned drain_ms)
+{
+    if (!d)
+        return;
+    d->drain_ms = drain_ms;
+    atomic_store(&d->stopping, 1);
+    xd_http_wakeup(d->http);
+    pthread_join(d->thread, NULL);
+    /*
+     * Whatever is still in flight is cancelled by destroying the client (its
+     * callbacks run now); outcomes are then recorded synchronously.
+     */
+    /* Outcome batches still with the store must come back before anything is freed. */
+    while (atomic_load(&d->batches_out) > 0)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    pthread_mutex_lock(&d->mu);
+    struct xd_http_client *http = d->http;
+    d->http = NULL;
+    pthread_mutex_unlock(&d->mu);
+    xd_http_client_destroy(http);
+    if (d->outcomes) {
+        size_t n = d->noutcomes, i = n;
+        struct xd_outcome_rec *recs = calloc(n, sizeof *recs);
+        if (recs) {
+            for (struct job *j = d->outcomes; j; j = j->next)
+                recs[--i] = j->rec;
+            struct xd_append a = {.outcomes = recs, .noutcomes = n};
+            xd_store_append(d->store, &a);
+            free(recs);
+        }
+    }
+    for (struct job *j = d->outcomes, *next; j; j = next) {
+        next = j->next;
+        remove_inflight(j->t, j);
+        job_free(j);
+    }
+    d->outcomes = NULL;
+    reap(d, xd_mono_ms());
+    for (size_t i = 0; i < d->ntargets; i++) /* jobs whose outcome never came */
+        while (d->targets[i].ninflight)
+            job_free(d->targets[i].inflight[--d->targets[i].ninflight]);
+    dispatcher_free(d);
+}
+
+void xd_dispatch_stats(struct xd_dispatcher *d,
+                       void (*cb)(void *ctx, const struct xd_target_stats *st), void *ctx)
+{
+    for (size_t i = 0; i < d->ntargets; i++) {
+        struct xd_target_stats st = d->targets[i].st; /* counters: a torn read is harmless */
+        st.inflight = (unsigned)d->targets[i].ninflight;
+        st.circuit = xd_circuit_state(&d->targets[i].ht.circuit);
+        cb(ctx, &st);
+    }
+}

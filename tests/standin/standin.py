@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""A reference ERP / billing endpoint for crossdock's tests and demo.
+
+A small real HTTP server (HTTP/1.1, keep-alive) that records every request it
+receives and answers as it is told. Standard library only.
+
+    python3 standin.py --port 18080 [--record FILE.jsonl]
+
+Every POST/PUT/PATCH to a path is recorded ({"path", "method", "headers",
+"body", "at", "status"}) and answered 200 {"ok": true, "ref": "<path>-<n>"},
+unless a rule for that path says otherwise. Control endpoints:
+
+    GET  /_requests?path=P           recorded requests (all, or one path's)
+    GET  /_stats                     counts per path and status
+    POST /_rules  {"path": P, "status": 503, "count": 3}
+                                     the next 3 requests to P get 503
+                  {"path": P, "status": 400, "match": "SKU-BAD"}
+                                     requests whose body contains the text get 400
+                  {"path": P, "delay_ms": 200}
+                                     answer after a delay
+                  {"path": P, "down": true}
+                                     close the connection without answering
+                  {"path": P, "retry_after": "2"}   add a Retry-After header
+                  Rules without count stay until cleared.
+    DELETE /_rules                   clear every rule
+    POST /_reset                     clear rules and recorded requests
+"""
+import argparse
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+LOCK = threading.Lock()
+REQUESTS = []
+RULES = []
+RECORD = None
+
+
+def pick_rule(path, body):
+    """The first rule for path that applies; consumes one use of a counted rule."""
+    with LOCK:
+        for r in RULES:
+            if r.get("path") not in (None, path):
+                continue
+            if "match" in r and r["match"].encode() not in body:
+                continue
+            if "count" in r:
+                if r["count"] <= 0:
+                    continue
+                r["count"] -= 1
+            return dict(r)
+    return None
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def log_message(self, fmt, *args):  # quiet
+        pass
+
+    def answer(self, status, obj, extra=None):
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def do_GET(self):
+        u = urlparse(self.path)
+        if u.path == "/_requests":
+            q = parse_qs(u.query)
+            with LOCK:
+                rows = [r for r in REQUESTS if "path" not in q or r["path"] == q["path"][0]]
+            return self.answer(200, {"requests": rows})
+        if u.path == "/_stats":
+            stats = {}
+            with LOCK:
+                for r in REQUESTS:
+                    p = stats.setdefault(r["path"], {})
+                    p[str(r["status"])] = p.get(str(r["status"]), 0) + 1
+            return self.answer(200, stats)
+        if u.path == "/healthz":
+            return self.answer(200, {"ok": True})
+        return self.answer(404, {"error": "not found"})
+
+    def do_DELETE(self):
+        self.read_body()
+        if self.path == "/_rules":
+            with LOCK:
+                RULES.clear()
+            return self.answer(200, {"ok": True})
+        return self.answer(404, {"error": "not found"})
+
+    def do_POST(self):
+        body = self.read_body()
+        path = urlparse(self.path).path
+        if path == "/_rules":
+            rule = json.loads(body or b"{}")
+            with LOCK:
+                RULES.append(rule)
+            return self.answer(200, {"ok": True})
+        if path == "/_reset":
+            with LOCK:
+                RULES.clear()
+                REQUESTS.clear()
+            return self.answer(200, {"ok": True})
+        return self.receive(path, body)
+
+    do_PUT = do_POST
+    do_PATCH = do_POST
+
+    def receive(self, path, body):
+        rule = pick_rule(path, body) or {}
+        if rule.get("delay_ms"):
+            time.sleep(rule["delay_ms"] / 1000.0)
+        if rule.get("down"):
+            self.close_connection = True
+            self.connection.close()
+            return
+        status = int(rule.get("status", 200))
+        try:
+            text = body.decode()
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = body.decode(errors="replace")
+        with LOCK:
+            n = len(REQUESTS) + 1
+            row = {
+                "n": n,
+                "path": path,
+                "method": self.command,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": parsed,
+                "at": time.time(),
+                "status": status,
+            }
+            REQUESTS.append(row)
+            if RECORD:
+                RECORD.write(json.dumps(row) + "\n")
+                RECORD.flush()
+        extra = {"Retry-After": str(rule["retry_after"])} if "retry_after" in rule else None
+        if 200 <= status < 300:
+            return self.answer(status, {"ok": True, "ref": f"{path.strip('/').replace('/', '-')}-{n}"}, extra)
+        return self.answer(status, {"error": rule.get("error", f"told to answer {status}")}, extra)
+
+
+def main():
+    global RECORD
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=18080)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--record")
+    a = ap.parse_args()
+    if a.record:
+        RECORD = open(a.record, "a")
+    srv = ThreadingHTTPServer((a.host, a.port), Handler)
+    srv.daemon_threads = True
+    print(f"standin listening on {a.host}:{srv.server_address[1]}", flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
