@@ -36,7 +36,7 @@
  *
  * events is the append-only journal. seq is the rowid: rows are never
  * deleted, so each new row gets max(seq) + 1 and seq follows commit order.
- * Routing will add a deliveries table keyed by (event seq, route, step) with
+
  * `REFERENCES events(seq)`, and move `state` on from 'received'. store_meta
  * holds small keyed values (the write probe).
  */
@@ -411,11 +411,20 @@ static int sq_open(const struct xd_store_opts *o, enum xd_conn_mode mode,
         rc = set_wal(c);
         if (rc < 0)
             goto fail;
+        /*
+         * Keep the -wal and -shm files when the last connection closes: a WAL
+         * database cannot be opened read-only without them, and a store whose
+         * file system turned read-only after a clean stop must still open
+         * (reads work, writes say XD_EREADONLY).
+         */
+        int persist = 1;
+        sqlite3_file_control(c->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
         rc = exec(c, o->sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
         if (rc < 0)
             goto fail;
         /* A bigger page cache keeps the event_id and bkey indexes hot. */
-        rc = exec(c, "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY; PRAGMA foreign_keys=ON");
+        rc = exec(c, "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY; PRAGMA foreign_keys=ON;"
+                     " PRAGMA journal_size_limit=16777216");
         if (rc < 0)
             goto fail;
         rc = migrate(c);
