@@ -4,7 +4,11 @@
  * their checks here as they land.
  */
 #include "cli/cli.h"
+#include "core/buf.h"
 #include "core/config.h"
+#include "core/err.h"
+#include "transform/transform.h"
+#include "rating/card.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -29,11 +33,31 @@ int xd_cmd_check(int argc, char **argv)
     struct xd_config *cfg = xd_cli_load_config(path);
     if (!cfg)
         return 2;
+    struct xd_buf jq_errs; /* every jq program (filters, maps, `when`) must compile */
+    xd_buf_init(&jq_errs);
+    int bad = xd_transform_check(cfg, &jq_errs);
+    fputs(xd_buf_str(&jq_errs), stderr);
+    if (bad < 0)
+        fprintf(stderr, "%s: %s\n", path, xd_strerror(bad));
+    xd_buf_dispose(&jq_errs);
+    struct xd_buf rerrs; /* rate cards: what the loader cannot see (currencies, `when`, ...) */
+    xd_buf_init(&rerrs);
+    int rated = xd_rating_check(cfg, &rerrs);
+    fputs(xd_buf_str(&rerrs), stderr);
+    xd_buf_dispose(&rerrs);
+    if (rated < 0) {
+        xd_config_destroy(cfg);
+        return 2;
+    }
     for (size_t i = 0; i < cfg->auth.nkeys; i++)
         if (!cfg->auth.keys[i].secret)
             fprintf(stderr, "%s:%u:%u: warning: key '%s': environment variable %s is not set\n",
                     path, cfg->auth.keys[i].pos.line, cfg->auth.keys[i].pos.col,
                     cfg->auth.keys[i].id, cfg->auth.keys[i].secret_env);
+    if (bad != 0) { /* after the other checks, so that every problem is listed */
+        xd_config_destroy(cfg);
+        return 2;
+    }
     printf("%s: ok (%zu targets, %zu routes, %zu rate cards)\n", path, cfg->ntargets,
            cfg->nroutes, cfg->nrate_cards);
     xd_config_destroy(cfg);

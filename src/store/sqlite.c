@@ -36,9 +36,9 @@
  *
  * events is the append-only journal. seq is the rowid: rows are never
  * deleted, so each new row gets max(seq) + 1 and seq follows commit order.
-
- * `REFERENCES events(seq)`, and move `state` on from 'received'. store_meta
- * holds small keyed values (the write probe).
+ * Its `state` column stays 'received': an event's state is derived from its
+ * deliveries when asked. store_meta holds small keyed values (the write
+ * probe).
  */
 static const char *const migrations[] = {
     /* 0 -> 1 */
