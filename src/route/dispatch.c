@@ -30,6 +30,7 @@
 #include "deliver/target.h"
 #include "deliver/trace.h"
 #include "formats/json.h"
+#include "route/rate_step.h"
 #include "route/route.h"
 #include "store/store.h"
 #include "transform/transform.h"
@@ -54,6 +55,7 @@ struct target {
     struct xd_dispatcher *d;
     const struct xd_target *cfg;
     int http;                   /* type http: sent; other types are not built yet */
+    int local;                  /* the hub itself: rate steps */
     struct xd_http_target ht;   /* headers, bearer token, circuit breaker (type http) */
     struct job *inflight[INFLIGHT_MAX];
     size_t ninflight;
@@ -70,6 +72,7 @@ struct job {
     int64_t started_ms; /* wall clock, for the attempt row */
     struct xd_buf payload;
     struct xd_buf error;
+    struct xd_rate_result rated; /* a rate step's charges, recorded with its outcome */
     struct xd_outcome_rec rec;
     int done;           /* rec is filled */
     struct job *next;   /* in the outcome list */
@@ -91,6 +94,8 @@ struct xd_dispatcher {
     struct xd_http_client *http;
     struct target *targets;
     size_t ntargets;
+    struct xd_target local_cfg;     /* the local target ("") that runs rate steps */
+    struct xd_rate_step *rate_step; /* NULL when no route rates */
     struct xd_jq **maps;    /* per route and step: cfg->routes[i].steps[k] at maps[off[i] + k] */
     struct xd_jq **filters; /* per route */
     size_t *off;
@@ -129,6 +134,7 @@ static int busy(const struct target *t, int64_t id, uint64_t key_hash)
 
 static void job_free(struct job *j)
 {
+    xd_rate_result_dispose(&j->rated);
     xd_stored_dlv_dispose(&j->d);
     xd_buf_dispose(&j->payload);
     xd_buf_dispose(&j->error);
@@ -164,12 +170,17 @@ static void finish(struct xd_dispatcher *d, struct job *j, int state, int attemp
         r->payload = j->payload.data;
         r->payload_len = j->payload.len;
     }
-    if (state == XD_DLV_DONE || state == XD_DLV_SKIPPED) {
-        size_t idx;
-        const struct xd_route *rt = xd_routes_find(d->routes, j->d.route, &idx);
-        if (rt && state == XD_DLV_DONE)
+    if (state == XD_DLV_DONE) {
+        const struct xd_route *rt = xd_routes_find(d->routes, j->d.route, NULL);
+        if (rt)
             xd_routes_next(rt, j->d.step, &r->next);
+        /* After a rate step the next step delivers each charge, not the event. */
+        r->charges = j->rated.v;
+        r->ncharges = j->rated.n;
+        r->next_per_charge = j->t->local;
     }
+    if (state == XD_DLV_DEAD)
+        r->exception = j->t->local ? "rating" : "dead_letter";
     j->done = 1;
     j->next = d->outcomes;
     d->outcomes = j;
@@ -261,6 +272,40 @@ static struct xd_jq *map_of(struct xd_dispatcher *d, size_t route, unsigned step
 }
 
 /*
+ * A rate step: the event's charges, recorded with the step's outcome; the
+ * next step is then created once per charge. An event no card rates (or
+ * that cannot be rated) is dead-lettered with an exception: once the card
+ * is fixed, replaying it rates it.
+ */
+static void rate(struct xd_dispatcher *d, struct target *t, struct job *j, const cJSON *ev)
+{
+    int type = -1;
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(ev, "type");
+    if (cJSON_IsString(ty))
+        type = xd_event_type_parse(ty->valuestring);
+    if (!d->rate_step || type < 0) {
+        xd_buf_puts(&j->error, d->rate_step ? "event has no known type" : "no rate cards");
+        fail_now(d, j, "rating");
+        return;
+    }
+    int rc = xd_rate_step_run(d->rate_step, d->store, ev, (enum xd_event_type)type,
+                              j->d.event_seq, &j->rated, &j->error);
+    if (rc == XD_ENOTFOUND || rc == XD_EINVAL || rc == XD_ELIMIT) {
+        fail_now(d, j, rc == XD_ENOTFOUND ? "no_rate_card" : "rating");
+        return;
+    }
+    if (rc < 0) {
+        /* The store could not answer the ledger's questions: try again shortly. */
+        xd_buf_printf(&j->error, "rating: %s", xd_strerror(rc));
+        j->d.next_ms = xd_now_ms() + 1000;
+        finish(d, j, XD_DLV_PENDING, 0, "retry", 0, 0, "internal");
+        return;
+    }
+    t->st.ok++;
+    finish(d, j, XD_DLV_DONE, 1, "ok", 0, 0, NULL);
+}
+
+/*
  * Prepares and sends one delivery. The stored event is parsed once here; the
  * filter and the map both run on that tree.
  */
@@ -286,6 +331,23 @@ static void start(struct xd_dispatcher *d, struct target *t, struct job *j)
     }
     free(j->d.body); /* the tree has it now */
     j->d.body = NULL;
+
+    if (t->local) {
+        rate(d, t, j, ev);
+        cJSON_Delete(ev);
+        return;
+    }
+    if (j->d.part && j->d.part[0]) {
+        /* A delivery of one charge: the charge is what is mapped and sent. */
+        cJSON_Delete(ev);
+        ev = NULL;
+        if (!j->d.charge ||
+            xd_json_parse(j->d.charge, strlen(j->d.charge), &lim, &ev, &jerr) < 0) {
+            xd_buf_printf(&j->error, "charge %s is not recorded", j->d.part);
+            fail_now(d, j, "internal");
+            return;
+        }
+    }
 
     if (j->d.step == 0 && d->filters[ri]) {
         int truthy = 0;
@@ -326,7 +388,9 @@ static void start(struct xd_dispatcher *d, struct target *t, struct job *j)
     struct xd_trace trace;
     xd_idempotency_key(idem, j->d.event_id, j->d.route, j->d.step, t->cfg->name);
     event_trace(j->d.event_id, &trace);
-    rc = xd_http_target_submit(d->http, &t->ht, j->payload.data, j->payload.len, idem, &trace,
+    /* A charge is sent with its charge id as the key: it can never be billed twice. */
+    const char *key = j->d.part && j->d.part[0] ? j->d.part : idem;
+    rc = xd_http_target_submit(d->http, &t->ht, j->payload.data, j->payload.len, key, &trace,
                                on_http_done, j);
     if (rc < 0) {
         /* Not sent: it stays pending and is fetched again shortly. */
@@ -558,6 +622,7 @@ static void dispatcher_free(struct xd_dispatcher *d)
             xd_http_target_dispose(&d->targets[i].ht);
     }
     free(d->targets);
+    xd_rate_step_destroy(d->rate_step);
     if (d->off) {
         for (size_t i = 0; i < d->cfg->nroutes; i++) {
             xd_jq_destroy(d->filters[i]);
@@ -571,6 +636,15 @@ static void dispatcher_free(struct xd_dispatcher *d)
     xd_http_client_destroy(d->http);
     pthread_mutex_destroy(&d->mu);
     free(d);
+}
+
+static int routes_rate(const struct xd_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        for (size_t k = 0; k < cfg->routes[i].nsteps; k++)
+            if (cfg->routes[i].steps[k].rate)
+                return 1;
+    return 0;
 }
 
 /* Compiles every route's filter and every step's map for this thread. */
@@ -623,7 +697,7 @@ int xd_dispatch_start(const struct xd_config *cfg, const struct xd_routes *route
     d->store = store;
     pthread_mutex_init(&d->mu, NULL);
     int rc = XD_ENOMEM;
-    d->targets = calloc(cfg->ntargets + 1, sizeof *d->targets);
+    d->targets = calloc(cfg->ntargets + 1, sizeof *d->targets); /* + the local target */
     if (!d->targets)
         goto fail;
     for (size_t i = 0; i < cfg->ntargets; i++) {
@@ -636,6 +710,22 @@ int xd_dispatch_start(const struct xd_config *cfg, const struct xd_routes *route
     rc = compile_programs(d, err);
     if (rc < 0)
         goto fail;
+    if (routes_rate(cfg)) {
+        rc = xd_rate_step_create(cfg, &d->rate_step, err);
+        if (rc < 0)
+            goto fail;
+        struct target *t = &d->targets[d->ntargets++];
+        d->local_cfg.name = "";
+        d->local_cfg.type = "local";
+        d->local_cfg.retry.max_attempts = 8;
+        d->local_cfg.retry.initial_backoff_ms = 1000;
+        d->local_cfg.retry.max_backoff_ms = 60000;
+        t->d = d;
+        t->cfg = &d->local_cfg;
+        t->local = 1;
+        t->st.target = "(rate)";
+        xd_circuit_init(&t->ht.circuit, &(struct xd_circuit_opts){0});
+    }
     struct xd_http_client_opts ho = {
         .max_connections = (unsigned)(cfg->ntargets ? cfg->ntargets : 1) * INFLIGHT_MAX,
         .max_host_connections = INFLIGHT_MAX,

@@ -39,17 +39,6 @@ int xd_routes_create(const struct xd_config *cfg, struct xd_routes **out, struct
             }
             r->types[i] |= 1u << t;
         }
-        for (size_t k = 0; k < rt->nsteps; k++) {
-            if (rt->steps[k].rate) {
-                if (err)
-                    xd_buf_printf(err, "%s:%u:%u: route %s: step %zu: rate steps are not "
-                                  "supported yet (the rating engine is not wired into routes)",
-                                  cfg->path, rt->steps[k].pos.line, rt->steps[k].pos.col,
-                                  rt->name, k);
-                xd_routes_destroy(r);
-                return XD_ECONFIG;
-            }
-        }
     }
     *out = r;
     return 0;

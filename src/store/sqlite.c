@@ -79,7 +79,8 @@ static const char *const migrations[] = {
     " last_error TEXT,"
     " error_class TEXT,"
     " payload TEXT,"
-    " UNIQUE (event_seq, route, step));"
+    " part TEXT NOT NULL DEFAULT '',"
+    " UNIQUE (event_seq, route, step, part));"
     "CREATE INDEX deliveries_pending ON deliveries(target, id) WHERE state = 0;"
     "CREATE INDEX deliveries_line ON deliveries(target, bkey, id) WHERE state IN (0, 2);"
     "CREATE INDEX deliveries_state ON deliveries(state, id);"
@@ -91,9 +92,58 @@ static const char *const migrations[] = {
     " latency_us INTEGER,"
     " outcome TEXT NOT NULL,"
     " error TEXT);"
-    "CREATE INDEX attempts_delivery ON attempts(delivery_id);",
+    "CREATE INDEX attempts_delivery ON attempts(delivery_id);"
+    /*
+     * Charges produced by rate steps, one row per charge id (a charge can
+     * never be recorded twice). Decimals are kept as their exact text.
+     * A step after a rate step delivers each charge: its deliveries carry
+     * the charge id as `part`.
+     */
+    "CREATE TABLE charges ("
+    " charge_id TEXT PRIMARY KEY,"
+    " event_seq INTEGER NOT NULL,"
+    " event_id TEXT NOT NULL,"
+    " reverses TEXT NOT NULL DEFAULT '',"
+    " customer TEXT NOT NULL,"
+    " code TEXT NOT NULL,"
+    " unit TEXT NOT NULL,"
+    " warehouse TEXT NOT NULL,"
+    " reference TEXT NOT NULL,"
+    " currency TEXT NOT NULL,"
+    " service_date TEXT NOT NULL,"
+    " quantity TEXT NOT NULL,"
+    " unit_price TEXT NOT NULL,"
+    " amount TEXT NOT NULL,"
+    " source INTEGER NOT NULL,"
+    " band INTEGER NOT NULL,"
+    " occurred_us INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " json TEXT NOT NULL);"
+    "CREATE INDEX charges_shipment ON charges(warehouse, reference);"
+    "CREATE INDEX charges_customer ON charges(customer, service_date);"
+    "CREATE INDEX charges_date ON charges(service_date);"
+    /* Everything that needs a person: dead letters, events no card rates, ... */
+    "CREATE TABLE exceptions ("
+    " id INTEGER PRIMARY KEY,"
+    " category TEXT NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'open',"
+    " event_id TEXT,"
+    " delivery_id INTEGER,"
+    " target TEXT,"
+    " reason TEXT NOT NULL,"
+    " owner TEXT,"
+    " note TEXT,"
+    " created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL);"
+    "CREATE INDEX exceptions_state ON exceptions(state, id);"
+    "CREATE INDEX exceptions_open_delivery ON exceptions(delivery_id) WHERE state != 'resolved';",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* The columns of a charge as struct xd_stored_charge reads them (read_charge). */
+#define XD_CHARGE_COLS                                                                             \
+    "charge_id, event_id, reverses, customer, code, unit, warehouse, reference, currency,"         \
+    " service_date, quantity, unit_price, amount, source, band, occurred_us, created_ms, json"
 
 /* Cached statements, prepared on first use. */
 enum stmt_id {
@@ -110,6 +160,12 @@ enum stmt_id {
     ST_PROBE,
     ST_DLV_ADD,
     ST_DLV_NEXT,
+    ST_CHARGE_ADD,
+    ST_EXC_ADD,
+    ST_EXC_RESOLVE,
+    ST_HAS_CHARGE,
+    ST_CHARGES_SHIPMENT,
+    ST_VOIDS,
     ST_DLV_UPDATE,
     ST_ATTEMPT_ADD,
     ST_DLV_READY,
@@ -139,11 +195,32 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_DLV_ADD] = "INSERT INTO deliveries"
                    " (event_seq, route, step, target, bkey, next_ms, created_ms, updated_ms)"
                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)"
-                   " ON CONFLICT (event_seq, route, step) DO NOTHING",
+                   " ON CONFLICT (event_seq, route, step, part) DO NOTHING",
     [ST_DLV_NEXT] = "INSERT INTO deliveries"
-                    " (event_seq, route, step, target, bkey, next_ms, created_ms, updated_ms)"
-                    " SELECT event_seq, ?2, ?3, ?4, bkey, ?5, ?5, ?5 FROM deliveries WHERE id = ?1"
-                    " ON CONFLICT (event_seq, route, step) DO NOTHING",
+                    " (event_seq, route, step, target, bkey, next_ms, created_ms, updated_ms, part)"
+                    " SELECT event_seq, ?2, ?3, ?4, bkey, ?5, ?5, ?5, ?6 FROM deliveries"
+                    " WHERE id = ?1"
+                    " ON CONFLICT (event_seq, route, step, part) DO NOTHING",
+    [ST_CHARGE_ADD] = "INSERT INTO charges (charge_id, event_seq, event_id, reverses, customer,"
+                      " code, unit, warehouse, reference, currency, service_date, quantity,"
+                      " unit_price, amount, source, band, occurred_us, created_ms, json)"
+                      " VALUES (?1, ?19, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+                      " ?14, ?15, ?16, ?17, ?18)"
+                      " ON CONFLICT (charge_id) DO NOTHING",
+    [ST_EXC_ADD] = "INSERT INTO exceptions (category, event_id, delivery_id, target, reason,"
+                   " created_ms, updated_ms)"
+                   " SELECT ?1, e.event_id, d.id, d.target, ?2, ?3, ?3"
+                   " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?4"
+                   " AND NOT EXISTS (SELECT 1 FROM exceptions x WHERE x.delivery_id = d.id"
+                   "                 AND x.state != 'resolved' AND x.category = ?1)",
+    [ST_EXC_RESOLVE] = "UPDATE exceptions SET state = 'resolved', updated_ms = ?2,"
+                       " note = coalesce(note || '; ', '') || ?3"
+                       " WHERE delivery_id = ?1 AND state != 'resolved'",
+    [ST_HAS_CHARGE] = "SELECT 1 FROM charges WHERE charge_id = ?1",
+    [ST_CHARGES_SHIPMENT] = "SELECT " XD_CHARGE_COLS " FROM charges"
+                            " WHERE warehouse = ?1 AND reference = ?2 ORDER BY occurred_us, rowid",
+    [ST_VOIDS] = "SELECT body FROM events WHERE bkey = ?1 AND type = 'shipment.voided'"
+                 " ORDER BY seq",
     /* ?9 = 1 when an attempt was made: it counts and its status and error are kept. */
     [ST_DLV_UPDATE] = "UPDATE deliveries SET state = ?2,"
                       " attempts = CASE WHEN ?10 THEN 0 ELSE attempts + ?9 END,"
@@ -158,8 +235,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_DLV_READY] =
         "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey, d.state,"
         " d.attempts, d.next_ms, d.created_ms, d.updated_ms, d.last_status, d.last_error,"
-        " d.error_class, NULL, e.body"
+        " d.error_class, NULL, e.body, d.part, c.json"
         " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+        " LEFT JOIN charges c ON d.part != '' AND c.charge_id = d.part"
         " WHERE d.target = ?1 AND d.state = 0 AND d.next_ms <= ?2"
         " AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.target = ?1 AND p.bkey = d.bkey"
         "                 AND p.state IN (0, 2) AND p.id < d.id)"
@@ -167,7 +245,7 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_DLV_GET] =
         "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey, d.state,"
         " d.attempts, d.next_ms, d.created_ms, d.updated_ms, d.last_status, d.last_error,"
-        " d.error_class, d.payload, NULL"
+        " d.error_class, d.payload, NULL, d.part, NULL"
         " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?1",
     [ST_ATTEMPTS_OF] = "SELECT a.delivery_id, a.at_ms, a.status, a.latency_us, a.outcome, a.error"
                        " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
@@ -707,6 +785,54 @@ static int sq_add_delivery(struct xd_store_conn *c, int64_t event_seq, const cha
     return 0;
 }
 
+static int add_next(struct xd_store_conn *c, const struct xd_outcome_rec *o, const char *part,
+                    int64_t now_ms)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(c, ST_DLV_NEXT, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, o->delivery_id);
+    sqlite3_bind_text(st, 2, o->next.route, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, (int)o->next.step);
+    sqlite3_bind_text(st, 4, o->next.target ? o->next.target : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, now_ms);
+    sqlite3_bind_text(st, 6, part, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, "insert next delivery");
+    return 0;
+}
+
+static int sq_add_charge(struct xd_store_conn *c, const struct xd_charge_rec *ch,
+                         int64_t event_seq, int64_t now_ms, int *added)
+{
+    sqlite3_stmt *st = NULL;
+    *added = 0;
+    int rc = stmt(c, ST_CHARGE_ADD, &st);
+    if (rc < 0)
+        return rc;
+    const char *txt[] = {ch->charge_id, ch->event_id, ch->reverses, ch->customer,
+                         ch->code, ch->unit, ch->warehouse, ch->reference,
+                         ch->currency, ch->service_date, ch->quantity, ch->unit_price,
+                         ch->amount};
+    for (int i = 0; i < 13; i++)
+        sqlite3_bind_text(st, i + 1, txt[i] ? txt[i] : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 14, ch->source);
+    sqlite3_bind_int(st, 15, (int)ch->band);
+    sqlite3_bind_int64(st, 16, ch->occurred_us);
+    sqlite3_bind_int64(st, 17, now_ms);
+    sqlite3_bind_text(st, 18, ch->json ? ch->json : "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 19, event_seq);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, "insert charge");
+    *added = sqlite3_changes(c->db) == 1;
+    return 0;
+}
+
 /*
  * Records an outcome: the delivery's new state, an attempt row, and the
  * route's next step when this one is done. *applied is 0 when the delivery
@@ -760,24 +886,50 @@ static int sq_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
             return fail(c, rc, "insert attempt");
     }
 
+    for (size_t i = 0; i < o->ncharges; i++) {
+        int added;
+        rc = sq_add_charge(c, &o->charges[i], o->charges[i].event_seq, now_ms, &added);
+        if (rc < 0)
+            return rc;
+    }
     if (o->state == XD_DLV_DONE && o->next.route) {
-        rc = stmt(c, ST_DLV_NEXT, &st);
+        size_t parts = o->next_per_charge ? o->ncharges : 1;
+        for (size_t i = 0; i < parts; i++) {
+            rc = add_next(c, o, o->next_per_charge ? o->charges[i].charge_id : "", now_ms);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    if (o->state == XD_DLV_DONE) {
+        /* A delivery that made it (after a replay) settles its open exception. */
+        rc = stmt(c, ST_EXC_RESOLVE, &st);
         if (rc < 0)
             return rc;
         sqlite3_bind_int64(st, 1, o->delivery_id);
-        sqlite3_bind_text(st, 2, o->next.route, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, (int)o->next.step);
-        sqlite3_bind_text(st, 4, o->next.target ? o->next.target : "", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, now_ms);
+        sqlite3_bind_int64(st, 2, now_ms);
+        sqlite3_bind_text(st, 3, "delivered", -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)
-            return fail(c, rc, "insert next delivery");
+            return fail(c, rc, "resolve exception");
+    }
+    if (o->exception) {
+        rc = stmt(c, ST_EXC_ADD, &st);
+        if (rc < 0)
+            return rc;
+        sqlite3_bind_text(st, 1, o->exception, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, o->error ? o->error : o->exception, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now_ms);
+        sqlite3_bind_int64(st, 4, o->delivery_id);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return fail(c, rc, "open exception");
     }
     return 0;
 }
 
-/* Reads the 17 columns every delivery query returns (see ST_DLV_READY). */
+/* Reads the 19 columns every delivery query returns (see ST_DLV_READY). */
 static int read_dlv(sqlite3_stmt *st, struct xd_stored_dlv *d)
 {
     int oom = 0;
@@ -799,6 +951,8 @@ static int read_dlv(sqlite3_stmt *st, struct xd_stored_dlv *d)
     d->error_class = col_dup(st, 14, &oom);
     d->payload = col_dup(st, 15, &oom);
     d->body = col_dup(st, 16, &oom);
+    d->part = col_dup(st, 17, &oom);
+    d->charge = col_dup(st, 18, &oom);
     if (oom) {
         xd_stored_dlv_dispose(d);
         return XD_ENOMEM;
@@ -870,7 +1024,7 @@ static int sq_list_deliveries(struct xd_store_conn *c, const struct xd_dlv_filte
     xd_buf_init(&q);
     xd_buf_puts(&q, "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey,"
                     " d.state, d.attempts, d.next_ms, d.created_ms, d.updated_ms, d.last_status,"
-                    " d.last_error, d.error_class, d.payload, NULL"
+                    " d.last_error, d.error_class, d.payload, NULL, d.part, NULL"
                     " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id > ?1");
     if (f->state >= 0)
         xd_buf_puts(&q, " AND d.state = ?2");
@@ -954,6 +1108,287 @@ static int sq_count_deliveries(struct xd_store_conn *c,
     return 0;
 }
 
+/* ---- charges and exceptions ---- */
+
+static int read_charge(sqlite3_stmt *st, struct xd_charge_rec *ch)
+{
+    int oom = 0;
+    memset(ch, 0, sizeof *ch);
+    char **txt[] = {&ch->charge_id, &ch->event_id,  &ch->reverses,     &ch->customer,
+                    &ch->code,      &ch->unit,      &ch->warehouse,    &ch->reference,
+                    &ch->currency,  &ch->service_date, &ch->quantity,  &ch->unit_price,
+                    &ch->amount};
+    for (int i = 0; i < 13; i++)
+        *txt[i] = col_dup(st, i, &oom);
+    ch->source = sqlite3_column_int(st, 13);
+    ch->band = (unsigned)sqlite3_column_int(st, 14);
+    ch->occurred_us = sqlite3_column_int64(st, 15);
+    ch->created_ms = sqlite3_column_int64(st, 16);
+    ch->json = col_dup(st, 17, &oom);
+    if (oom) {
+        xd_charge_rec_dispose(ch);
+        return XD_ENOMEM;
+    }
+    return 0;
+}
+
+static int each_charge(struct xd_store_conn *c, sqlite3_stmt *st,
+                       void (*cb)(void *ctx, struct xd_charge_rec *ch), void *ctx)
+{
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct xd_charge_rec ch;
+        int r = read_charge(st, &ch);
+        if (r < 0) {
+            sqlite3_reset(st);
+            return r;
+        }
+        cb(ctx, &ch);
+        n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, "read charges");
+    return n;
+}
+
+static int sq_has_charge(struct xd_store_conn *c, const char *charge_id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(c, ST_HAS_CHARGE, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, charge_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return fail(c, rc, "has charge");
+}
+
+static int sq_charges_for_shipment(struct xd_store_conn *c, const char *warehouse,
+                                   const char *sid,
+                                   void (*cb)(void *ctx, struct xd_charge_rec *ch), void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(c, ST_CHARGES_SHIPMENT, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, warehouse, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, sid, -1, SQLITE_STATIC);
+    return each_charge(c, st, cb, ctx);
+}
+
+static int sq_voids(struct xd_store_conn *c, const char *bkey,
+                    void (*cb)(void *ctx, const char *body), void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(c, ST_VOIDS, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, bkey, -1, SQLITE_STATIC);
+    int n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cb(ctx, (const char *)sqlite3_column_text(st, 0));
+        n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, "read voids");
+    return n;
+}
+
+static int sq_list_charges(struct xd_store_conn *c, const struct xd_charge_filter *f,
+                           void (*cb)(void *ctx, struct xd_charge_rec *ch), void *ctx)
+{
+    struct xd_buf q;
+    xd_buf_init(&q);
+    xd_buf_puts(&q, "SELECT " XD_CHARGE_COLS " FROM charges WHERE 1");
+    if (f->customer)
+        xd_buf_puts(&q, " AND customer = ?1");
+    if (f->code)
+        xd_buf_puts(&q, " AND code = ?2");
+    if (f->from)
+        xd_buf_puts(&q, " AND service_date >= ?3");
+    if (f->to)
+        xd_buf_puts(&q, " AND service_date <= ?4");
+    if (f->after)
+        xd_buf_puts(&q, " AND charge_id > ?5");
+    xd_buf_puts(&q, " ORDER BY charge_id");
+    if (f->limit)
+        xd_buf_puts(&q, " LIMIT ?6");
+    if (q.oom) {
+        xd_buf_dispose(&q);
+        return XD_ENOMEM;
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, q.data, -1, &st, NULL);
+    xd_buf_dispose(&q);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare list charges");
+    bind_text_or_null(st, 1, f->customer);
+    bind_text_or_null(st, 2, f->code);
+    bind_text_or_null(st, 3, f->from);
+    bind_text_or_null(st, 4, f->to);
+    bind_text_or_null(st, 5, f->after);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)f->limit);
+    rc = each_charge(c, st, cb, ctx);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+#define XD_EXC_COLS                                                                                \
+    "id, category, state, event_id, delivery_id, target, reason, owner, note, created_ms,"         \
+    " updated_ms"
+
+static int read_exception(sqlite3_stmt *st, struct xd_exception *x)
+{
+    int oom = 0;
+    memset(x, 0, sizeof *x);
+    x->id = sqlite3_column_int64(st, 0);
+    x->category = col_dup(st, 1, &oom);
+    x->state = col_dup(st, 2, &oom);
+    x->event_id = col_dup(st, 3, &oom);
+    x->delivery_id = sqlite3_column_int64(st, 4);
+    x->target = col_dup(st, 5, &oom);
+    x->reason = col_dup(st, 6, &oom);
+    x->owner = col_dup(st, 7, &oom);
+    x->note = col_dup(st, 8, &oom);
+    x->created_ms = sqlite3_column_int64(st, 9);
+    x->updated_ms = sqlite3_column_int64(st, 10);
+    if (oom) {
+        xd_exception_dispose(x);
+        return XD_ENOMEM;
+    }
+    return 0;
+}
+
+static int sq_list_exceptions(struct xd_store_conn *c, const struct xd_exception_filter *f,
+                              void (*cb)(void *ctx, struct xd_exception *x), void *ctx)
+{
+    struct xd_buf q;
+    xd_buf_init(&q);
+    xd_buf_puts(&q, "SELECT " XD_EXC_COLS " FROM exceptions WHERE id > ?1");
+    if (f->state)
+        xd_buf_puts(&q, " AND state = ?2");
+    if (f->category)
+        xd_buf_puts(&q, " AND category = ?3");
+    xd_buf_puts(&q, " ORDER BY id LIMIT ?4");
+    if (q.oom) {
+        xd_buf_dispose(&q);
+        return XD_ENOMEM;
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, q.data, -1, &st, NULL);
+    xd_buf_dispose(&q);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare list exceptions");
+    sqlite3_bind_int64(st, 1, f->after_id);
+    bind_text_or_null(st, 2, f->state);
+    bind_text_or_null(st, 3, f->category);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)(f->limit ? f->limit : 100));
+    int n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct xd_exception x;
+        int r = read_exception(st, &x);
+        if (r < 0) {
+            sqlite3_finalize(st);
+            return r;
+        }
+        cb(ctx, &x);
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, "list exceptions");
+    return n;
+}
+
+static int sq_get_exception(struct xd_store_conn *c, int64_t id, struct xd_exception *out)
+{
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    int rc = sqlite3_prepare_v2(c->db, "SELECT " XD_EXC_COLS " FROM exceptions WHERE id = ?1",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare get exception");
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rc = read_exception(st, out);
+    else if (rc == SQLITE_DONE)
+        rc = XD_ENOTFOUND;
+    else
+        rc = fail(c, rc, "get exception");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The order of exception states; a change may only move forward. */
+static int exc_rank(const char *state)
+{
+    static const char *const order[] = {"open", "acknowledged", "resolved"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(order[i], state) == 0)
+            return i;
+    return -1;
+}
+
+/* Opens or changes an exception (writer). *res: 1 done, XD_ENOTFOUND, XD_ECONFLICT. */
+static int sq_exc_op(struct xd_store_conn *c, const struct xd_exc_op *op, int64_t now_ms,
+                     int *res)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    *res = 1;
+    if (op->open) {
+        rc = sqlite3_prepare_v2(c->db,
+                                "INSERT INTO exceptions (category, event_id, reason, created_ms,"
+                                " updated_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
+                                -1, &st, NULL);
+        if (rc != SQLITE_OK)
+            return fail(c, rc, "prepare open exception");
+        sqlite3_bind_text(st, 1, op->category, -1, SQLITE_STATIC);
+        bind_text_or_null(st, 2, op->event_id);
+        sqlite3_bind_text(st, 3, op->reason ? op->reason : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, now_ms);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : fail(c, rc, "open exception");
+    }
+    struct xd_exception cur;
+    rc = sq_get_exception(c, op->id, &cur);
+    if (rc == XD_ENOTFOUND) {
+        *res = XD_ENOTFOUND;
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    int from = exc_rank(cur.state), to = op->state ? exc_rank(op->state) : from;
+    xd_exception_dispose(&cur);
+    if (to < 0 || to < from) {
+        *res = XD_ECONFLICT;
+        return 0;
+    }
+    rc = sqlite3_prepare_v2(c->db,
+                            "UPDATE exceptions SET state = coalesce(?2, state),"
+                            " owner = coalesce(?3, owner), note = coalesce(?4, note),"
+                            " updated_ms = ?5 WHERE id = ?1",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare update exception");
+    sqlite3_bind_int64(st, 1, op->id);
+    bind_text_or_null(st, 2, op->state);
+    bind_text_or_null(st, 3, op->owner);
+    bind_text_or_null(st, 4, op->note);
+    sqlite3_bind_int64(st, 5, now_ms);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : fail(c, rc, "update exception");
+}
+
 static const char *sq_errmsg(struct xd_store_conn *c)
 {
     return c->msg[0] ? c->msg : "no error";
@@ -981,5 +1416,13 @@ const struct xd_store_driver xd_store_sqlite = {
     .list_deliveries = sq_list_deliveries,
     .list_attempts = sq_list_attempts,
     .count_deliveries = sq_count_deliveries,
+    .add_charge = sq_add_charge,
+    .exc_op = sq_exc_op,
+    .has_charge = sq_has_charge,
+    .charges_for_shipment = sq_charges_for_shipment,
+    .voids = sq_voids,
+    .list_charges = sq_list_charges,
+    .list_exceptions = sq_list_exceptions,
+    .get_exception = sq_get_exception,
     .errmsg = sq_errmsg,
 };

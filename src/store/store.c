@@ -212,6 +212,25 @@ static int write_request(struct xd_store *s, struct xd_append *a, int64_t receiv
         if (res == XD_APPEND_CONFLICT)
             outcome = XD_ECONFLICT; /* keep going: results mark every conflicting event */
     }
+    for (size_t i = 0; outcome == 0 && i < a->ncharges; i++) {
+        int added = 0;
+        rc = d->add_charge(s->w, &a->charges[i], a->charges[i].event_seq, received_ms, &added);
+        if (request_error(rc)) {
+            outcome = rc;
+            break;
+        }
+        if (rc < 0)
+            return rc;
+        if (a->results)
+            a->results[i] = (unsigned char)added;
+    }
+    if (outcome == 0 && a->exc_op) {
+        int res = 0;
+        rc = d->exc_op(s->w, a->exc_op, received_ms, &res);
+        if (rc < 0 && !request_error(rc))
+            return rc;
+        outcome = rc < 0 ? rc : (res < 0 ? res : 0);
+    }
     for (size_t i = 0; outcome == 0 && i < a->noutcomes; i++) {
         int applied = 0;
         rc = d->record_outcome(s->w, &a->outcomes[i], received_ms, &applied);
@@ -324,14 +343,23 @@ static void probe(struct xd_store *s)
         set_write_rc(s, rc);
 }
 
+/* How many rows a request writes, roughly: what a group's size is counted in. */
+static size_t weight(const struct xd_append *a)
+{
+    size_t w = a->n + a->ncharges + (a->exc_op != NULL);
+    for (size_t i = 0; i < a->noutcomes; i++)
+        w += 1 + a->outcomes[i].ncharges;
+    return w;
+}
+
 /* Detaches the oldest requests, up to GROUP_MAX_EVENTS events (at least one request). */
 static struct xd_append *take_group(struct xd_store *s)
 {
     struct xd_append *first = s->head, *last = first;
-    size_t n = first->n + first->noutcomes;
-    while (last->next && n + last->next->n + last->next->noutcomes <= GROUP_MAX_EVENTS) {
+    size_t n = weight(first);
+    while (last->next && n + weight(last->next) <= GROUP_MAX_EVENTS) {
         last = last->next;
-        n += last->n + last->noutcomes;
+        n += weight(last);
     }
     s->head = last->next;
     if (!s->head)
@@ -383,7 +411,8 @@ static void *committer_main(void *arg)
 static int check_request(const struct xd_append *a)
 {
     if (!a || !a->done || (a->n && !a->events) || (a->noutcomes && !a->outcomes) ||
-        (a->n && a->noutcomes))
+        (a->ncharges && !a->charges) ||
+        (!!a->n + !!a->noutcomes + !!a->ncharges + !!a->exc_op) > 1)
         return XD_EINVAL;
     for (size_t i = 0; i < a->noutcomes; i++)
         if (a->outcomes[i].delivery_id <= 0 || a->outcomes[i].state < XD_DLV_PENDING ||
@@ -565,6 +594,8 @@ void xd_stored_dlv_dispose(struct xd_stored_dlv *d)
     free(d->error_class);
     free(d->payload);
     free(d->body);
+    free(d->part);
+    free(d->charge);
     memset(d, 0, sizeof *d);
 }
 
@@ -614,6 +645,98 @@ int xd_store_list_attempts(struct xd_store *s, int64_t event_seq,
     rc = s->drv->list_attempts(r.c, event_seq, cb, ctx);
     reader_put(s, &r, rc);
     return rc;
+}
+
+void xd_charge_rec_dispose(struct xd_charge_rec *c)
+{
+    if (!c)
+        return;
+    char *txt[] = {c->charge_id, c->event_id, c->reverses,     c->customer, c->code,
+                   c->unit,      c->warehouse, c->reference,   c->currency, c->service_date,
+                   c->quantity,  c->unit_price, c->amount,     c->json};
+    for (size_t i = 0; i < sizeof txt / sizeof txt[0]; i++)
+        free(txt[i]);
+    memset(c, 0, sizeof *c);
+}
+
+void xd_exception_dispose(struct xd_exception *x)
+{
+    if (!x)
+        return;
+    free(x->category);
+    free(x->state);
+    free(x->event_id);
+    free(x->target);
+    free(x->reason);
+    free(x->owner);
+    free(x->note);
+    memset(x, 0, sizeof *x);
+}
+
+/* Runs one read on a pooled reader connection. */
+#define WITH_READER(s, call)                                                                       \
+    do {                                                                                           \
+        struct reader r_;                                                                          \
+        int rc_ = reader_get((s), &r_);                                                            \
+        if (rc_ < 0)                                                                               \
+            return rc_;                                                                            \
+        struct xd_store_conn *c_ = r_.c;                                                           \
+        rc_ = (call);                                                                              \
+        reader_put((s), &r_, rc_);                                                                 \
+        return rc_;                                                                                \
+    } while (0)
+
+int xd_store_has_charge(struct xd_store *s, const char *charge_id)
+{
+    WITH_READER(s, s->drv->has_charge(c_, charge_id));
+}
+
+int xd_store_charges_for_shipment(struct xd_store *s, const char *warehouse,
+                                  const char *shipment_id,
+                                  void (*cb)(void *ctx, struct xd_charge_rec *c), void *ctx)
+{
+    WITH_READER(s, s->drv->charges_for_shipment(c_, warehouse, shipment_id, cb, ctx));
+}
+
+int xd_store_voids(struct xd_store *s, const char *bkey,
+                   void (*cb)(void *ctx, const char *body), void *ctx)
+{
+    WITH_READER(s, s->drv->voids(c_, bkey, cb, ctx));
+}
+
+int xd_store_list_charges(struct xd_store *s, const struct xd_charge_filter *f,
+                          void (*cb)(void *ctx, struct xd_charge_rec *c), void *ctx)
+{
+    WITH_READER(s, s->drv->list_charges(c_, f, cb, ctx));
+}
+
+int xd_store_list_exceptions(struct xd_store *s, const struct xd_exception_filter *f,
+                             void (*cb)(void *ctx, struct xd_exception *x), void *ctx)
+{
+    WITH_READER(s, s->drv->list_exceptions(c_, f, cb, ctx));
+}
+
+int xd_store_get_exception(struct xd_store *s, int64_t id, struct xd_exception *out)
+{
+    memset(out, 0, sizeof *out);
+    WITH_READER(s, s->drv->get_exception(c_, id, out));
+}
+
+int xd_store_update_exception(struct xd_store *s, int64_t id, const char *state,
+                              const char *owner, const char *note)
+{
+    struct xd_exc_op op = {.id = id, .state = state, .owner = owner, .note = note};
+    struct xd_append a = {.exc_op = &op};
+    return xd_store_append(s, &a);
+}
+
+int xd_store_open_exception(struct xd_store *s, const char *category, const char *event_id,
+                            const char *reason)
+{
+    struct xd_exc_op op = {.open = 1, .category = category, .event_id = event_id,
+                           .reason = reason};
+    struct xd_append a = {.exc_op = &op};
+    return xd_store_append(s, &a);
 }
 
 int xd_store_count_deliveries(struct xd_store *s,

@@ -27,6 +27,7 @@
 
 struct xd_config;
 struct xd_buf;
+struct xd_exc_op;
 struct xd_event;
 struct xd_store;
 
@@ -66,6 +67,24 @@ typedef size_t (*xd_planner_fn)(void *ctx, const struct xd_event *ev, struct xd_
 void xd_store_set_planner(struct xd_store *s, xd_planner_fn fn, void *ctx);
 
 /*
+ * A charge to record (rating/rate.h makes them; the store keeps them as
+ * text, decimals exact). A charge id is recorded once: recording it again
+ * changes nothing. As returned by reads, every string is a heap copy freed
+ * by xd_charge_rec_dispose().
+ */
+struct xd_charge_rec {
+    char *charge_id, *event_id, *reverses, *customer, *code, *unit, *warehouse, *reference,
+        *currency, *service_date, *quantity, *unit_price, *amount;
+    int source;          /* enum xd_event_type of the event rated */
+    unsigned band;       /* tier band, 0 for a flat price */
+    int64_t occurred_us; /* the rated event's occurred_at */
+    int64_t event_seq;   /* 0 for charges of no event (monthly minimum top-ups) */
+    int64_t created_ms;
+    char *json;          /* the charge as billing receives it (contract section 5) */
+};
+void xd_charge_rec_dispose(struct xd_charge_rec *c);
+
+/*
  * What became of one delivery attempt (or an operator action), written by the
  * committer in the same group-commit stream as intake.
  */
@@ -84,6 +103,16 @@ struct xd_outcome_rec {
     size_t payload_len;
     /* The route's next step, created when this one is DONE (next.route NULL: none). */
     struct xd_dlv_init next;
+    /*
+     * Charges a rate step produced, recorded with its outcome. With
+     * next_per_charge the next step is created once per charge (part =
+     * charge id) instead of once.
+     */
+    const struct xd_charge_rec *charges;
+    size_t ncharges;
+    int next_per_charge;
+    /* Opens an exception of this category (reason: error) unless one is open. */
+    const char *exception;
     int only_if_dead;    /* replay: change nothing unless the delivery is dead now */
     int reset_attempts;  /* replay: attempts start again from 0 */
 };
@@ -95,6 +124,11 @@ struct xd_append {
     /* Or (n = 0) delivery outcomes to record, in order. Not owned. */
     const struct xd_outcome_rec *outcomes;
     size_t noutcomes;
+    /* Or (n = 0) charges of no delivery (billing close); results: 1 = new. Not owned. */
+    const struct xd_charge_rec *charges;
+    size_t ncharges;
+    /* Or an exception to open or change (internal: see xd_store_update_exception). */
+    const struct xd_exc_op *exc_op;
     unsigned char *results; /* out: n xd_append_result values (caller storage, or NULL) */
     /*
      * out: 0 when the request's new events are durable (results say which
@@ -166,6 +200,8 @@ struct xd_stored_dlv {
     char *error_class;
     char *payload; /* kept for dead letters */
     char *body;    /* the event body (fetch_ready only) */
+    char *part;    /* "" or the charge id this delivery carries */
+    char *charge;  /* that charge's JSON (fetch_ready only) */
 };
 void xd_stored_dlv_dispose(struct xd_stored_dlv *d);
 
@@ -206,6 +242,57 @@ struct xd_stored_attempt {
 };
 int xd_store_list_attempts(struct xd_store *s, int64_t event_seq,
                            void (*cb)(void *ctx, const struct xd_stored_attempt *a), void *ctx);
+
+/* ---- charges ---- */
+
+/* 1 when the charge id is recorded, 0 when not, or a negative xd_err. */
+int xd_store_has_charge(struct xd_store *s, const char *charge_id);
+/* Every charge of (warehouse, reference = shipment id), reversals included; cb owns each. */
+int xd_store_charges_for_shipment(struct xd_store *s, const char *warehouse,
+                                  const char *shipment_id,
+                                  void (*cb)(void *ctx, struct xd_charge_rec *c), void *ctx);
+/* The bodies of the shipment.voided events of business key bkey, in journal order. */
+int xd_store_voids(struct xd_store *s, const char *bkey,
+                   void (*cb)(void *ctx, const char *body), void *ctx);
+
+struct xd_charge_filter {
+    const char *customer;
+    const char *code;
+    const char *from; /* service_date >= (YYYY-MM-DD), or NULL */
+    const char *to;   /* service_date <= */
+    const char *after; /* paging: charge ids after this one (in id order) */
+    size_t limit;      /* 0 = all */
+};
+int xd_store_list_charges(struct xd_store *s, const struct xd_charge_filter *f,
+                          void (*cb)(void *ctx, struct xd_charge_rec *c), void *ctx);
+
+/* ---- exceptions ---- */
+
+struct xd_exception {
+    int64_t id;
+    char *category, *state, *event_id, *target, *reason, *owner, *note;
+    int64_t delivery_id, created_ms, updated_ms;
+};
+void xd_exception_dispose(struct xd_exception *x);
+struct xd_exception_filter {
+    const char *state;    /* open | acknowledged | resolved, or NULL */
+    const char *category;
+    int64_t after_id;
+    size_t limit;         /* 0 = 100 */
+};
+int xd_store_list_exceptions(struct xd_store *s, const struct xd_exception_filter *f,
+                             void (*cb)(void *ctx, struct xd_exception *x), void *ctx);
+int xd_store_get_exception(struct xd_store *s, int64_t id, struct xd_exception *out);
+/*
+ * Changes an exception: state (NULL = keep; only forward: open -> acknowledged
+ * -> resolved), owner and note (NULL = keep). XD_ENOTFOUND, XD_ECONFLICT for
+ * a backward state change. Goes through the committer and waits.
+ */
+int xd_store_update_exception(struct xd_store *s, int64_t id, const char *state,
+                              const char *owner, const char *note);
+/* Opens an exception not tied to a delivery (rejected files, ...). Waits. */
+int xd_store_open_exception(struct xd_store *s, const char *category, const char *event_id,
+                            const char *reason);
 
 /* Counts of deliveries by target and state, for /metrics and the demo. */
 int xd_store_count_deliveries(struct xd_store *s,

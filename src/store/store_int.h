@@ -27,6 +27,14 @@ struct xd_buf;
 struct xd_event;
 struct xd_store_conn;
 
+/* An exception to open (open = 1) or to change (id, state, owner, note). */
+struct xd_exc_op {
+    int open;
+    int64_t id;
+    const char *state, *owner, *note;
+    const char *category, *event_id, *reason;
+};
+
 /* The config's store section, copied (the store outlives a config reload). */
 struct xd_store_opts {
     char *driver;             /* "sqlite" | "postgres" */
@@ -87,6 +95,9 @@ struct xd_store_driver {
                         const struct xd_dlv_init *d, int64_t now_ms);
     int (*record_outcome)(struct xd_store_conn *c, const struct xd_outcome_rec *o, int64_t now_ms,
                           int *applied);
+    int (*add_charge)(struct xd_store_conn *c, const struct xd_charge_rec *ch, int64_t event_seq,
+                      int64_t now_ms, int *added);
+    int (*exc_op)(struct xd_store_conn *c, const struct xd_exc_op *op, int64_t now_ms, int *res);
     /* Deliveries (readers). */
     int (*fetch_ready)(struct xd_store_conn *c, const char *target, int64_t now_ms, size_t limit,
                        void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx);
@@ -98,6 +109,18 @@ struct xd_store_driver {
     int (*count_deliveries)(struct xd_store_conn *c,
                             void (*cb)(void *ctx, const char *target, int state, int64_t n),
                             void *ctx);
+
+    /* Charges and exceptions (readers). */
+    int (*has_charge)(struct xd_store_conn *c, const char *charge_id);
+    int (*charges_for_shipment)(struct xd_store_conn *c, const char *warehouse, const char *sid,
+                                void (*cb)(void *ctx, struct xd_charge_rec *ch), void *ctx);
+    int (*voids)(struct xd_store_conn *c, const char *bkey,
+                 void (*cb)(void *ctx, const char *body), void *ctx);
+    int (*list_charges)(struct xd_store_conn *c, const struct xd_charge_filter *f,
+                        void (*cb)(void *ctx, struct xd_charge_rec *ch), void *ctx);
+    int (*list_exceptions)(struct xd_store_conn *c, const struct xd_exception_filter *f,
+                           void (*cb)(void *ctx, struct xd_exception *x), void *ctx);
+    int (*get_exception)(struct xd_store_conn *c, int64_t id, struct xd_exception *out);
 
     /* The driver's message for the last failure on c (for logs); never NULL. */
     const char *(*errmsg)(struct xd_store_conn *c);
