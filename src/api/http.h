@@ -60,6 +60,7 @@ struct xd_req {
     const char *content_type;
     char retry_after[16];     /* Retry-After header when non-empty */
     const char *allow;        /* Allow header for 405 */
+    char allow_buf[64];
     int answered;             /* status and out are ready to send */
     int sent;                 /* the answer was queued with MHD */
 
@@ -87,6 +88,12 @@ void xd_h_deliveries_list(struct xd_req *r);
 void xd_h_delivery_get(struct xd_req *r);
 void xd_h_delivery_replay(struct xd_req *r);
 void xd_h_deliveries_replay(struct xd_req *r);
+
+void xd_h_charges_list(struct xd_req *r);
+void xd_h_exceptions_list(struct xd_req *r);
+void xd_h_exception_get(struct xd_req *r);
+void xd_h_exception_patch(struct xd_req *r);
+void xd_h_billing_close(struct xd_req *r);
 
 /* Called again when a suspended request is resumed. */
 void xd_h_events_post_resume(struct xd_req *r);

@@ -33,6 +33,11 @@ static const struct xd_http_route routes[] = {
     {"POST", "/v1/deliveries/replay", XD_SCOPE_OPS, 1, xd_h_deliveries_replay},
     {"GET", "/v1/deliveries/{id}", XD_SCOPE_READ, 0, xd_h_delivery_get},
     {"POST", "/v1/deliveries/{id}/replay", XD_SCOPE_OPS, 0, xd_h_delivery_replay},
+    {"GET", "/v1/charges", XD_SCOPE_READ, 0, xd_h_charges_list},
+    {"GET", "/v1/exceptions", XD_SCOPE_READ, 0, xd_h_exceptions_list},
+    {"GET", "/v1/exceptions/{id}", XD_SCOPE_READ, 0, xd_h_exception_get},
+    {"PATCH", "/v1/exceptions/{id}", XD_SCOPE_OPS, 1, xd_h_exception_patch},
+    {"POST", "/v1/billing/close", XD_SCOPE_OPS, 1, xd_h_billing_close},
     {"GET", "/healthz", 0, 0, xd_h_healthz},
     {"GET", "/readyz", 0, 0, xd_h_readyz},
 };
@@ -62,18 +67,22 @@ static int path_match(const char *pattern, const char *url, char *param, size_t 
     return *u == '\0';
 }
 
-/* Finds the route for method+url; sets *allow when only the method is wrong. */
+/*
+ * Finds the route for method+url. When only the method is wrong, allow gets
+ * the methods the path takes ("GET, PATCH") for the 405's Allow header.
+ */
 static const struct xd_http_route *route_find(const char *method, const char *url, char *param,
-                                              size_t psize, const char **allow)
+                                              size_t psize, char *allow, size_t asize)
 {
-    *allow = NULL;
+    allow[0] = '\0';
     for (size_t i = 0; i < NROUTES; i++) {
         if (!path_match(routes[i].pattern, url, param, psize))
             continue;
         if (strcmp(routes[i].method, method) == 0 ||
             (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
             return &routes[i];
-        *allow = routes[i].method;
+        size_t n = strlen(allow);
+        snprintf(allow + n, asize - n, "%s%s", n ? ", " : "", routes[i].method);
     }
     return NULL;
 }
@@ -187,11 +196,11 @@ static int json_content_type(const char *ct)
 /* Checks done once headers are in, before the body is read. */
 static void first_call(struct xd_req *r, const char *method)
 {
-    const char *allow;
-    r->route = route_find(method, r->url, r->param, sizeof r->param, &allow);
+    r->route = route_find(method, r->url, r->param, sizeof r->param, r->allow_buf,
+                          sizeof r->allow_buf);
     if (!r->route) {
-        if (allow) {
-            r->allow = allow;
+        if (r->allow_buf[0]) {
+            r->allow = r->allow_buf;
             xd_http_problem(r, 405, "method-not-allowed", "Method Not Allowed", NULL, NULL);
         } else {
             xd_http_problem(r, 404, "not-found", "Not Found", "no such resource", NULL);

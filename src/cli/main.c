@@ -44,6 +44,11 @@ static const struct xd_command commands[] = {
      "  Works the dead-letter queue through the store; a running hub picks replayed\n"
      "  deliveries up within a moment. Exit 0, 2 on bad usage or ids that were not\n"
      "  dead letters.\n"},
+    {"billing", xd_cmd_billing, "close a billing period (monthly minimums)",
+     "crossdock billing close --period YYYY-MM [-c FILE]\n"
+     "  Settles each customer's minimum_monthly for the period: one MINIMUM_TOPUP charge\n"
+     "  for the shortfall, printed as JSON lines. Idempotent: closing again records\n"
+     "  nothing new. Exit 0, 2 on a bad period or config.\n"},
     {"help", cmd_help, "show help for a command", "crossdock help [COMMAND]\n"},
     {"version", cmd_version, "print the version", "crossdock version\n"},
 };

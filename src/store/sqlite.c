@@ -1215,8 +1215,8 @@ static int sq_list_charges(struct xd_store_conn *c, const struct xd_charge_filte
     if (f->to)
         xd_buf_puts(&q, " AND service_date <= ?4");
     if (f->after)
-        xd_buf_puts(&q, " AND charge_id > ?5");
-    xd_buf_puts(&q, " ORDER BY charge_id");
+        xd_buf_puts(&q, " AND rowid > (SELECT rowid FROM charges WHERE charge_id = ?5)");
+    xd_buf_puts(&q, " ORDER BY rowid");
     if (f->limit)
         xd_buf_puts(&q, " LIMIT ?6");
     if (q.oom) {

@@ -260,7 +260,7 @@ struct xd_charge_filter {
     const char *code;
     const char *from; /* service_date >= (YYYY-MM-DD), or NULL */
     const char *to;   /* service_date <= */
-    const char *after; /* paging: charge ids after this one (in id order) */
+    const char *after; /* paging: charges recorded after this charge id */
     size_t limit;      /* 0 = all */
 };
 int xd_store_list_charges(struct xd_store *s, const struct xd_charge_filter *f,
