@@ -95,6 +95,7 @@ static void accepted_body(struct xd_req *r)
         if (fresh++)
             xd_buf_putc(o, ',');
         xd_buf_json_str(o, r->intake.events[i].event_id);
+        atomic_fetch_add(&r->srv->received_by_type[r->intake.events[i].type], 1);
     }
     xd_buf_puts(o, "],\"duplicates\":[");
     for (size_t i = 0; i < r->append.n; i++) {

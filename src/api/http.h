@@ -28,6 +28,8 @@ struct xd_server {
     atomic_long inflight;    /* requests started and not yet completed */
     atomic_int stopping;     /* set once SIGTERM/SIGINT arrived */
     atomic_long received;    /* events accepted (new) since start */
+    atomic_long received_by_type[XD_EV__COUNT];
+    atomic_long rejected_by_reason[16]; /* intake refusals, by xd_reject_reasons[] index */
     atomic_long duplicates;  /* events acknowledged as duplicates */
     atomic_long rejected;    /* requests answered 4xx */
 };
@@ -73,6 +75,9 @@ struct xd_req {
     atomic_int store_done;    /* the committer called back */
 };
 
+/* Why intake refused a request: the problem slugs counted for /metrics. */
+extern const char *const xd_reject_reasons[16];
+
 /* Answers with a JSON body already in r->out. */
 void xd_http_reply_json(struct xd_req *r, unsigned status);
 /* Answers with application/problem+json. errs may be NULL. */
@@ -94,6 +99,7 @@ void xd_h_exceptions_list(struct xd_req *r);
 void xd_h_exception_get(struct xd_req *r);
 void xd_h_exception_patch(struct xd_req *r);
 void xd_h_billing_close(struct xd_req *r);
+void xd_h_metrics(struct xd_req *r);
 
 /* Called again when a suspended request is resumed. */
 void xd_h_events_post_resume(struct xd_req *r);

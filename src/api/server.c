@@ -26,6 +26,11 @@
 #include <time.h>
 #include <unistd.h>
 
+const char *const xd_reject_reasons[16] = {
+    "malformed-json", "invalid-event", "too-large", "unsupported-media-type", "unauthorized",
+    "forbidden", "conflict", "store-unavailable", "overloaded", "stopping", "other",
+};
+
 static const struct xd_http_route routes[] = {
     {"POST", "/v1/events", XD_SCOPE_EVENTS_WRITE, 1, xd_h_events_post},
     {"GET", "/v1/events/{id}", XD_SCOPE_READ, 0, xd_h_events_get},
@@ -38,6 +43,7 @@ static const struct xd_http_route routes[] = {
     {"GET", "/v1/exceptions/{id}", XD_SCOPE_READ, 0, xd_h_exception_get},
     {"PATCH", "/v1/exceptions/{id}", XD_SCOPE_OPS, 1, xd_h_exception_patch},
     {"POST", "/v1/billing/close", XD_SCOPE_OPS, 1, xd_h_billing_close},
+    {"GET", "/metrics", XD_SCOPE_READ, 0, xd_h_metrics},
     {"GET", "/healthz", 0, 0, xd_h_healthz},
     {"GET", "/readyz", 0, 0, xd_h_readyz},
 };
@@ -87,6 +93,24 @@ static const struct xd_http_route *route_find(const char *method, const char *ur
     return NULL;
 }
 
+/* Counts an intake refusal under its problem slug (the "reason" label). */
+static void count_rejection(struct xd_req *r)
+{
+    const char *slug = strstr(xd_buf_str(&r->out), "urn:crossdock:problem:");
+    size_t i = 0;
+    if (slug) {
+        slug += strlen("urn:crossdock:problem:");
+        for (; i < 10; i++) {
+            size_t n = strlen(xd_reject_reasons[i]);
+            if (strncmp(slug, xd_reject_reasons[i], n) == 0 && slug[n] == '"')
+                break;
+        }
+    } else {
+        i = 10;
+    }
+    atomic_fetch_add(&r->srv->rejected_by_reason[i], 1);
+}
+
 static void send_answer(struct xd_req *r)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
@@ -104,6 +128,8 @@ static void send_answer(struct xd_req *r)
                                 "Bearer realm=\"crossdock\"");
     if (r->status >= 400 && r->status < 500 && r->status != 404 && r->status != 409)
         atomic_fetch_add(&r->srv->rejected, 1);
+    if (r->status >= 400 && r->route && r->route->fn == xd_h_events_post)
+        count_rejection(r);
     MHD_queue_response(r->conn, r->status, resp);
     MHD_destroy_response(resp);
     r->sent = 1;

@@ -70,6 +70,7 @@ struct job {
     uint64_t key_hash;
     enum xd_permit permit;
     int64_t started_ms; /* wall clock, for the attempt row */
+    int64_t occurred_ms; /* the event's occurred_at (charge deliveries: ship-to-charge) */
     struct xd_buf payload;
     struct xd_buf error;
     struct xd_rate_result rated; /* a rate step's charges, recorded with its outcome */
@@ -103,7 +104,8 @@ struct xd_dispatcher {
     struct job *outcomes;   /* finished attempts waiting to be submitted */
     size_t noutcomes;
 
-    pthread_mutex_t mu;     /* guards committed, and http for the committer's wakeups */
+    struct xd_s2c_stats s2c;
+    pthread_mutex_t mu;     /* guards committed, s2c, and http for the committer's wakeups */
     struct batch *committed;
     atomic_int batches_out; /* submitted to the store, callback not yet run */
     atomic_int stopping;
@@ -194,6 +196,27 @@ static void finish(struct xd_dispatcher *d, struct job *j, int state, int attemp
     }
 }
 
+static void observe_s2c(struct xd_dispatcher *d, double sec)
+{
+    static const double bounds[] = XD_S2C_BUCKETS;
+    size_t b = 0;
+    while (b < XD_NS2C && sec > bounds[b])
+        b++;
+    pthread_mutex_lock(&d->mu);
+    if (b < XD_NS2C)
+        d->s2c.buckets[b]++;
+    d->s2c.count++;
+    d->s2c.sum_s += sec < 0 ? 0 : sec;
+    pthread_mutex_unlock(&d->mu);
+}
+
+void xd_dispatch_s2c(struct xd_dispatcher *d, struct xd_s2c_stats *out)
+{
+    pthread_mutex_lock(&d->mu);
+    *out = d->s2c;
+    pthread_mutex_unlock(&d->mu);
+}
+
 /* ---- a completed attempt ---- */
 
 /*
@@ -219,8 +242,17 @@ static void on_http_done(void *user, const struct xd_http_result *res)
             xd_buf_append(&j->error, res->body, n);
         }
     }
-    if (res->xport == XD_XPORT_NONE)
+    if (res->xport == XD_XPORT_NONE) {
+        static const double bounds[] = XD_LATENCY_BUCKETS;
+        double sec = (double)res->latency_us / 1e6;
+        size_t b = 0;
+        while (b < XD_NLATENCY && sec > bounds[b])
+            b++;
+        if (b < XD_NLATENCY)
+            t->st.latency_buckets[b]++;
         t->st.latency_us_sum += res->latency_us;
+        t->st.latency_count++;
+    }
 
     int attempted = res->xport != XD_XPORT_CANCELLED;
     unsigned attempts = j->d.attempts + (unsigned)attempted;
@@ -230,6 +262,8 @@ static void on_http_done(void *user, const struct xd_http_result *res)
     case XD_OUT_OK:
         state = XD_DLV_DONE;
         t->st.ok++;
+        if (j->d.part && j->d.part[0] && j->occurred_ms)
+            observe_s2c(t->d, (double)(xd_now_ms() - j->occurred_ms) / 1000.0);
         break;
     case XD_OUT_RETRY:
         t->st.retry++;
@@ -339,6 +373,9 @@ static void start(struct xd_dispatcher *d, struct target *t, struct job *j)
     }
     if (j->d.part && j->d.part[0]) {
         /* A delivery of one charge: the charge is what is mapped and sent. */
+        const cJSON *occ = cJSON_GetObjectItemCaseSensitive(ev, "occurred_at");
+        if (cJSON_IsString(occ))
+            xd_parse_time_ms(occ->valuestring, &j->occurred_ms);
         cJSON_Delete(ev);
         ev = NULL;
         if (!j->d.charge ||

@@ -35,6 +35,13 @@ void xd_dispatch_stop(struct xd_dispatcher *d, unsigned drain_ms);
 void xd_dispatch_nudge(struct xd_dispatcher *d);
 
 /* Per-target counters since start, for /metrics and the demo. */
+/* Upper bounds (seconds) of the delivery latency histogram's buckets. */
+#define XD_LATENCY_BUCKETS {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+#define XD_NLATENCY 13
+/* ... and of ship-to-charge (event occurred_at to billing accepted). */
+#define XD_S2C_BUCKETS {1, 5, 15, 60, 300, 900, 3600, 14400, 86400, 604800}
+#define XD_NS2C 10
+
 struct xd_target_stats {
     const char *target;
     uint64_t ok, retry, fail, filtered; /* attempts by outcome */
@@ -42,7 +49,17 @@ struct xd_target_stats {
     unsigned inflight;
     int circuit;                        /* enum xd_circuit_state */
     uint64_t latency_us_sum;            /* of attempts that got an answer */
+    uint64_t latency_count;             /* attempts that got an answer */
+    uint64_t latency_buckets[XD_NLATENCY]; /* per bucket, not cumulative */
 };
+/* Ship-to-charge: charges the billing target accepted, by how long after the event. */
+struct xd_s2c_stats {
+    uint64_t count;
+    double sum_s;
+    uint64_t buckets[XD_NS2C]; /* per bucket, not cumulative */
+};
+void xd_dispatch_s2c(struct xd_dispatcher *d, struct xd_s2c_stats *out);
+
 /* Calls cb once per target. */
 void xd_dispatch_stats(struct xd_dispatcher *d,
                        void (*cb)(void *ctx, const struct xd_target_stats *st), void *ctx);

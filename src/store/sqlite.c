@@ -1389,6 +1389,25 @@ static int sq_exc_op(struct xd_store_conn *c, const struct xd_exc_op *op, int64_
     return rc == SQLITE_DONE ? 0 : fail(c, rc, "update exception");
 }
 
+static int sq_charge_counts(struct xd_store_conn *c,
+                            void (*cb)(void *ctx, const char *customer, const char *currency,
+                                       int64_t n),
+                            void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "SELECT customer, currency, count(*) FROM charges"
+                                " GROUP BY customer, currency",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare charge counts");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ctx, (const char *)sqlite3_column_text(st, 0),
+           (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : fail(c, rc, "charge counts");
+}
+
 static const char *sq_errmsg(struct xd_store_conn *c)
 {
     return c->msg[0] ? c->msg : "no error";
@@ -1424,5 +1443,6 @@ const struct xd_store_driver xd_store_sqlite = {
     .list_charges = sq_list_charges,
     .list_exceptions = sq_list_exceptions,
     .get_exception = sq_get_exception,
+    .charge_counts = sq_charge_counts,
     .errmsg = sq_errmsg,
 };

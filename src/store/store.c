@@ -739,6 +739,14 @@ int xd_store_open_exception(struct xd_store *s, const char *category, const char
     return xd_store_append(s, &a);
 }
 
+int xd_store_charge_counts(struct xd_store *s,
+                           void (*cb)(void *ctx, const char *customer, const char *currency,
+                                      int64_t n),
+                           void *ctx)
+{
+    WITH_READER(s, s->drv->charge_counts(c_, cb, ctx));
+}
+
 int xd_store_count_deliveries(struct xd_store *s,
                               void (*cb)(void *ctx, const char *target, int state, int64_t n),
                               void *ctx)

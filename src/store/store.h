@@ -266,6 +266,12 @@ struct xd_charge_filter {
 int xd_store_list_charges(struct xd_store *s, const struct xd_charge_filter *f,
                           void (*cb)(void *ctx, struct xd_charge_rec *c), void *ctx);
 
+/* Charges recorded, per customer and currency (for /metrics). */
+int xd_store_charge_counts(struct xd_store *s,
+                           void (*cb)(void *ctx, const char *customer, const char *currency,
+                                      int64_t n),
+                           void *ctx);
+
 /* ---- exceptions ---- */
 
 struct xd_exception {

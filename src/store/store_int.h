@@ -121,6 +121,10 @@ struct xd_store_driver {
     int (*list_exceptions)(struct xd_store_conn *c, const struct xd_exception_filter *f,
                            void (*cb)(void *ctx, struct xd_exception *x), void *ctx);
     int (*get_exception)(struct xd_store_conn *c, int64_t id, struct xd_exception *out);
+    int (*charge_counts)(struct xd_store_conn *c,
+                         void (*cb)(void *ctx, const char *customer, const char *currency,
+                                    int64_t n),
+                         void *ctx);
 
     /* The driver's message for the last failure on c (for logs); never NULL. */
     const char *(*errmsg)(struct xd_store_conn *c);
