@@ -1,0 +1,298 @@
+/*
+ * The 997 functional acknowledgment for one received interchange
+ * (x12_int.h, docs/x12.md). Layout:
+ *
+ *   ISA  sender and receiver swapped, our own control number
+ *   TA1  only when the interchange was rejected (IEA, ISA13) or ISA14 asked for it
+ *   GS   FA, one group holding one 997 per received group (997s are not acknowledged)
+ *   ST   997, then AK1 (GS01, GS06), per set AK2 (ST01, ST02), AK3/AK4 for each
+ *        problem found in it, AK5 (A, or R and a code); AK9 (A, P or R, the
+ *        counts, a code when the group itself was rejected); SE
+ *   GE, IEA
+ *
+ * The received delimiters are reused, and so is what followed each segment
+ * terminator of the received file (nothing, LF or CRLF), so the 997 reads
+ * like the document it answers. Control numbers and dates follow o
+ * (convert.h): by default both derive from the received ISA, so the same
+ * input always gives the same bytes.
+ */
+#include "core/err.h"
+#include "formats/x12_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_CTRL 999999999UL
+
+/* Segments being written: delimiters and the count since ST. */
+struct w {
+    struct xd_buf *b;
+    const struct x12_ack_ic *ic;
+    size_t nseg;
+};
+
+static void seg_begin(struct w *w, const char *id)
+{
+    xd_buf_puts(w->b, id);
+}
+
+static void el_n(struct w *w, const char *p, size_t n)
+{
+    xd_buf_putc(w->b, w->ic->es);
+    xd_buf_append(w->b, p, n);
+}
+
+static void el_s(struct w *w, const char *s)
+{
+    el_n(w, s, strlen(s));
+}
+
+static void el_v(struct w *w, struct x12_view v)
+{
+    el_n(w, v.p, v.n);
+}
+
+static void el_u(struct w *w, unsigned long u)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%lu", u);
+    el_n(w, tmp, (size_t)n);
+}
+
+/* v left-aligned in width columns (ISA elements are fixed width); longer is kept whole. */
+static void el_pad(struct w *w, struct x12_view v, size_t width)
+{
+    el_v(w, v);
+    for (size_t i = v.n; i < width; i++)
+        xd_buf_putc(w->b, ' ');
+}
+
+static void seg_end(struct w *w)
+{
+    xd_buf_putc(w->b, w->ic->st);
+    xd_buf_puts(w->b, w->ic->eol);
+    w->nseg++;
+}
+
+static int digits(struct x12_view v, size_t n)
+{
+    if (v.n != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (v.p[i] < '0' || v.p[i] > '9')
+            return 0;
+    return 1;
+}
+
+static struct x12_view trimmed(const struct x12_ack_ic *ic, int i)
+{
+    return xd_x12_trim(ic->isa[i]);
+}
+
+static struct x12_view or_default(struct x12_view v, const char *dflt)
+{
+    if (!v.n) {
+        v.p = dflt;
+        v.n = strlen(dflt);
+    }
+    return v;
+}
+
+/* AK404 quotes the bad value only when it is short, printable and holds no delimiter. */
+static int quotable(const struct x12_ack_ic *ic, struct x12_view v)
+{
+    if (v.n == 0 || v.n > 99)
+        return 0;
+    for (size_t i = 0; i < v.n; i++) {
+        char c = v.p[i];
+        if (c < 0x20 || c > 0x7e || c == ic->es || c == ic->cs || c == ic->st)
+            return 0;
+    }
+    return 1;
+}
+
+/* The 997 for one received group, numbered ctl (ST02). */
+static void write_997(struct w *w, const struct x12_ack_group *g, unsigned long ctl,
+                      int ic_rejected)
+{
+    const struct x12_ack_ic *ic = w->ic;
+    char st02[16];
+    size_t accepted = 0;
+    snprintf(st02, sizeof st02, "%04lu", ctl);
+    w->nseg = 0;
+    seg_begin(w, "ST");
+    el_s(w, "997");
+    el_s(w, st02);
+    seg_end(w);
+    seg_begin(w, "AK1");
+    el_v(w, g->gs01);
+    el_v(w, g->gs06);
+    seg_end(w);
+    for (size_t i = 0; i < g->nsets; i++) {
+        const struct x12_ack_set *set = &ic->sets[g->first_set + i];
+        seg_begin(w, "AK2");
+        el_v(w, set->st01);
+        el_v(w, set->st02);
+        seg_end(w);
+        /* one AK3 per segment in error, its AK4s under it */
+        for (size_t j = 0; j < set->nerr;) {
+            const struct x12_ack_err *e = &ic->errs[set->first_err + j];
+            size_t k = j, run;
+            int elements = 0;
+            while (k < set->nerr && ic->errs[set->first_err + k].pos == e->pos &&
+                   strcmp(ic->errs[set->first_err + k].id, e->id) == 0) {
+                elements |= ic->errs[set->first_err + k].el > 0;
+                k++;
+            }
+            run = k;
+            seg_begin(w, "AK3");
+            el_s(w, e->id);
+            el_u(w, e->pos);
+            el_s(w, "");
+            el_u(w, elements ? X12_AK3_ELEMENTS : e->ak3);
+            seg_end(w);
+            for (k = j; k < run; k++) {
+                const struct x12_ack_err *f = &ic->errs[set->first_err + k];
+                if (!f->el)
+                    continue;
+                seg_begin(w, "AK4");
+                el_u(w, f->el);
+                el_s(w, "");
+                el_u(w, f->ak4);
+                if (quotable(ic, f->bad))
+                    el_v(w, f->bad);
+                seg_end(w);
+            }
+            j = run;
+        }
+        seg_begin(w, "AK5");
+        if (set->ak5) {
+            el_s(w, "R");
+            el_u(w, set->ak5);
+        } else {
+            el_s(w, "A");
+            accepted++;
+        }
+        seg_end(w);
+    }
+    if (g->rejected || ic_rejected)
+        accepted = 0;
+    seg_begin(w, "AK9");
+    el_s(w, accepted == g->nsets && !g->rejected && !ic_rejected ? "A" : accepted ? "P" : "R");
+    el_u(w, g->ge01 >= 0 ? (unsigned long)g->ge01 : g->nsets);
+    el_u(w, g->nsets);
+    el_u(w, accepted);
+    if (g->ak9)
+        el_u(w, g->ak9);
+    seg_end(w);
+    seg_begin(w, "SE");
+    el_u(w, w->nseg + 1);
+    el_s(w, st02);
+    seg_end(w);
+}
+
+static int acked(const struct x12_ack_group *g)
+{
+    return !xd_x12_eq(g->gs01, "FA");
+}
+
+int xd_x12_ack_write(struct xd_buf *b, const struct x12_ack_ic *ic, const struct xd_convert_opts *o)
+{
+    struct w w = {.b = b, .ic = ic};
+    const struct x12_ack_group *first = NULL;
+    size_t ngroups = 0;
+    unsigned long ctl;
+    char date[16], time6[8], time4[8], ctls[16];
+    int ta1 = ic->ta1 || xd_x12_eq(trimmed(ic, 14), "1");
+
+    for (size_t i = 0; i < ic->ngroups; i++)
+        if (acked(&ic->groups[i]) && !ngroups++)
+            first = &ic->groups[i];
+    if (!ngroups && !ta1)
+        return 0;
+
+    /* our control number: the caller's counter, else the received ISA13 */
+    if (o->ack_control) {
+        ctl = *o->ack_control;
+        if (ctl < 1 || ctl > MAX_CTRL)
+            ctl = 1;
+        *o->ack_control = ctl >= MAX_CTRL ? 1 : ctl + 1;
+    } else {
+        struct x12_view v = trimmed(ic, 13);
+        ctl = 0;
+        for (size_t i = 0; i < v.n; i++)
+            ctl = ctl * 10 + (unsigned long)(v.p[i] - '0');
+    }
+    snprintf(ctls, sizeof ctls, "%09lu", ctl);
+
+    /* date and time: the caller's clock, else the received ISA09/ISA10 */
+    if (o->ack_time) {
+        time_t t = (time_t)o->ack_time;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(date, sizeof date, "%Y%m%d", &tm);
+        strftime(time4, sizeof time4, "%H%M", &tm);
+    } else {
+        struct x12_view d = trimmed(ic, 9), t = trimmed(ic, 10);
+        snprintf(date, sizeof date, "20%.6s", digits(d, 6) ? d.p : "000101");
+        snprintf(time4, sizeof time4, "%.4s", digits(t, 4) ? t.p : "0000");
+    }
+    snprintf(time6, sizeof time6, "%.6s", date + 2);
+
+    seg_begin(&w, "ISA");
+    el_s(&w, "00");
+    el_s(&w, "          ");
+    el_s(&w, "00");
+    el_s(&w, "          ");
+    el_pad(&w, or_default(trimmed(ic, 7), "ZZ"), 2);
+    el_pad(&w, trimmed(ic, 8), 15);
+    el_pad(&w, or_default(trimmed(ic, 5), "ZZ"), 2);
+    el_pad(&w, trimmed(ic, 6), 15);
+    el_s(&w, time6);
+    el_s(&w, time4);
+    el_v(&w, or_default(trimmed(ic, 11), "U"));
+    el_v(&w, or_default(trimmed(ic, 12), "00401"));
+    el_s(&w, ctls);
+    el_s(&w, "0");
+    el_v(&w, or_default(trimmed(ic, 15), "P"));
+    el_n(&w, &ic->cs, 1);
+    seg_end(&w);
+
+    if (ta1) {
+        seg_begin(&w, "TA1");
+        el_v(&w, trimmed(ic, 13));
+        el_v(&w, trimmed(ic, 9));
+        el_v(&w, trimmed(ic, 10));
+        el_s(&w, ic->ta1 ? "R" : "A");
+        el_s(&w, ic->ta1 ? ic->ta1 : "000");
+        seg_end(&w);
+    }
+
+    if (ngroups) {
+        unsigned long n = 0;
+        seg_begin(&w, "GS");
+        el_s(&w, "FA");
+        el_v(&w, first->gs03);
+        el_v(&w, first->gs02);
+        el_s(&w, date);
+        el_s(&w, time4);
+        el_u(&w, ctl);
+        el_s(&w, "X");
+        el_v(&w, or_default(first->gs08, "004010"));
+        seg_end(&w);
+        for (size_t i = 0; i < ic->ngroups; i++)
+            if (acked(&ic->groups[i]))
+                write_997(&w, &ic->groups[i], ++n, ic->ta1 != NULL);
+        seg_begin(&w, "GE");
+        el_u(&w, n);
+        el_u(&w, ctl);
+        seg_end(&w);
+    }
+
+    seg_begin(&w, "IEA");
+    el_u(&w, ngroups ? 1 : 0);
+    el_s(&w, ctls);
+    seg_end(&w);
+    return b->oom ? XD_ENOMEM : 0;
+}
