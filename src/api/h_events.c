@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "route/dispatch.h"
 #include "route/dlq.h"
+#include "ingest/files.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@ static void on_store_done(struct xd_append *a, void *arg)
     MHD_resume_connection(r->conn);
 }
 
-void xd_h_events_post(struct xd_req *r)
+static void intake_init(struct xd_req *r, const char *default_source)
 {
     const struct xd_config *cfg = r->srv->cfg;
     struct xd_intake_limits lim = {
@@ -36,10 +37,42 @@ void xd_h_events_post(struct xd_req *r)
         .max_depth = cfg->server.max_depth,
         .max_string = cfg->server.max_string,
     };
-    xd_intake_init(&r->intake, &lim, r->key ? r->key->id : "anonymous");
+    xd_intake_init(&r->intake, &lim, default_source);
     r->intake_used = 1;
+}
 
+static void intake_submit(struct xd_req *r, int rc);
+static void add_ack(struct xd_req *r);
+
+void xd_h_events_post(struct xd_req *r)
+{
+    intake_init(r, r->key ? r->key->id : "anonymous");
     int rc = xd_intake_add_body(&r->intake, r->body.data ? r->body.data : "", r->body.len);
+    intake_submit(r, rc);
+}
+
+/*
+ * POST /v1/files: a CSV or X12 document (or JSON) by Content-Type. Events
+ * from files get the source "csv" / "x12", so a re-sent file is recognised
+ * as duplicates whoever sends it. An X12 document's 997 is in the answer.
+ */
+void xd_h_files_post(struct xd_req *r)
+{
+    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
+    int fmt = xd_format_from_content_type(ct);
+    intake_init(r, fmt == XD_FMT_JSON || fmt == XD_FMT_JSONL ? (r->key ? r->key->id : "anonymous")
+                                                             : xd_format_name(fmt));
+    struct xd_convert_opts opts = {.partners = r->srv->cfg->partners,
+                                   .npartners = r->srv->cfg->npartners};
+    int rc = xd_intake_add_file(&r->intake, fmt, r->body.data ? r->body.data : "", r->body.len,
+                                &opts, fmt == XD_FMT_X12 ? &r->ack : NULL);
+    intake_submit(r, rc);
+}
+
+/* Answers an intake that failed, or hands it to the store's group commit. */
+static void intake_submit(struct xd_req *r, int rc)
+{
     if (rc == XD_ENOMEM) {
         snprintf(r->retry_after, sizeof r->retry_after, "1");
         xd_http_problem(r, 503, "overloaded", "Service Unavailable", "out of memory", NULL);
@@ -58,6 +91,7 @@ void xd_h_events_post(struct xd_req *r)
             snprintf(detail, sizeof detail, "%zu error%s; nothing was stored", in->errs.n,
                      in->errs.n == 1 ? "" : "s");
             xd_http_problem(r, 400, "invalid-event", "Invalid event", detail, &in->errs);
+            add_ack(r);
         }
         return;
     }
@@ -80,6 +114,17 @@ void xd_h_events_post(struct xd_req *r)
         r->append.rc = rc;
         on_store_done(&r->append, r);
     }
+}
+
+/* An X12 document's 997, added to a problem answer too (the partner needs it either way). */
+static void add_ack(struct xd_req *r)
+{
+    if (!r->ack.len || r->out.len < 2)
+        return;
+    r->out.len--; /* reopen the object */
+    xd_buf_puts(&r->out, ",\"ack\":");
+    xd_buf_json_strn(&r->out, r->ack.data, r->ack.len);
+    xd_buf_putc(&r->out, '}');
 }
 
 /* Builds {"accepted":[...],"duplicates":[...]}. */
@@ -105,7 +150,12 @@ static void accepted_body(struct xd_req *r)
             xd_buf_putc(o, ',');
         xd_buf_json_str(o, r->intake.events[i].event_id);
     }
-    xd_buf_puts(o, "]}");
+    xd_buf_putc(o, ']');
+    if (r->ack.len) {
+        xd_buf_puts(o, ",\"ack\":");
+        xd_buf_json_strn(o, r->ack.data, r->ack.len);
+    }
+    xd_buf_putc(o, '}');
     atomic_fetch_add(&r->srv->received, fresh);
     atomic_fetch_add(&r->srv->duplicates, dup);
 }

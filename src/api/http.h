@@ -42,7 +42,7 @@ struct xd_http_route {
     const char *method;
     const char *pattern;  /* "/v1/events/{id}": {x} matches one path segment */
     unsigned scope;       /* XD_SCOPE_* needed; 0 = open (health checks) */
-    int takes_body;       /* 1: JSON body expected (415 otherwise) */
+    int takes_body;       /* 1: a JSON body (415 otherwise); 2: a file (JSON, CSV, X12) */
     xd_handler_fn fn;
 };
 
@@ -69,6 +69,7 @@ struct xd_req {
     /* Intake in flight (POST /v1/events). */
     struct xd_intake intake;
     int intake_used;
+    struct xd_buf ack;        /* POST /v1/files with X12: the 997s */
     struct xd_append append;
     unsigned char *results;
     int suspended;            /* waiting for the store */
@@ -87,6 +88,7 @@ void xd_http_problem(struct xd_req *r, unsigned status, const char *slug, const 
 /* Handlers (h_*.c). */
 void xd_h_events_post(struct xd_req *r);
 void xd_h_events_get(struct xd_req *r);
+void xd_h_files_post(struct xd_req *r);
 void xd_h_healthz(struct xd_req *r);
 void xd_h_readyz(struct xd_req *r);
 void xd_h_deliveries_list(struct xd_req *r);

@@ -14,6 +14,7 @@
 #include "api/http.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "ingest/files.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,6 +35,7 @@ const char *const xd_reject_reasons[16] = {
 static const struct xd_http_route routes[] = {
     {"POST", "/v1/events", XD_SCOPE_EVENTS_WRITE, 1, xd_h_events_post},
     {"GET", "/v1/events/{id}", XD_SCOPE_READ, 0, xd_h_events_get},
+    {"POST", "/v1/files", XD_SCOPE_EVENTS_WRITE, 2, xd_h_files_post},
     {"GET", "/v1/deliveries", XD_SCOPE_READ, 0, xd_h_deliveries_list},
     {"POST", "/v1/deliveries/replay", XD_SCOPE_OPS, 1, xd_h_deliveries_replay},
     {"GET", "/v1/deliveries/{id}", XD_SCOPE_READ, 0, xd_h_delivery_get},
@@ -128,7 +130,8 @@ static void send_answer(struct xd_req *r)
                                 "Bearer realm=\"crossdock\"");
     if (r->status >= 400 && r->status < 500 && r->status != 404 && r->status != 409)
         atomic_fetch_add(&r->srv->rejected, 1);
-    if (r->status >= 400 && r->route && r->route->fn == xd_h_events_post)
+    if (r->status >= 400 && r->route &&
+        (r->route->fn == xd_h_events_post || r->route->fn == xd_h_files_post))
         count_rejection(r);
     MHD_queue_response(r->conn, r->status, resp);
     MHD_destroy_response(resp);
@@ -238,9 +241,14 @@ static void first_call(struct xd_req *r, const char *method)
     if (r->route->takes_body) {
         const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_TYPE);
-        if (!json_content_type(ct)) {
+        int ok = r->route->takes_body == 2 ? xd_format_from_content_type(ct) >= 0
+                                           : json_content_type(ct);
+        if (!ok) {
             char detail[200];
-            snprintf(detail, sizeof detail, "expected Content-Type: application/json, got %.100s",
+            snprintf(detail, sizeof detail, "expected Content-Type: %s, got %.100s",
+                     r->route->takes_body == 2
+                         ? "text/csv, application/edi-x12 or application/json"
+                         : "application/json",
                      ct ? ct : "none");
             xd_http_problem(r, 415, "unsupported-media-type", "Unsupported Media Type", detail,
                             NULL);
@@ -339,6 +347,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (r->intake_used)
         xd_intake_dispose(&r->intake);
+    xd_buf_dispose(&r->ack);
     free(r->results);
     xd_buf_dispose(&r->body);
     xd_buf_dispose(&r->out);

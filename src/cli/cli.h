@@ -22,11 +22,15 @@ int xd_cmd_ingest(int argc, char **argv);
 int xd_cmd_rate(int argc, char **argv);
 int xd_cmd_dlq(int argc, char **argv);
 int xd_cmd_billing(int argc, char **argv);
+int xd_cmd_demo(int argc, char **argv);
 
 /* Reads a whole file (or "-" for stdin); caller frees *out. 0 or -errno. */
 int xd_read_file(const char *path, char **out, size_t *len);
 /* Loads the config named by -c (default crossdock.yaml); prints errors; NULL on failure. */
 struct xd_config *xd_cli_load_config(const char *path);
+/* Prints an intake's errors as FILE: PLACE: message on stderr. */
+struct xd_intake;
+void xd_cli_print_errors(const char *file, const struct xd_intake *in, int rc);
 /* Prints "crossdock NAME: usage: ..." to stderr and returns 2. */
 int xd_cli_usage(const char *name);
 

@@ -1,13 +1,15 @@
 /*
- * crossdock ingest: validate files and commit their events to the store, as
- * POST /v1/events would. Each file is one atomic append: a file with any
- * invalid or conflicting event stores nothing.
+ * crossdock ingest: validate files (format from the extension or the
+ * content: JSON, JSON lines, CSV, X12) and commit their events to the store,
+ * as POST /v1/events would. Each file is one atomic append: a file with any
+ * invalid or conflicting event stores nothing. X12 files get their 997
+ * written next to them (FILE.997).
  */
 #include "cli/cli.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
-#include "ingest/intake.h"
+#include "ingest/files.h"
 #include "route/route.h"
 #include "store/store.h"
 
@@ -16,14 +18,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int looks_like_lines(const char *path, const char *data, size_t len)
+static void write_ack(const char *path, const struct xd_buf *ack)
 {
-    size_t n = strlen(path);
-    if ((n > 6 && strcmp(path + n - 6, ".jsonl") == 0) ||
-        (n > 7 && strcmp(path + n - 7, ".ndjson") == 0))
-        return 1;
-    (void)data, (void)len;
-    return 0;
+    if (!ack->len)
+        return;
+    struct xd_buf name;
+    xd_buf_init(&name);
+    xd_buf_printf(&name, "%s.997", path);
+    FILE *f = fopen(xd_buf_str(&name), "wb");
+    if (!f || fwrite(ack->data, 1, ack->len, f) != ack->len)
+        fprintf(stderr, "%s: cannot write the 997\n", xd_buf_str(&name));
+    if (f)
+        fclose(f);
+    xd_buf_dispose(&name);
 }
 
 static int ingest_one(struct xd_store *store, const struct xd_config *cfg, const char *path)
@@ -38,24 +45,25 @@ static int ingest_one(struct xd_store *store, const struct xd_config *cfg, const
     struct xd_intake_limits lim = {.max_batch = (size_t)-1,
                                    .max_depth = cfg->server.max_depth,
                                    .max_string = cfg->server.max_string};
+    struct xd_convert_opts opts = {.partners = cfg->partners, .npartners = cfg->npartners};
+    int fmt = xd_format_guess(path, data, len);
     struct xd_intake in;
-    xd_intake_init(&in, &lim, "cli");
-    rc = looks_like_lines(path, data, len) ? xd_intake_add_lines(&in, data, len)
-                                           : xd_intake_add_body(&in, data, len);
+    xd_intake_init(&in, &lim, xd_format_name(fmt == XD_FMT_JSONL ? XD_FMT_JSON : fmt));
+    struct xd_buf ack;
+    xd_buf_init(&ack);
+    rc = xd_intake_add_file(&in, fmt, data, len, &opts, fmt == XD_FMT_X12 ? &ack : NULL);
+    write_ack(path, &ack);
+    xd_buf_dispose(&ack);
     int status = 0;
     if (rc < 0) {
-        for (size_t k = 0; k < in.errs.n; k++)
-            fprintf(stderr, "%s: %s%s%s\n", path, in.errs.v[k].path,
-                    *in.errs.v[k].path ? ": " : "", in.errs.v[k].message);
-        if (in.errs.n == 0)
-            fprintf(stderr, "%s: %s\n", path, xd_strerror(rc));
+        xd_cli_print_errors(path, &in, rc);
         fprintf(stderr, "%s: rejected, nothing stored\n", path);
         status = 2;
         goto out;
     }
     unsigned char *results = calloc(in.n ? in.n : 1, 1);
     struct xd_append a = {.events = in.events, .n = in.n, .results = results};
-    rc = xd_store_append(store, &a);
+    rc = results ? xd_store_append(store, &a) : XD_ENOMEM;
     if (rc == XD_ECONFLICT) {
         for (size_t k = 0; k < in.n; k++)
             if (results[k] == XD_APPEND_CONFLICT)
@@ -70,7 +78,7 @@ static int ingest_one(struct xd_store *store, const struct xd_config *cfg, const
         size_t fresh = 0, dup = 0;
         for (size_t k = 0; k < in.n; k++)
             results[k] == XD_APPEND_ACCEPTED ? fresh++ : dup++;
-        printf("%s: %zu accepted, %zu duplicates\n", path, fresh, dup);
+        printf("%s: %zu accepted, %zu duplicates (%s)\n", path, fresh, dup, xd_format_name(fmt));
     }
     free(results);
 out:

@@ -19,10 +19,12 @@ static const struct xd_command commands[] = {
      "  Validates the config; errors are printed as FILE:LINE:COL: message.\n"
      "  Exit 0 when valid, 2 when not.\n"},
     {"convert", xd_cmd_convert, "print the canonical events of input files",
-     "crossdock convert --from json [--customer C] [--warehouse W] FILE...\n"
+     "crossdock convert --from json|jsonl|csv|x12 [--customer C] [--warehouse W] [--ack]\n"
+     "                  [-c FILE] FILE...\n"
      "  Parses and validates the files and prints their canonical events, one JSON\n"
-     "  object a line. No store, no network. Exit 0 when all are good, 2 when any\n"
-     "  input was rejected (each rejection on stderr with file, line and reason).\n"},
+     "  object a line; with --ack (X12) the 997 for each interchange instead. No store,\n"
+     "  no network (-c only supplies X12 partner entries). Exit 0 when all are good, 2\n"
+     "  when any input was rejected (each rejection on stderr with file and place).\n"},
     {"ingest", xd_cmd_ingest, "commit the events of files to the store",
      "crossdock ingest [-c FILE] FILE...\n"
      "  Validates each file (JSON, a {\"events\":[...]} batch, a JSON array, or JSON\n"
@@ -49,6 +51,16 @@ static const struct xd_command commands[] = {
      "  Settles each customer's minimum_monthly for the period: one MINIMUM_TOPUP charge\n"
      "  for the shortfall, printed as JSON lines. Idempotent: closing again records\n"
      "  nothing new. Exit 0, 2 on a bad period or config.\n"},
+    {"demo", xd_cmd_demo, "run the demo: the hub, a simulated WMS, reference ERP and billing",
+     "crossdock demo [--once] [--events N] [--port P] [--keep DIR] [--seed S]\n"
+     "  Runs the hub with its store in a temporary folder (--keep DIR: in DIR, kept), a\n"
+     "  simulated WMS posting a day of N events (default 2000; S picks the day), and\n"
+     "  reference ERP and billing endpoints that record what they get; the ERP is down\n"
+     "  for 3 s mid-run and refuses one SKU. Shows progress, then a summary and a\n"
+     "  reconciliation (docs/demo.md). The hub listens on 127.0.0.1:P (default 8080, a\n"
+     "  free port when that is busy) and keeps serving until Ctrl-C; --once exits after\n"
+     "  the summary. Exit 0 when every event reached its targets and the reconciliation\n"
+     "  is clean, 3 when it is not, 1 when the demo could not start.\n"},
     {"help", cmd_help, "show help for a command", "crossdock help [COMMAND]\n"},
     {"version", cmd_version, "print the version", "crossdock version\n"},
 };

@@ -103,7 +103,12 @@ int xd_intake_add_body(struct xd_intake *in, const char *body, size_t len)
         set_status(in, 400);
         return XD_EPARSE;
     }
-    rc = keep_root(in, root);
+    return xd_intake_add_tree(in, root);
+}
+
+int xd_intake_add_tree(struct xd_intake *in, cJSON *root)
+{
+    int rc = keep_root(in, root);
     if (rc < 0) {
         cJSON_Delete(root);
         return rc;

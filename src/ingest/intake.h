@@ -46,6 +46,13 @@ void xd_intake_dispose(struct xd_intake *in);
  */
 int xd_intake_add_body(struct xd_intake *in, const char *body, size_t len);
 
+/*
+ * Adds events already parsed (a converter's output: an array of event
+ * objects, or one). Takes ownership of root in every case. Paths in errors
+ * are "[i]...". Same returns as xd_intake_add_body().
+ */
+int xd_intake_add_tree(struct xd_intake *in, cJSON *root);
+
 /* Adds JSON lines: one document per non-blank line; error paths start "line N: ". */
 int xd_intake_add_lines(struct xd_intake *in, const char *buf, size_t len);
 
