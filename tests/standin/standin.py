@@ -155,6 +155,13 @@ class Handler(BaseHTTPRequestHandler):
         return self.answer(status, {"error": rule.get("error", f"told to answer {status}")}, extra)
 
 
+class Server(ThreadingHTTPServer):
+    # A hub opens up to 64 connections per target at once: with socketserver's
+    # default backlog of 5, SYNs get dropped and retried a second later.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 def main():
     global RECORD
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -164,7 +171,7 @@ def main():
     a = ap.parse_args()
     if a.record:
         RECORD = open(a.record, "a")
-    srv = ThreadingHTTPServer((a.host, a.port), Handler)
+    srv = Server((a.host, a.port), Handler)
     srv.daemon_threads = True
     print(f"standin listening on {a.host}:{srv.server_address[1]}", flush=True)
     try:
