@@ -38,7 +38,7 @@
  * deleted, so each new row gets max(seq) + 1 and seq follows commit order.
  * Its `state` column stays 'received': an event's state is derived from its
  * deliveries when asked. store_meta holds small keyed values (the write
- * probe).
+ * probe, and the counters of xd_store_next_counter as `counter:NAME`).
  */
 static const char *const migrations[] = {
     /* 0 -> 1 */
@@ -172,6 +172,7 @@ enum stmt_id {
     ST_DLV_GET,
     ST_ATTEMPTS_OF,
     ST_DLV_COUNTS,
+    ST_COUNTER,
     ST__COUNT
 };
 
@@ -236,7 +237,12 @@ static const char *const stmt_sql[ST__COUNT] = {
         "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey, d.state,"
         " d.attempts, d.next_ms, d.created_ms, d.updated_ms, d.last_status, d.last_error,"
         " d.error_class, NULL, e.body, d.part, c.json"
-        " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+        /*
+         * INDEXED BY: the per-target partial index of pending rows. Left to
+         * itself the planner may walk every target's pending rows by state,
+         * which under a backlog for one target starves the others.
+         */
+        " FROM deliveries d INDEXED BY deliveries_pending JOIN events e ON e.seq = d.event_seq"
         " LEFT JOIN charges c ON d.part != '' AND c.charge_id = d.part"
         " WHERE d.target = ?1 AND d.state = 0 AND d.next_ms <= ?2"
         " AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.target = ?1 AND p.bkey = d.bkey"
@@ -252,6 +258,8 @@ static const char *const stmt_sql[ST__COUNT] = {
                        " WHERE d.event_seq = ?1 ORDER BY a.id",
     [ST_DLV_COUNTS] = "SELECT target, state, count(*) FROM deliveries WHERE state IN (0, 2)"
                       " GROUP BY target, state",
+    [ST_COUNTER] = "INSERT INTO store_meta (key, value) VALUES ('counter:' || ?1, 1)"
+                   " ON CONFLICT (key) DO UPDATE SET value = value + 1 RETURNING value",
 };
 
 struct xd_store_conn {
@@ -1389,6 +1397,27 @@ static int sq_exc_op(struct xd_store_conn *c, const struct xd_exc_op *op, int64_
     return rc == SQLITE_DONE ? 0 : fail(c, rc, "update exception");
 }
 
+/* Steps a counter inside the committer's transaction (writer). */
+static int sq_next_counter(struct xd_store_conn *c, struct xd_counter_op *op)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(c, ST_COUNTER, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, op->name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        rc = fail(c, rc, "next counter");
+        sqlite3_reset(st);
+        return rc;
+    }
+    op->value = sqlite3_column_int64(st, 0);
+    rc = sqlite3_step(st); /* finishes the statement: RETURNING writes as it steps */
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : fail(c, rc, "next counter");
+}
+
 static int sq_charge_counts(struct xd_store_conn *c,
                             void (*cb)(void *ctx, const char *customer, const char *currency,
                                        int64_t n),
@@ -1437,6 +1466,7 @@ const struct xd_store_driver xd_store_sqlite = {
     .count_deliveries = sq_count_deliveries,
     .add_charge = sq_add_charge,
     .exc_op = sq_exc_op,
+    .next_counter = sq_next_counter,
     .has_charge = sq_has_charge,
     .charges_for_shipment = sq_charges_for_shipment,
     .voids = sq_voids,

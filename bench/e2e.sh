@@ -1,0 +1,165 @@
+#!/bin/sh
+# crossdock end-to-end benchmark: events posted to the hub, each mapped (jq)
+# and delivered to two HTTP targets in turn (erp, then billing), both served
+# by nginx on loopback answering 200. See bench/README.md.
+#
+#   sh bench/e2e.sh                 both scenarios
+#   E2E_SECONDS=60 sh bench/e2e.sh max
+#
+# Scenarios:
+#   max   load as fast as the hub takes it (batches of E2E_BATCH events) for
+#         E2E_SECONDS; then wait until the backlog is drained. Reports events/s
+#         end to end = events delivered to both targets / (load + drain time).
+#   paced about E2E_RATE events/s (wrk's delay() pacing, single events) for
+#         E2E_SECONDS; reports p50/p99 from intake (commit) to the second
+#         target's 2xx (recorded outcome), read from the store afterwards.
+# Peak RSS of the hub (VmHWM) is printed next to every figure.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${CROSSDOCK_BIN:-$ROOT/build/crossdock}
+SECS=${E2E_SECONDS:-20}
+RATE=${E2E_RATE:-5000}
+BATCH=${E2E_BATCH:-50}
+NGINX=${NGINX:-/usr/sbin/nginx}
+if [ $# -gt 0 ]; then SCENARIOS=$*; else SCENARIOS="max paced"; fi
+
+die() { echo "e2e: $*" >&2; exit 2; }
+for tool in wrk curl sqlite3 awk; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (sh scripts/install-deps.sh)"
+done
+[ -x "$NGINX" ] || die "nginx not found at $NGINX (Debian package nginx-light)"
+[ -x "$BIN" ] || die "$BIN not found: build it first"
+
+base=${TMPDIR:-/tmp}
+case $(stat -f -c %T "$base" 2>/dev/null || echo unknown) in tmpfs | ramfs) base=$ROOT/build ;; esac
+WORK=$(mktemp -d "$base/crossdock-e2e.XXXXXX")
+HUB_PID="" NGINX_PID=""
+cleanup() {
+    [ -n "$HUB_PID" ] && kill -TERM "$HUB_PID" 2>/dev/null || true
+    [ -n "$NGINX_PID" ] && kill -QUIT "$NGINX_PID" 2>/dev/null || true
+    sleep 1
+    [ "${E2E_KEEP:-0}" = 1 ] && echo "e2e: kept $WORK" || rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + $$ % 20000)); }
+NPORT=$(free_port)
+mkdir -p "$WORK/nginx"
+cat > "$WORK/nginx/nginx.conf" <<NGX
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx;
+    proxy_temp_path $WORK/nginx;
+    fastcgi_temp_path $WORK/nginx;
+    uwsgi_temp_path $WORK/nginx;
+    scgi_temp_path $WORK/nginx;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$NPORT;
+        client_body_buffer_size 64k;
+        location / { default_type application/json; return 200 '{"ok":true}'; }
+    }
+}
+NGX
+"$NGINX" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
+NGINX_PID=$!
+i=0
+until curl -sf -X POST "http://127.0.0.1:$NPORT/erp" >/dev/null 2>&1; do
+    i=$((i + 1)); [ $i -gt 50 ] && die "nginx did not start: $(cat "$WORK/nginx/error.log")"
+    sleep 0.1
+done
+
+hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+pending() { sqlite3 "$1" "SELECT count(*) FROM deliveries WHERE state = 0" 2>/dev/null || echo '?'; }
+
+run_hub() { # scenario
+    HPORT=$(free_port)
+    dir=$WORK/$1
+    mkdir -p "$dir"
+    cat > "$dir/crossdock.yaml" <<YAML
+server: {listen: "127.0.0.1:$HPORT", max_batch: 1000}
+store: {driver: sqlite, path: "$dir/crossdock.db"}
+log: {level: warn}
+xref:
+  plant: {DC1: "1000", DC2: "2000", DC3: "3000"}
+targets:
+  erp: {type: http, url: "http://127.0.0.1:$NPORT/erp/goods-issue", timeout_ms: 5000}
+  billing: {type: http, url: "http://127.0.0.1:$NPORT/billing/usage", timeout_ms: 5000}
+routes:
+  - name: shipments
+    on: [shipment.confirmed]
+    steps:
+      - deliver: erp
+        map: '{delivery: .data.shipment_id, plant: \$xref.plant[.data.warehouse], customer: .data.customer, items: [.data.lines[] | {material: .sku, quantity: .qty, uom: .uom}]}'
+      - deliver: billing
+        map: '{account: .data.customer, reference: .data.shipment_id, lines: (.data.lines | length), units: ([.data.lines[].qty] | add)}'
+YAML
+    "$BIN" serve -c "$dir/crossdock.yaml" 2>"$dir/serve.log" &
+    HUB_PID=$!
+    i=0
+    until curl -sf "http://127.0.0.1:$HPORT/healthz" >/dev/null 2>&1; do
+        i=$((i + 1)); [ $i -gt 100 ] && die "hub did not start: $(cat "$dir/serve.log")"
+        sleep 0.1
+    done
+}
+
+stop_hub() {
+    kill -TERM "$HUB_PID" 2>/dev/null || true
+    wait "$HUB_PID" 2>/dev/null || true
+    HUB_PID=""
+}
+
+# Waits until no delivery is pending; prints the seconds it took.
+drain() { # db
+    t0=$(date +%s.%N)
+    n=0
+    while [ "$(pending "$1")" != 0 ]; do
+        n=$((n + 1)); [ $n -gt 3000 ] && { echo "timeout"; return; }
+        sleep 0.1
+    done
+    echo "$(date +%s.%N) - $t0" | bc 2>/dev/null || awk "BEGIN{print $(date +%s.%N) - $t0}"
+}
+
+echo "crossdock e2e benchmark: $(nproc) cores, nginx $( "$NGINX" -v 2>&1 | sed 's/.*\///'), ${SECS}s per scenario"
+for sc in $SCENARIOS; do
+    run_hub "$sc"
+    db=$WORK/$sc/crossdock.db
+    case $sc in
+    max)
+        t0=$(date +%s.%N)
+        wrk -t2 -c16 -d"${SECS}s" -s "$ROOT/bench/intake.lua" "http://127.0.0.1:$HPORT" -- batch="$BATCH" run="e2e$$" >"$WORK/$sc/wrk.out" 2>&1 || true
+        t1=$(date +%s.%N)
+        while [ "$(pending "$db")" != 0 ]; do sleep 0.2; done
+        t2=$(date +%s.%N)
+        rss=$(hwm "$HUB_PID")
+        stop_hub
+        events=$(sqlite3 "$db" "SELECT count(*) FROM events")
+        both=$(sqlite3 "$db" "SELECT count(*) FROM deliveries WHERE step = 1 AND state = 1")
+        dead=$(sqlite3 "$db" "SELECT count(*) FROM deliveries WHERE state = 2")
+        awk -v e="$events" -v b="$both" -v d="$dead" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v rss="$rss" 'BEGIN {
+            load = t1 - t0; total = t2 - t0;
+            printf "max:   %d events in %.1f s load + %.1f s drain: intake %.0f events/s, end to end %.0f events/s (both targets), dead %d, peak RSS %.1f MB\n",
+                e, load, t2 - t1, e / load, b / total, d, rss / 1024 }'
+        ;;
+    paced)
+        # delay() paces each connection; 16 connections at RATE/16 per second each.
+        wrk -t2 -c16 -d"${SECS}s" -s "$ROOT/bench/intake.lua" "http://127.0.0.1:$HPORT" -- batch=1 run="p$$" pace="$RATE" conns=16 >"$WORK/$sc/wrk.out" 2>&1 || true
+        while [ "$(pending "$db")" != 0 ]; do sleep 0.2; done
+        rss=$(hwm "$HUB_PID")
+        stop_hub
+        sqlite3 "$db" "SELECT d.updated_ms - e.received_ms FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.step = 1 AND d.state = 1 ORDER BY 1" >"$WORK/$sc/lat.txt"
+        span=$(sqlite3 "$db" "SELECT (max(received_ms) - min(received_ms)) / 1000.0 FROM events")
+        awk -v rss="$rss" -v span="$span" '{ v[NR] = $1 } END {
+            if (NR == 0) { print "paced: no events delivered"; exit }
+            p50 = v[int(NR * 0.50) > 0 ? int(NR * 0.50) : 1]; p99 = v[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1];
+            printf "paced: %d events at %.0f events/s: intake to second target p50 %d ms, p99 %d ms, max %d ms, peak RSS %.1f MB\n",
+                NR, NR / (span > 0 ? span : 1), p50, p99, v[NR], rss / 1024 }' "$WORK/$sc/lat.txt"
+        ;;
+    *) die "unknown scenario $sc (max, paced)" ;;
+    esac
+done
