@@ -1,17 +1,15 @@
 /*
- * crossdock serve: load the config, open the store, listen, and on SIGTERM
- * or SIGINT drain and stop. Signals are taken synchronously with sigwait()
- * on the main thread (blocked in every other thread), so no handler runs
- * inside library code.
+ * crossdock serve: load the config, start the hub (cli/hub.h: routes, store,
+ * dispatcher, listener), and on SIGTERM or SIGINT drain and stop. Signals
+ * are taken synchronously with sigwait() on the main thread (blocked in
+ * every other thread), so no handler runs inside library code.
  */
-#include "api/server.h"
 #include "cli/cli.h"
+#include "cli/hub.h"
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/err.h"
 #include "core/log.h"
-#include "route/dispatch.h"
-#include "route/route.h"
-#include "store/store.h"
 
 #include <getopt.h>
 #include <pthread.h>
@@ -64,47 +62,25 @@ int xd_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int rc = 1;
     struct xd_buf err;
     xd_buf_init(&err);
-    struct xd_store *store = NULL;
-    struct xd_server *srv = NULL;
-    struct xd_routes *routes = NULL;
-    struct xd_dispatcher *disp = NULL;
-    if (xd_routes_create(cfg, &routes, &err) < 0) {
+    struct xd_hub *hub = NULL;
+    int rc = xd_hub_start(cfg, &hub, &err);
+    if (rc < 0) {
         xd_error("%s", xd_buf_str(&err));
-        rc = 2;
-        goto out;
-    }
-    if (xd_store_open(cfg, &store, &err) < 0) {
-        xd_error("store: %s", xd_buf_str(&err));
-        goto out;
-    }
-    xd_store_set_planner(store, xd_routes_plan, routes);
-    if (xd_dispatch_start(cfg, routes, store, &disp, &err) < 0) {
-        xd_error("dispatcher: %s", xd_buf_str(&err));
-        goto out;
-    }
-    if (xd_server_start(cfg, store, disp, &srv, &err) < 0) {
-        xd_error("%s", xd_buf_str(&err));
+        rc = rc == XD_ECONFIG ? 2 : 1;
         goto out;
     }
     xd_info("crossdock %s listening on http://%s (store %s %s)", XD_VERSION, cfg->server.listen,
             cfg->store.driver, cfg->store.path ? cfg->store.path : "");
-    fprintf(stderr, "listening on port %u\n", xd_server_port(srv));
+    fprintf(stderr, "listening on port %u\n", hub->port);
 
     int sig = 0;
     sigwait(&stop, &sig);
     xd_info("%s: stopping: draining requests in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    rc = 0;
+    xd_hub_stop(hub);
+    xd_info("stopped cleanly");
 out:
-    xd_server_stop(srv, 30000);
-    xd_dispatch_stop(disp, 10000);
-    if (store)
-        xd_store_close(store);
-    xd_routes_destroy(routes);
-    if (rc == 0)
-        xd_info("stopped cleanly");
     xd_buf_dispose(&err);
     xd_config_destroy(cfg);
     return rc;
