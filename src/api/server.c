@@ -458,13 +458,14 @@ void xd_server_stop(struct xd_server *s, unsigned drain_ms)
     if (!s)
         return;
     atomic_store(&s->stopping, 1);
+    /* Stop accepting; the listen socket is ours to close, after the daemon is gone. */
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
     /* Let every request in flight (read, committing, or being answered) finish. */
     struct timespec tick = {0, 10 * 1000 * 1000};
     for (unsigned waited = 0; atomic_load(&s->inflight) > 0 && waited < drain_ms; waited += 10)
         nanosleep(&tick, NULL);
     MHD_stop_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
     free(s);
 }
