@@ -51,6 +51,16 @@ static const struct xd_command commands[] = {
      "  Settles each customer's minimum_monthly for the period: one MINIMUM_TOPUP charge\n"
      "  for the shortfall, printed as JSON lines. Idempotent: closing again records\n"
      "  nothing new. Exit 0, 2 on a bad period or config.\n"},
+    {"invoice", xd_cmd_invoice, "write the X12 810 invoice of a customer's month",
+     "crossdock invoice --customer C --period YYYY-MM [-c FILE] [--out FILE]\n"
+     "                  [--date YYYY-MM-DD] [--number N] [--sender ID] [--receiver ID] [--test]\n"
+     "  Writes the X12 810 for the customer's charges with a service date in the period\n"
+     "  (as GET /v1/charges lists them) to stdout, or to FILE (whole or not at all): one\n"
+     "  810 per currency, each charge an IT1 line, TDS the total. The interchange control\n"
+     "  number comes from a counter in the store, so it increases from run to run. The\n"
+     "  invoice number is CUSTOMER-YYYYMM unless --number; the date is today (UTC) unless\n"
+     "  --date; the receiver is the partner whose customer is C, else C (docs/x12.md).\n"
+     "  Exit 0, 2 on bad usage or when there is nothing to invoice.\n"},
     {"demo", xd_cmd_demo, "run the demo: the hub, a simulated WMS, reference ERP and billing",
      "crossdock demo [--once] [--events N] [--port P] [--keep DIR] [--seed S]\n"
      "  Runs the hub with its store in a temporary folder (--keep DIR: in DIR, kept), a\n"

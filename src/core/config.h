@@ -133,6 +133,22 @@ struct xd_partner {
     struct xd_config_pos pos;
 };
 
+/*
+ * A watched folder (inbox[]): files dropped into path are ingested, then moved
+ * to path/processed or path/rejected (ingest/inbox.h, docs/inbox.md).
+ */
+struct xd_inbox {
+    char *name;         /* names the source in logs and exceptions */
+    char *path;         /* the folder watched */
+    char *format;       /* auto (default) | json | jsonl | csv | x12 */
+    char *customer;     /* CSV and X12: for documents that name none */
+    char *warehouse;    /* likewise */
+    unsigned poll_ms;   /* how often the folder is listed, 1000 */
+    unsigned settle_ms; /* unchanged this long = complete, 2000 */
+    size_t max_file;    /* larger files are rejected unread, 64 MiB */
+    struct xd_config_pos pos;
+};
+
 struct xd_config {
     char *path; /* file it was loaded from */
 
@@ -175,6 +191,8 @@ struct xd_config {
     size_t nrate_cards;
     struct xd_partner *partners;
     size_t npartners;
+    struct xd_inbox *inbox;
+    size_t ninbox;
 };
 
 /*

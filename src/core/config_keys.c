@@ -189,6 +189,7 @@ static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const target_types[] = {"http", "file", "nats", NULL};
 static const char *const file_formats[] = {"csv", "x12", "jsonl", NULL};
+static const char *const inbox_formats[] = {"auto", "json", "jsonl", "csv", "x12", NULL};
 
 /* What `per` counts and which events have it (contract 6.1). */
 static const struct per_rule {
@@ -425,6 +426,8 @@ static void root_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *
         most = cfg->nrate_cards;
     if (cfg->ntargets > most)
         most = cfg->ntargets;
+    if (cfg->ninbox > most)
+        most = cfg->ninbox;
     const char **names = calloc(most + 1, sizeof *names);
     const yaml_node_t **nodes = calloc(most + 1, sizeof *nodes);
     char **owned = calloc(cfg->nrate_cards + 1, sizeof *owned);
@@ -446,6 +449,19 @@ static void root_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *
         nodes[i] = xd_cfg_find(w, xd_cfg_item(w, routes, i), "name");
     }
     xd_cfg_dups(w, names, nodes, cfg->nroutes, "routes", "name", "route name");
+
+    /* Two sources on one folder would take each other's files. */
+    const yaml_node_t *inbox = xd_cfg_find(w, root, "inbox");
+    for (size_t i = 0; i < cfg->ninbox; i++) {
+        names[i] = cfg->inbox[i].name;
+        nodes[i] = xd_cfg_find(w, xd_cfg_item(w, inbox, i), "name");
+    }
+    xd_cfg_dups(w, names, nodes, cfg->ninbox, "inbox", "name", "inbox name");
+    for (size_t i = 0; i < cfg->ninbox; i++) {
+        names[i] = cfg->inbox[i].path;
+        nodes[i] = xd_cfg_find(w, xd_cfg_item(w, inbox, i), "path");
+    }
+    xd_cfg_dups(w, names, nodes, cfg->ninbox, "inbox", "path", "inbox path");
 
     const yaml_node_t *cards = xd_cfg_find(w, root, "rate_cards");
     for (size_t i = 0; i < cfg->nrate_cards; i++) {
@@ -777,6 +793,37 @@ static const struct xd_cfg_struct partner_s = {
     .validate = partner_validate,
 };
 
+static const struct xd_cfg_key inbox_keys[] = {
+    K("name", STR, .off = offsetof(struct xd_inbox, name), .flags = XD_CF_REQUIRED,
+      .check = check_name,
+      .help = "Names the source in logs and in the exceptions of its rejected files. Unique."),
+    K("path", STR, .off = offsetof(struct xd_inbox, path), .flags = XD_CF_REQUIRED,
+      .help = "The folder watched (created when missing); `processed/` and `rejected/` are "
+              "made inside it. Unique."),
+    K("format", STR, .off = offsetof(struct xd_inbox, format), .def = "auto",
+      .choices = inbox_formats,
+      .help = "`auto`: by the file's extension, then by its content, as `crossdock ingest`."),
+    K("customer", STR, .off = offsetof(struct xd_inbox, customer),
+      .help = "CSV and X12: the customer of documents that name none (as `convert --customer`)."),
+    K("warehouse", STR, .off = offsetof(struct xd_inbox, warehouse),
+      .help = "CSV and X12: the warehouse of documents that name none."),
+    K("poll_ms", UINT, .off = offsetof(struct xd_inbox, poll_ms), .def = "1000",
+      .flags = XD_CF_NONZERO, .help = "How often the folder is listed."),
+    K("settle_ms", UINT, .off = offsetof(struct xd_inbox, settle_ms), .def = "2000",
+      .help = "A file is complete once its size and modification time have not changed for "
+              "this long, or at once when it was renamed in after its last write."),
+    K("max_file", SIZE, .off = offsetof(struct xd_inbox, max_file), .def = "64MiB",
+      .flags = XD_CF_NONZERO,
+      .help = "Larger files are rejected without being read (also `512KiB`, `1GiB`)."),
+};
+static const struct xd_cfg_struct inbox_s = {
+    .what = "inbox",
+    .size = sizeof(struct xd_inbox),
+    .keys = inbox_keys,
+    .nkeys = NKEYS(inbox_keys),
+    .pos_off = POS(struct xd_inbox, pos),
+};
+
 static const struct xd_cfg_struct server_s = {
     .what = "server",
     .keys = server_keys,
@@ -824,6 +871,10 @@ static const struct xd_cfg_key root_keys[] = {
     K("partners", MAP, .off = offsetof(struct xd_config, partners),
       .off_n = offsetof(struct xd_config, npartners), .sub = &partner_s,
       .help = "X12 trading partners by sender id (ISA06, without its padding)."),
+    K("inbox", LIST, .off = offsetof(struct xd_config, inbox),
+      .off_n = offsetof(struct xd_config, ninbox), .sub = &inbox_s,
+      .help = "Watched folders: files dropped in are ingested whole or rejected with a report "
+              "(docs/inbox.md)."),
 };
 
 const struct xd_cfg_struct xd_cfg_root = {

@@ -14,7 +14,8 @@
  * terminator of the received file (nothing, LF or CRLF), so the 997 reads
  * like the document it answers. Control numbers and dates follow o
  * (convert.h): by default both derive from the received ISA, so the same
- * input always gives the same bytes.
+ * input always gives the same bytes. Segments go through the writer of
+ * x12_write.c, which the 810 (x12_810.c) uses too.
  */
 #include "core/err.h"
 #include "formats/x12_int.h"
@@ -25,54 +26,35 @@
 
 #define MAX_CTRL 999999999UL
 
-/* Segments being written: delimiters and the count since ST. */
+/* The segment writer (x12_write.c) and the interchange being answered. */
 struct w {
-    struct xd_buf *b;
+    struct x12_out o;
     const struct x12_ack_ic *ic;
-    size_t nseg;
 };
 
 static void seg_begin(struct w *w, const char *id)
 {
-    xd_buf_puts(w->b, id);
-}
-
-static void el_n(struct w *w, const char *p, size_t n)
-{
-    xd_buf_putc(w->b, w->ic->es);
-    xd_buf_append(w->b, p, n);
+    xd_x12_put_seg(&w->o, id);
 }
 
 static void el_s(struct w *w, const char *s)
 {
-    el_n(w, s, strlen(s));
+    xd_x12_put_el_s(&w->o, s);
 }
 
 static void el_v(struct w *w, struct x12_view v)
 {
-    el_n(w, v.p, v.n);
+    xd_x12_put_el_v(&w->o, v);
 }
 
 static void el_u(struct w *w, unsigned long u)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lu", u);
-    el_n(w, tmp, (size_t)n);
-}
-
-/* v left-aligned in width columns (ISA elements are fixed width); longer is kept whole. */
-static void el_pad(struct w *w, struct x12_view v, size_t width)
-{
-    el_v(w, v);
-    for (size_t i = v.n; i < width; i++)
-        xd_buf_putc(w->b, ' ');
+    xd_x12_put_el_u(&w->o, u);
 }
 
 static void seg_end(struct w *w)
 {
-    xd_buf_putc(w->b, w->ic->st);
-    xd_buf_puts(w->b, w->ic->eol);
-    w->nseg++;
+    xd_x12_put_seg_end(&w->o);
 }
 
 static int digits(struct x12_view v, size_t n)
@@ -120,11 +102,7 @@ static void write_997(struct w *w, const struct x12_ack_group *g, unsigned long 
     char st02[16];
     size_t accepted = 0;
     snprintf(st02, sizeof st02, "%04lu", ctl);
-    w->nseg = 0;
-    seg_begin(w, "ST");
-    el_s(w, "997");
-    el_s(w, st02);
-    seg_end(w);
+    xd_x12_put_st(&w->o, "997", st02);
     seg_begin(w, "AK1");
     el_v(w, g->gs01);
     el_v(w, g->gs06);
@@ -186,10 +164,7 @@ static void write_997(struct w *w, const struct x12_ack_group *g, unsigned long 
     if (g->ak9)
         el_u(w, g->ak9);
     seg_end(w);
-    seg_begin(w, "SE");
-    el_u(w, w->nseg + 1);
-    el_s(w, st02);
-    seg_end(w);
+    xd_x12_put_se(&w->o, st02);
 }
 
 static int acked(const struct x12_ack_group *g)
@@ -199,11 +174,12 @@ static int acked(const struct x12_ack_group *g)
 
 int xd_x12_ack_write(struct xd_buf *b, const struct x12_ack_ic *ic, const struct xd_convert_opts *o)
 {
-    struct w w = {.b = b, .ic = ic};
+    struct w w = {.o = {.b = b, .es = ic->es, .cs = ic->cs, .st = ic->st, .eol = ic->eol},
+                  .ic = ic};
     const struct x12_ack_group *first = NULL;
     size_t ngroups = 0;
     unsigned long ctl;
-    char date[16], time6[8], time4[8], ctls[16];
+    char date[16], time6[8], time4[8];
     int ta1 = ic->ta1 || xd_x12_eq(trimmed(ic, 14), "1");
 
     for (size_t i = 0; i < ic->ngroups; i++)
@@ -224,7 +200,6 @@ int xd_x12_ack_write(struct xd_buf *b, const struct x12_ack_ic *ic, const struct
         for (size_t i = 0; i < v.n; i++)
             ctl = ctl * 10 + (unsigned long)(v.p[i] - '0');
     }
-    snprintf(ctls, sizeof ctls, "%09lu", ctl);
 
     /* date and time: the caller's clock, else the received ISA09/ISA10 */
     if (o->ack_time) {
@@ -240,24 +215,17 @@ int xd_x12_ack_write(struct xd_buf *b, const struct x12_ack_ic *ic, const struct
     }
     snprintf(time6, sizeof time6, "%.6s", date + 2);
 
-    seg_begin(&w, "ISA");
-    el_s(&w, "00");
-    el_s(&w, "          ");
-    el_s(&w, "00");
-    el_s(&w, "          ");
-    el_pad(&w, or_default(trimmed(ic, 7), "ZZ"), 2);
-    el_pad(&w, trimmed(ic, 8), 15);
-    el_pad(&w, or_default(trimmed(ic, 5), "ZZ"), 2);
-    el_pad(&w, trimmed(ic, 6), 15);
-    el_s(&w, time6);
-    el_s(&w, time4);
-    el_v(&w, or_default(trimmed(ic, 11), "U"));
-    el_v(&w, or_default(trimmed(ic, 12), "00401"));
-    el_s(&w, ctls);
-    el_s(&w, "0");
-    el_v(&w, or_default(trimmed(ic, 15), "P"));
-    el_n(&w, &ic->cs, 1);
-    seg_end(&w);
+    struct x12_isa isa = {.sender_q = or_default(trimmed(ic, 7), "ZZ"),
+                          .sender = trimmed(ic, 8),
+                          .receiver_q = or_default(trimmed(ic, 5), "ZZ"),
+                          .receiver = trimmed(ic, 6),
+                          .isa11 = or_default(trimmed(ic, 11), "U"),
+                          .isa12 = or_default(trimmed(ic, 12), "00401"),
+                          .isa15 = or_default(trimmed(ic, 15), "P"),
+                          .control = ctl};
+    snprintf(isa.date6, sizeof isa.date6, "%.6s", time6);
+    snprintf(isa.time4, sizeof isa.time4, "%.4s", time4);
+    xd_x12_put_isa(&w.o, &isa);
 
     if (ta1) {
         seg_begin(&w, "TA1");
@@ -271,28 +239,14 @@ int xd_x12_ack_write(struct xd_buf *b, const struct x12_ack_ic *ic, const struct
 
     if (ngroups) {
         unsigned long n = 0;
-        seg_begin(&w, "GS");
-        el_s(&w, "FA");
-        el_v(&w, first->gs03);
-        el_v(&w, first->gs02);
-        el_s(&w, date);
-        el_s(&w, time4);
-        el_u(&w, ctl);
-        el_s(&w, "X");
-        el_v(&w, or_default(first->gs08, "004010"));
-        seg_end(&w);
+        xd_x12_put_gs(&w.o, "FA", first->gs03, first->gs02, date, time4, ctl,
+                      or_default(first->gs08, "004010"));
         for (size_t i = 0; i < ic->ngroups; i++)
             if (acked(&ic->groups[i]))
                 write_997(&w, &ic->groups[i], ++n, ic->ta1 != NULL);
-        seg_begin(&w, "GE");
-        el_u(&w, n);
-        el_u(&w, ctl);
-        seg_end(&w);
+        xd_x12_put_ge(&w.o, n, ctl);
     }
 
-    seg_begin(&w, "IEA");
-    el_u(&w, ngroups ? 1 : 0);
-    el_s(&w, ctls);
-    seg_end(&w);
+    xd_x12_put_iea(&w.o, ngroups ? 1 : 0, ctl);
     return b->oom ? XD_ENOMEM : 0;
 }

@@ -109,6 +109,51 @@ struct x12_scratch {
 int xd_x12_map(const struct x12_doc *d, const struct xd_convert_opts *o, struct x12_sink *sk,
                struct x12_scratch *scratch, cJSON *out, size_t *nout);
 
+/* ---- writing X12 (x12_write.c): the 997 and the 810 share these ---- */
+
+/*
+ * Segments written into a buffer with chosen delimiters. Each element is
+ * written as given: the caller makes sure no value holds a delimiter.
+ * nseg counts the segments ended since xd_x12_put_st() (for SE01).
+ */
+struct x12_out {
+    struct xd_buf *b;
+    char es, cs, st; /* element separator, component separator, segment terminator */
+    const char *eol; /* written after every terminator: "", "\n" or "\r\n" */
+    size_t nseg;     /* segments since the last ST, ST included */
+};
+
+void xd_x12_put_seg(struct x12_out *w, const char *id); /* starts segment id */
+void xd_x12_put_el(struct x12_out *w, const char *p, size_t n);
+void xd_x12_put_el_s(struct x12_out *w, const char *s);
+void xd_x12_put_el_v(struct x12_out *w, struct x12_view v);
+void xd_x12_put_el_u(struct x12_out *w, unsigned long u);
+/* v left-aligned in width columns (ISA elements are fixed width); longer is kept whole. */
+void xd_x12_put_el_pad(struct x12_out *w, struct x12_view v, size_t width);
+void xd_x12_put_seg_end(struct x12_out *w);
+
+/* The interchange header and trailer. */
+struct x12_isa {
+    struct x12_view sender_q, sender;     /* ISA05, ISA06 (padded to 2 and 15) */
+    struct x12_view receiver_q, receiver; /* ISA07, ISA08 */
+    char date6[7], time4[5];              /* ISA09 YYMMDD, ISA10 HHMM */
+    struct x12_view isa11, isa12, isa15;  /* standards id / repetition, version, usage */
+    unsigned long control;                /* ISA13, written as 9 digits */
+};
+/* ISA01-04 are "00" and blanks, ISA14 "0" (no TA1 asked for), ISA16 w->cs. */
+void xd_x12_put_isa(struct x12_out *w, const struct x12_isa *h);
+void xd_x12_put_iea(struct x12_out *w, unsigned long ngroups, unsigned long control);
+/* GS: functional id, sender, receiver, CCYYMMDD, HHMM, control, "X", version. */
+void xd_x12_put_gs(struct x12_out *w, const char *gs01, struct x12_view gs02, struct x12_view gs03,
+                   const char *date8, const char *time4, unsigned long control,
+                   struct x12_view gs08);
+void xd_x12_put_ge(struct x12_out *w, unsigned long nsets, unsigned long control);
+/* ST st01*st02 (resets nseg); SE with the count since that ST and st02. */
+void xd_x12_put_st(struct x12_out *w, const char *st01, const char *st02);
+void xd_x12_put_se(struct x12_out *w, const char *st02);
+/* A NUL-terminated string as a view. */
+struct x12_view xd_x12_view(const char *s);
+
 /* ---- what the 997 writer needs of one received interchange ---- */
 
 /* One AK3 (and AK4 when el > 0) under a set's AK2. */

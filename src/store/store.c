@@ -231,6 +231,12 @@ static int write_request(struct xd_store *s, struct xd_append *a, int64_t receiv
             return rc;
         outcome = rc < 0 ? rc : (res < 0 ? res : 0);
     }
+    if (outcome == 0 && a->counter_op) {
+        rc = d->next_counter(s->w, a->counter_op);
+        if (rc < 0 && !request_error(rc))
+            return rc;
+        outcome = rc;
+    }
     for (size_t i = 0; outcome == 0 && i < a->noutcomes; i++) {
         int applied = 0;
         rc = d->record_outcome(s->w, &a->outcomes[i], received_ms, &applied);
@@ -346,7 +352,7 @@ static void probe(struct xd_store *s)
 /* How many rows a request writes, roughly: what a group's size is counted in. */
 static size_t weight(const struct xd_append *a)
 {
-    size_t w = a->n + a->ncharges + (a->exc_op != NULL);
+    size_t w = a->n + a->ncharges + (a->exc_op != NULL) + (a->counter_op != NULL);
     for (size_t i = 0; i < a->noutcomes; i++)
         w += 1 + a->outcomes[i].ncharges;
     return w;
@@ -412,7 +418,7 @@ static int check_request(const struct xd_append *a)
 {
     if (!a || !a->done || (a->n && !a->events) || (a->noutcomes && !a->outcomes) ||
         (a->ncharges && !a->charges) ||
-        (!!a->n + !!a->noutcomes + !!a->ncharges + !!a->exc_op) > 1)
+        (!!a->n + !!a->noutcomes + !!a->ncharges + !!a->exc_op + !!a->counter_op) > 1)
         return XD_EINVAL;
     for (size_t i = 0; i < a->noutcomes; i++)
         if (a->outcomes[i].delivery_id <= 0 || a->outcomes[i].state < XD_DLV_PENDING ||
@@ -737,6 +743,18 @@ int xd_store_open_exception(struct xd_store *s, const char *category, const char
                            .reason = reason};
     struct xd_append a = {.exc_op = &op};
     return xd_store_append(s, &a);
+}
+
+int xd_store_next_counter(struct xd_store *s, const char *name, int64_t *value)
+{
+    if (!name || !*name || strlen(name) > 64 || !value)
+        return XD_EINVAL;
+    struct xd_counter_op op = {.name = name};
+    struct xd_append a = {.counter_op = &op};
+    int rc = xd_store_append(s, &a);
+    if (rc == 0)
+        *value = op.value;
+    return rc;
 }
 
 int xd_store_charge_counts(struct xd_store *s,

@@ -27,6 +27,7 @@
 
 struct xd_config;
 struct xd_buf;
+struct xd_counter_op;
 struct xd_exc_op;
 struct xd_event;
 struct xd_store;
@@ -129,6 +130,8 @@ struct xd_append {
     size_t ncharges;
     /* Or an exception to open or change (internal: see xd_store_update_exception). */
     const struct xd_exc_op *exc_op;
+    /* Or a counter to step (internal: see xd_store_next_counter). */
+    struct xd_counter_op *counter_op;
     unsigned char *results; /* out: n xd_append_result values (caller storage, or NULL) */
     /*
      * out: 0 when the request's new events are durable (results say which
@@ -299,6 +302,18 @@ int xd_store_update_exception(struct xd_store *s, int64_t id, const char *state,
 /* Opens an exception not tied to a delivery (rejected files, ...). Waits. */
 int xd_store_open_exception(struct xd_store *s, const char *category, const char *event_id,
                             const char *reason);
+
+/* ---- counters ---- */
+
+/*
+ * Steps the durable counter `name` (1-64 characters) and sets *value to its
+ * new value: 1 the first time, then 2, 3, ... across restarts, never the
+ * same value twice (X12 control numbers of the documents the hub sends).
+ * Goes through the committer like every write and waits; the value is
+ * durable when this returns 0. A value taken and then not used is a gap,
+ * never a repeat. Returns 0, XD_EINVAL, or the store's write errors.
+ */
+int xd_store_next_counter(struct xd_store *s, const char *name, int64_t *value);
 
 /* Counts of deliveries by target and state, for /metrics and the demo. */
 int xd_store_count_deliveries(struct xd_store *s,

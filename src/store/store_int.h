@@ -35,6 +35,12 @@ struct xd_exc_op {
     const char *category, *event_id, *reason;
 };
 
+/* A counter to step: name in, its new value out (xd_store_next_counter). */
+struct xd_counter_op {
+    const char *name;
+    int64_t value;
+};
+
 /* The config's store section, copied (the store outlives a config reload). */
 struct xd_store_opts {
     char *driver;             /* "sqlite" | "postgres" */
@@ -98,6 +104,8 @@ struct xd_store_driver {
     int (*add_charge)(struct xd_store_conn *c, const struct xd_charge_rec *ch, int64_t event_seq,
                       int64_t now_ms, int *added);
     int (*exc_op)(struct xd_store_conn *c, const struct xd_exc_op *op, int64_t now_ms, int *res);
+    /* Steps counter op->name (kept in store_meta) and sets op->value to the new value. */
+    int (*next_counter)(struct xd_store_conn *c, struct xd_counter_op *op);
     /* Deliveries (readers). */
     int (*fetch_ready)(struct xd_store_conn *c, const char *target, int64_t now_ms, size_t limit,
                        void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx);
