@@ -30,7 +30,7 @@ import xdtest  # noqa: E402
 from xdstandin import StandIn, poll  # noqa: E402
 from xdtest import Hub  # noqa: E402
 
-SHIPMENTS = int(os.environ.get("XD_CHG_SHIPMENTS", "400"))
+SHIPMENTS = int(os.environ.get("XD_CHG_SHIPMENTS", "200" if xdtest.SANITIZED else "400"))
 KILLS = 2
 
 CONFIG = """
@@ -118,7 +118,7 @@ class ChargesCrashTest(unittest.TestCase):
             for k in range(KILLS):
                 target = (k + 1) * len(batches) * 2 // (KILLS + 2)
                 poll("billing traffic before kill", lambda: len(standin.requests("/billing")) >= target,
-                     timeout=120)
+                     timeout=300, interval=0.2)
                 with lock:
                     hub.kill()
                     hub.start()
@@ -128,7 +128,7 @@ class ChargesCrashTest(unittest.TestCase):
             def settled():
                 st, _, body = hub.request("GET", "/v1/deliveries?state=pending&limit=1")
                 return st == 200 and not body["deliveries"]
-            poll("nothing pending", settled, timeout=180, interval=0.2)
+            poll("nothing pending", settled, timeout=420, interval=0.2)
 
             st, _, body = hub.request("GET", "/v1/charges?limit=10000")
             self.assertEqual(st, 200)
