@@ -23,8 +23,8 @@
 static void on_store_done(struct xd_append *a, void *arg)
 {
     struct xd_req *r = arg;
-    if (a->rc == 0)
-        xd_dispatch_nudge(r->srv->dispatcher);
+    if (a->rc == 0 && r->srv->cfg->nroutes > 0)
+        xd_dispatch_nudge(r->srv->dispatcher); /* new deliveries may be waiting */
     atomic_store(&r->store_done, 1);
     MHD_resume_connection(r->conn);
 }
