@@ -291,9 +291,21 @@ static void on_http_done(void *user, const struct xd_http_result *res)
            res->error_class);
 }
 
+/*
+ * A job that ends without a request (filtered out, mapping failed, ...) says
+ * nothing about the target: it gives back the breaker's probe slot if it
+ * held it, or the half-open breaker would wait for that probe forever.
+ */
+static void no_request(struct job *j)
+{
+    xd_circuit_release(&j->t->ht.circuit, j->permit);
+    j->permit = XD_PERMIT_NORMAL;
+}
+
 /* A delivery that cannot be attempted (bad mapping, unsupported target): dead at once. */
 static void fail_now(struct xd_dispatcher *d, struct job *j, const char *error_class)
 {
+    no_request(j);
     j->t->st.fail++;
     finish(d, j, XD_DLV_DEAD, 1, "fail", 0, 0, error_class);
 }
@@ -396,6 +408,7 @@ static void start(struct xd_dispatcher *d, struct target *t, struct job *j)
         }
         if (!truthy) {
             cJSON_Delete(ev);
+            no_request(j);
             t->st.filtered++;
             finish(d, j, XD_DLV_SKIPPED, 0, "filtered", 0, 0, NULL);
             return;
@@ -481,10 +494,16 @@ static int pump(struct xd_dispatcher *d, struct target *t, int64_t mono)
 {
     if (t->quiet_until > mono || t->ninflight >= INFLIGHT_MAX)
         return 0;
-    if (t->http && xd_circuit_state(&t->ht.circuit) == XD_CIRCUIT_OPEN) {
+    if (t->http && xd_circuit_state(&t->ht.circuit) != XD_CIRCUIT_CLOSED) {
+        /*
+         * Open: nothing before the cool-down ends. Half-open with the probe out
+         * (UINT64_MAX): nothing until it is answered, which wakes this loop;
+         * fetching meanwhile would only be denied, page after page.
+         */
         uint64_t probe = xd_circuit_next_probe_ms(&t->ht.circuit);
         if (probe > (uint64_t)mono) {
-            t->quiet_until = (int64_t)probe;
+            if (probe != UINT64_MAX)
+                t->quiet_until = (int64_t)probe;
             return 0;
         }
     }

@@ -82,7 +82,7 @@ class ChargesCrashTest(unittest.TestCase):
         standin = StandIn().start()
         hub = None
         try:
-            standin.rule(path="/billing", status=503, count=SHIPMENTS // 3)
+            standin.rule(path="/billing", status=503, count=4)  # below the breaker threshold
             standin.rule(path="/billing", delay_ms=3)
             hub = Hub(config_extra=CONFIG.format(erp=standin.url("/erp"),
                                                  billing=standin.url("/billing")))
