@@ -73,6 +73,11 @@ static void attempt_row(void *ctx, const struct xd_stored_attempt *a)
     xd_buf_printf(c->o, "{\"delivery_id\":%lld,\"at\":\"%s\",\"outcome\":",
                   (long long)a->delivery_id, when);
     xd_buf_json_str(c->o, a->outcome ? a->outcome : "");
+    xd_buf_puts(c->o, ",\"target\":");
+    xd_buf_json_str(c->o, a->target ? a->target : "");
+    xd_buf_puts(c->o, ",\"route\":");
+    xd_buf_json_str(c->o, a->route ? a->route : "");
+    xd_buf_printf(c->o, ",\"step\":%u", a->step);
     if (a->status)
         xd_buf_printf(c->o, ",\"status\":%d", a->status);
     xd_buf_printf(c->o, ",\"latency_ms\":%.3f", (double)a->latency_us / 1000.0);

@@ -253,7 +253,8 @@ static const char *const stmt_sql[ST__COUNT] = {
         " d.attempts, d.next_ms, d.created_ms, d.updated_ms, d.last_status, d.last_error,"
         " d.error_class, d.payload, NULL, d.part, NULL"
         " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?1",
-    [ST_ATTEMPTS_OF] = "SELECT a.delivery_id, a.at_ms, a.status, a.latency_us, a.outcome, a.error"
+    [ST_ATTEMPTS_OF] = "SELECT a.delivery_id, a.at_ms, a.status, a.latency_us, a.outcome, a.error,"
+                       " d.target, d.route, d.step"
                        " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
                        " WHERE d.event_seq = ?1 ORDER BY a.id",
     [ST_DLV_COUNTS] = "SELECT target, state, count(*) FROM deliveries WHERE state IN (0, 2)"
@@ -1089,6 +1090,9 @@ static int sq_list_attempts(struct xd_store_conn *c, int64_t event_seq,
             .latency_us = sqlite3_column_int64(st, 3),
             .outcome = (const char *)sqlite3_column_text(st, 4),
             .error = (const char *)sqlite3_column_text(st, 5),
+            .target = (const char *)sqlite3_column_text(st, 6),
+            .route = (const char *)sqlite3_column_text(st, 7),
+            .step = (unsigned)sqlite3_column_int(st, 8),
         };
         cb(ctx, &a);
         n++;

@@ -242,6 +242,9 @@ struct xd_stored_attempt {
     int64_t latency_us;
     const char *outcome; /* valid during the callback only */
     const char *error;
+    const char *target;  /* the delivery's ("" for a rate step) */
+    const char *route;
+    unsigned step;
 };
 int xd_store_list_attempts(struct xd_store *s, int64_t event_seq,
                            void (*cb)(void *ctx, const struct xd_stored_attempt *a), void *ctx);
