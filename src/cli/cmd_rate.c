@@ -17,6 +17,7 @@
 #include "ingest/intake.h"
 #include "rating/card.h"
 #include "rating/ledger.h"
+#include "transform/transform.h"
 #include "rating/rate.h"
 
 #include <getopt.h>
@@ -102,6 +103,7 @@ int xd_cmd_rate(int argc, char **argv)
     size_t nin = (size_t)(argc - optind);
     struct xd_rating *rating = NULL;
     struct xd_memledger *ledger = NULL;
+    struct xd_jq_cache *when = NULL;
     struct input *inputs = NULL;
     struct xd_charges fresh;
     struct xd_buf why, out;
@@ -121,7 +123,11 @@ int xd_cmd_rate(int argc, char **argv)
     }
     inputs = calloc(nin, sizeof *inputs);
     ledger = xd_memledger_create();
-    if (!inputs || !ledger) {
+    when = xd_jq_cache_create(cfg);
+    struct xd_rate_conds conds = {.test = xd_jq_cache_cond, .ctx = when};
+    if (ledger)
+        xd_memledger_set_conds(ledger, &conds);
+    if (!inputs || !ledger || !when) {
         fprintf(stderr, "crossdock rate: out of memory\n");
         status = 1;
         goto done;
@@ -182,6 +188,7 @@ done:
     }
     free(inputs);
     xd_memledger_destroy(ledger);
+    xd_jq_cache_destroy(when);
     xd_rating_destroy(rating);
     xd_charges_dispose(&fresh);
     xd_buf_dispose(&why);

@@ -241,15 +241,9 @@ static int compile_rule(struct ctx *c, const struct xd_charge_rule *cr, const ch
     r->per = per < 0 ? XD_PER_SHIPMENT : (enum xd_basis)per;
 
     if (cr->when) {
-        /* TODO(when): transform/transform.h now compiles and runs jq (xd_jq_test()).
-         * Wiring: keep the program text in struct xd_rule; give xd_rate_event() a
-         * per-thread set of compiled programs (a struct xd_jq is single-threaded, the
-         * rating is shared), skip a rule whose program is not truthy, and decide what a
-         * runtime error does (refuse the event, like a freight currency mismatch).
-         * Until then a rule with a condition would charge events it must not: refuse. */
-        struct xd_config_pos wp = cr->when_pos.line ? cr->when_pos : cr->pos;
-        fail(c, wp, "%s.when: not supported yet (rules cannot have conditions in this version)",
-             path);
+        r->when = strdup(cr->when);
+        if (!r->when)
+            return XD_ENOMEM;
     }
 
     if (per == XD_PER_FREIGHT) {
@@ -296,6 +290,7 @@ static void card_dispose(struct xd_card *k)
 {
     for (size_t j = 0; j < k->nrules; j++) {
         free(k->rules[j].code);
+        free(k->rules[j].when);
         free(k->rules[j].bands);
     }
     free(k->rules);

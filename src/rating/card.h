@@ -76,6 +76,7 @@ struct xd_rule {
     int has_min;              /* min_amount given */
     struct xd_dec min_amount; /* at the currency's minor unit */
     struct xd_dec markup;     /* freight: percent, 0 when absent */
+    char *when;               /* jq condition on the event, or NULL (see rate.h conds) */
     struct xd_config_pos pos; /* where the rule is in the YAML */
 };
 
@@ -105,8 +106,8 @@ struct xd_rating {
  * event type, tiers that overlap or do not ascend, more decimals in
  * min_amount or minimum_monthly than the currency has, prices and quantities
  * beyond the exact range, two rules with the same code for one event type
- * (their charge ids would collide), two cards for one customer and date, and
- * `when` (not supported yet).
+ * (their charge ids would collide), and two cards for one customer and date.
+ * `when` programs are compiled by transform/ (xd_transform_check).
  */
 int xd_rating_compile(const struct xd_config *cfg, struct xd_rating **out, struct xd_buf *errs);
 void xd_rating_destroy(struct xd_rating *r);

@@ -45,6 +45,7 @@ struct xd_memledger {
     struct vrec *voids;
     size_t nvoids, voids_cap;
     struct xd_charges scratch; /* xd_memledger_rate's output before recording */
+    const struct xd_rate_conds *conds; /* for rules with `when`; borrowed */
 };
 
 /* ---- hashing and the table -------------------------------------------------- */
@@ -338,8 +339,13 @@ static const struct xd_ledger_ops memledger_ops = {
 
 struct xd_ledger xd_memledger_ledger(struct xd_memledger *m)
 {
-    struct xd_ledger l = {.ops = &memledger_ops, .ctx = m};
+    struct xd_ledger l = {.ops = &memledger_ops, .ctx = m, .conds = m->conds};
     return l;
+}
+
+void xd_memledger_set_conds(struct xd_memledger *m, const struct xd_rate_conds *conds)
+{
+    m->conds = conds;
 }
 
 int xd_memledger_rate(struct xd_memledger *m, const struct xd_rating *r, const cJSON *ev,

@@ -23,6 +23,8 @@ void xd_memledger_destroy(struct xd_memledger *m);
 
 /* The xd_ledger view, valid while m lives. */
 struct xd_ledger xd_memledger_ledger(struct xd_memledger *m);
+/* How rules' `when` conditions are evaluated (borrowed; NULL: such rules refuse events). */
+void xd_memledger_set_conds(struct xd_memledger *m, const struct xd_rate_conds *conds);
 
 /* Records c: 1 when recorded, 0 when its charge_id was recorded before, XD_ENOMEM. */
 int xd_memledger_add(struct xd_memledger *m, const struct xd_charge *c);

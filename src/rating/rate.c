@@ -522,6 +522,22 @@ int xd_rate_event(const struct xd_rating *r, const cJSON *ev, enum xd_event_type
         const struct xd_rule *rule = &card->rules[i];
         if (rule->on != type)
             continue;
+        if (rule->when) {
+            int truthy = 0;
+            if (!ledger || !ledger->conds) {
+                why_printf(why, "rule %s has a when condition, which cannot be evaluated here",
+                           rule->code);
+                rc = XD_EINVAL;
+                goto fail;
+            }
+            rc = ledger->conds->test(ledger->conds->ctx, rule->when, ev, &truthy, why);
+            if (rc < 0) {
+                rc = XD_EINVAL;
+                goto fail;
+            }
+            if (!truthy)
+                continue;
+        }
         size_t from = out->n;
         if (rule->per == XD_PER_FREIGHT) {
             rc = rate_freight(&g, rule);

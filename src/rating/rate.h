@@ -115,9 +115,22 @@ struct xd_ledger_ops {
                      struct xd_void_info *out);
 };
 
+/*
+ * Rule conditions (`when`): test() runs the jq program on the event and sets
+ * *truthy; a runtime error refuses the event (XD_EINVAL, message in why).
+ * Compiled jq programs are single-threaded, so each caller brings its own
+ * (transform/transform.h xd_jq_cache).
+ */
+struct xd_rate_conds {
+    int (*test)(void *ctx, const char *program, const cJSON *ev, int *truthy,
+                struct xd_buf *why);
+    void *ctx;
+};
+
 struct xd_ledger {
     const struct xd_ledger_ops *ops;
     void *ctx;
+    const struct xd_rate_conds *conds; /* NULL: a rule with `when` refuses the event */
 };
 
 /* ---- rating ------------------------------------------------------------------ */

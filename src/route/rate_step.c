@@ -14,6 +14,7 @@
 #include "rating/card.h"
 #include "rating/money.h"
 #include "rating/rate.h"
+#include "transform/transform.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@
 
 struct xd_rate_step {
     struct xd_rating *rating;
+    struct xd_jq_cache *when; /* rules' conditions, compiled on this (the dispatcher) thread */
+    struct xd_rate_conds conds;
 };
 
 struct ledger_ctx {
@@ -38,6 +41,14 @@ int xd_rate_step_create(const struct xd_config *cfg, struct xd_rate_step **out, 
         free(rs);
         return rc;
     }
+    rs->when = xd_jq_cache_create(cfg);
+    if (!rs->when) {
+        xd_rating_destroy(rs->rating);
+        free(rs);
+        return XD_ENOMEM;
+    }
+    rs->conds.test = xd_jq_cache_cond;
+    rs->conds.ctx = rs->when;
     *out = rs;
     return 0;
 }
@@ -47,6 +58,7 @@ void xd_rate_step_destroy(struct xd_rate_step *rs)
     if (!rs)
         return;
     xd_rating_destroy(rs->rating);
+    xd_jq_cache_destroy(rs->when);
     free(rs);
 }
 
@@ -247,7 +259,7 @@ int xd_rate_step_run(struct xd_rate_step *rs, struct xd_store *store, const cJSO
                      struct xd_buf *why)
 {
     struct ledger_ctx lc = {.store = store};
-    struct xd_ledger ledger = {.ops = &store_ledger, .ctx = &lc};
+    struct xd_ledger ledger = {.ops = &store_ledger, .ctx = &lc, .conds = &rs->conds};
     struct xd_charges cs;
     xd_charges_init(&cs);
     memset(out, 0, sizeof *out);

@@ -846,3 +846,70 @@ int xd_transform_check(const struct xd_config *cfg, struct xd_buf *errs)
     }
     return bad;
 }
+
+/* ---- a cache of programs, by the address of their text ---- */
+
+struct xd_jq_cache {
+    const struct xd_config *cfg;
+    struct {
+        const char *text;
+        struct xd_jq *p;
+    } *v;
+    size_t n, cap;
+};
+
+struct xd_jq_cache *xd_jq_cache_create(const struct xd_config *cfg)
+{
+    struct xd_jq_cache *c = calloc(1, sizeof *c);
+    if (c)
+        c->cfg = cfg;
+    return c;
+}
+
+void xd_jq_cache_destroy(struct xd_jq_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        xd_jq_destroy(c->v[i].p);
+    free(c->v);
+    free(c);
+}
+
+int xd_jq_cache_test(struct xd_jq_cache *c, const char *program, const cJSON *input, int *truthy,
+                     struct xd_buf *err)
+{
+    struct xd_jq *p = NULL;
+    for (size_t i = 0; i < c->n && !p; i++)
+        if (c->v[i].text == program)
+            p = c->v[i].p;
+    if (!p) {
+        if (c->n == c->cap) {
+            size_t cap = c->cap ? c->cap * 2 : 8;
+            void *v = realloc(c->v, cap * sizeof *c->v);
+            if (!v)
+                return XD_ENOMEM;
+            c->v = v;
+            c->cap = cap;
+        }
+        int rc = xd_jq_compile(program, c->cfg, &p, err);
+        if (rc < 0)
+            return rc;
+        c->v[c->n].text = program;
+        c->v[c->n].p = p;
+        c->n++;
+    }
+    return xd_jq_test(p, input, truthy, err);
+}
+
+int xd_jq_cache_cond(void *ctx, const char *program, const cJSON *input, int *truthy,
+                     struct xd_buf *why)
+{
+    struct xd_buf err;
+    xd_buf_init(&err);
+    int rc = xd_jq_cache_test(ctx, program, input, truthy, &err);
+    if (rc < 0 && why)
+        xd_buf_printf(why, "when: %s", xd_buf_str(&err));
+    xd_buf_dispose(&err);
+    return rc;
+}

@@ -118,4 +118,20 @@ int xd_jq_xref_miss(const char *msg, const char **table, size_t *tlen, const cha
  */
 int xd_transform_check(const struct xd_config *cfg, struct xd_buf *errs);
 
+/*
+ * A per-thread cache of compiled programs keyed by their text's address (the
+ * text must outlive the cache: rate cards' `when` strings, owned by the
+ * compiled rating). Compiles on first use. xd_jq_cache_test() is
+ * xd_jq_test() on the cached program; compile errors come back as XD_EPARSE.
+ */
+struct xd_jq_cache;
+struct xd_jq_cache *xd_jq_cache_create(const struct xd_config *cfg);
+void xd_jq_cache_destroy(struct xd_jq_cache *c);
+int xd_jq_cache_test(struct xd_jq_cache *c, const char *program, const cJSON *input, int *truthy,
+                     struct xd_buf *err);
+/* The same in the shape of rating's conditions (rating/rate.h struct xd_rate_conds):
+ * ctx is the cache; errors are appended to why as "when: MESSAGE". */
+int xd_jq_cache_cond(void *ctx, const char *program, const cJSON *input, int *truthy,
+                     struct xd_buf *why);
+
 #endif

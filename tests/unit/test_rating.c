@@ -26,6 +26,7 @@
 #include "ingest/intake.h"
 #include "rating/card.h"
 #include "rating/ledger.h"
+#include "transform/transform.h"
 #include "rating/rate.h"
 
 #include <dirent.h>
@@ -161,6 +162,9 @@ static void run_case(void **state)
     assert_int_equal(rc, 0);
 
     struct xd_memledger *m = xd_memledger_create();
+    struct xd_jq_cache *when = xd_jq_cache_create(cfg); /* rules' `when` conditions */
+    struct xd_rate_conds conds = {.test = xd_jq_cache_cond, .ctx = when};
+    xd_memledger_set_conds(m, &conds);
     struct xd_charges fresh;
     xd_charges_init(&fresh);
     struct xd_buf rating_errs;
@@ -183,6 +187,7 @@ static void run_case(void **state)
     xd_buf_dispose(&rating_errs);
     xd_charges_dispose(&fresh);
     xd_memledger_destroy(m);
+    xd_jq_cache_destroy(when);
     xd_intake_dispose(&in);
     cJSON_free(body);
 done:
