@@ -1025,6 +1025,21 @@ static int sq_get_delivery(struct xd_store_conn *c, int64_t id, struct xd_stored
     return rc;
 }
 
+/* Prepares a query built in q (listings with optional filters); disposes q. */
+static int prepare_built(struct xd_store_conn *c, struct xd_buf *q, sqlite3_stmt **st,
+                         const char *what)
+{
+    if (q->oom) {
+        xd_buf_dispose(q);
+        return XD_ENOMEM;
+    }
+    int rc = sqlite3_prepare_v2(c->db, q->data, -1, st, NULL);
+    xd_buf_dispose(q);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, what);
+    return 0;
+}
+
 /* Listing with optional filters: the WHERE clause is built from the ones set. */
 static int sq_list_deliveries(struct xd_store_conn *c, const struct xd_dlv_filter *f,
                               void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
@@ -1050,15 +1065,10 @@ static int sq_list_deliveries(struct xd_store_conn *c, const struct xd_dlv_filte
     if (f->to_ms)
         xd_buf_puts(&q, " AND d.updated_ms < ?8");
     xd_buf_puts(&q, " ORDER BY d.id LIMIT ?9");
-    if (q.oom) {
-        xd_buf_dispose(&q);
-        return XD_ENOMEM;
-    }
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db, q.data, -1, &st, NULL);
-    xd_buf_dispose(&q);
-    if (rc != SQLITE_OK)
-        return fail(c, rc, "prepare list deliveries");
+    int rc = prepare_built(c, &q, &st, "prepare list deliveries");
+    if (rc < 0)
+        return rc;
     sqlite3_bind_int64(st, 1, f->after_id);
     sqlite3_bind_int(st, 2, f->state);
     bind_text_or_null(st, 3, f->target);
@@ -1231,15 +1241,10 @@ static int sq_list_charges(struct xd_store_conn *c, const struct xd_charge_filte
     xd_buf_puts(&q, " ORDER BY rowid");
     if (f->limit)
         xd_buf_puts(&q, " LIMIT ?6");
-    if (q.oom) {
-        xd_buf_dispose(&q);
-        return XD_ENOMEM;
-    }
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db, q.data, -1, &st, NULL);
-    xd_buf_dispose(&q);
-    if (rc != SQLITE_OK)
-        return fail(c, rc, "prepare list charges");
+    int rc = prepare_built(c, &q, &st, "prepare list charges");
+    if (rc < 0)
+        return rc;
     bind_text_or_null(st, 1, f->customer);
     bind_text_or_null(st, 2, f->code);
     bind_text_or_null(st, 3, f->from);
@@ -1288,15 +1293,10 @@ static int sq_list_exceptions(struct xd_store_conn *c, const struct xd_exception
     if (f->category)
         xd_buf_puts(&q, " AND category = ?3");
     xd_buf_puts(&q, " ORDER BY id LIMIT ?4");
-    if (q.oom) {
-        xd_buf_dispose(&q);
-        return XD_ENOMEM;
-    }
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db, q.data, -1, &st, NULL);
-    xd_buf_dispose(&q);
-    if (rc != SQLITE_OK)
-        return fail(c, rc, "prepare list exceptions");
+    int rc = prepare_built(c, &q, &st, "prepare list exceptions");
+    if (rc < 0)
+        return rc;
     sqlite3_bind_int64(st, 1, f->after_id);
     bind_text_or_null(st, 2, f->state);
     bind_text_or_null(st, 3, f->category);
