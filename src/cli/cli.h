@@ -27,6 +27,12 @@ int xd_cmd_invoice(int argc, char **argv);
 
 /* Reads a whole file (or "-" for stdin); caller frees *out. 0 or -errno. */
 int xd_read_file(const char *path, char **out, size_t *len);
+/*
+ * Parses the options of a command that takes only -c FILE / --config FILE
+ * (path keeps its default otherwise); optind is left at the first operand.
+ * Returns 0, or -1 on an unknown option.
+ */
+int xd_cli_config_opt(int argc, char **argv, const char **path);
 /* Loads the config named by -c (default crossdock.yaml); prints errors; NULL on failure. */
 struct xd_config *xd_cli_load_config(const char *path);
 /* Prints an intake's errors as FILE: PLACE: message on stderr. */

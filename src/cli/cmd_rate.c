@@ -87,15 +87,8 @@ static int load(struct input *f, const struct xd_intake_limits *lim)
 int xd_cmd_rate(int argc, char **argv)
 {
     const char *path = "crossdock.yaml";
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'}, {0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-        if (c == 'c')
-            path = optarg;
-        else
-            return xd_cli_usage("rate");
-    }
+    if (xd_cli_config_opt(argc, argv, &path) < 0)
+        return xd_cli_usage("rate");
     if (optind == argc)
         return xd_cli_usage("rate");
 

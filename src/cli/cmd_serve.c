@@ -20,15 +20,8 @@
 int xd_cmd_serve(int argc, char **argv)
 {
     const char *path = "crossdock.yaml";
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'}, {0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-        if (c == 'c')
-            path = optarg;
-        else
-            return xd_cli_usage("serve");
-    }
+    if (xd_cli_config_opt(argc, argv, &path) < 0)
+        return xd_cli_usage("serve");
     if (optind != argc)
         return xd_cli_usage("serve");
 

@@ -4,6 +4,7 @@
 #include "core/config.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,19 @@ int xd_read_file(const char *path, char **out, size_t *len)
     }
     *len = b.len;
     *out = xd_buf_steal(&b);
+    return 0;
+}
+
+int xd_cli_config_opt(int argc, char **argv, const char **path)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'}, {0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+        if (c != 'c')
+            return -1;
+        *path = optarg;
+    }
     return 0;
 }
 
