@@ -10,7 +10,9 @@
  *      config built here (DEMO_YAML below): its store in a temporary folder,
  *      its targets pointing at the reference endpoints;
  *   3. the WMS thread posts a generated day of events (wms.c): JSON events
- *      and batches, a CSV batch and an X12 945; when 40% of it is posted the
+ *      and batches; a CSV batch, an X12 945 and an X12 944 it drops into the
+ *      hub's watched inbox (and waits until they are processed, their 997s
+ *      written back); when 40% of it is posted the
  *      ERP goes down (503) for a few seconds, to show retries, the circuit
  *      breaker and the recovery;
  *   4. once the WMS is done and no delivery is pending (the wait is bounded),
@@ -59,7 +61,8 @@
 
 /*
  * The demo hub's config, as a user would write it (printf arguments: the
- * hub's port, the store path, the reference endpoints' port twice). Rate
+ * hub's port, the store path, the inbox folder, the reference endpoints'
+ * port twice). Rate
  * cards: ACME in USD with freight, GLOBEX in EUR with graduated picks and a
  * minimum per receipt, INITECH in GBP with three tiers, minimum amounts and
  * a monthly minimum. No auth keys: the demo runs without them.
@@ -71,6 +74,12 @@ static const char DEMO_YAML[] =
     "  driver: sqlite\n"
     "  path: %s\n"
     "log: {level: error}\n"
+    "inbox:\n"
+    "  - name: partner-3pl\n"
+    "    path: %s\n"
+    "    format: auto\n"
+    "    poll_ms: 200\n"
+    "    settle_ms: 500\n"
     "xref:\n"
     "  plant: {DC1: \"1000\", DC2: \"2000\", DC3: \"3000\"}\n"
     "  account: {ACME: \"ACC-0042\", GLOBEX: \"ACC-0077\", INITECH: \"ACC-0103\"}\n"
@@ -200,8 +209,8 @@ static unsigned try_port(unsigned port)
     return got;
 }
 
-/* Removes the files of a flat folder, then the folder. */
-static void remove_dir(const char *dir)
+/* Removes a folder and what it holds (the store, the inbox and its subfolders). */
+static void remove_dir(const char *dir, int depth)
 {
     DIR *d = opendir(dir);
     if (d) {
@@ -210,7 +219,12 @@ static void remove_dir(const char *dir)
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
                 continue;
             char p[4096];
-            if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p)
+            struct stat st;
+            if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p)
+                continue;
+            if (depth < 3 && lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+                remove_dir(p, depth + 1);
+            else
                 unlink(p);
         }
         closedir(d);
@@ -358,7 +372,7 @@ int xd_demo_run(const struct xd_demo_opts *o)
     struct xd_config *cfg = NULL;
     struct xd_hub *hub = NULL;
     struct xd_wms *wms = NULL;
-    char dir[4096] = "", store_path[4200];
+    char dir[4096] = "", store_path[4200], inbox_path[4200];
     int temp_dir = 0;
 
     /* Where the store lives. */
@@ -380,6 +394,7 @@ int xd_demo_run(const struct xd_demo_opts *o)
         temp_dir = 1;
     }
     snprintf(store_path, sizeof store_path, "%s/crossdock.db", dir);
+    snprintf(inbox_path, sizeof inbox_path, "%s/inbox", dir);
 
     /* The reference ERP and billing. */
     if (xd_refsys_start(&ref, &err) < 0) {
@@ -398,12 +413,15 @@ int xd_demo_run(const struct xd_demo_opts *o)
         fprintf(stderr, "crossdock demo: no free port on 127.0.0.1\n");
         goto out;
     }
-    struct xd_buf qpath;
+    struct xd_buf qpath, qinbox;
     xd_buf_init(&qpath);
+    xd_buf_init(&qinbox);
     yaml_quote(&qpath, store_path);
+    yaml_quote(&qinbox, inbox_path);
     unsigned rport = xd_refsys_port(ref);
-    xd_buf_printf(&yaml, DEMO_YAML, port, xd_buf_str(&qpath), rport, rport);
+    xd_buf_printf(&yaml, DEMO_YAML, port, xd_buf_str(&qpath), xd_buf_str(&qinbox), rport, rport);
     xd_buf_dispose(&qpath);
+    xd_buf_dispose(&qinbox);
     cfg = xd_config_parse("demo.yaml", xd_buf_str(&yaml), yaml.len, &err);
     if (!cfg) {
         fprintf(stderr, "crossdock demo: the built-in config does not load:\n%s\n",
@@ -433,7 +451,8 @@ int xd_demo_run(const struct xd_demo_opts *o)
                              .events = o->events,
                              .seed = o->seed,
                              .duration_ms = duration,
-                             .bad_sku = BAD_SKU};
+                             .bad_sku = BAD_SKU,
+                             .inbox = inbox_path};
     if (xd_wms_create(&wo, &wms, &err) < 0) {
         fprintf(stderr, "crossdock demo: %s\n", xd_buf_str(&err));
         goto out;
@@ -449,8 +468,9 @@ int xd_demo_run(const struct xd_demo_opts *o)
            XD_REFSYS_ERP);
     printf("  billing    http://127.0.0.1:%u%s  reference endpoint in this process\n", rport,
            XD_REFSYS_BILLING);
-    printf("  inputs     JSON events and batches (POST /v1/events), a CSV batch of receipts "
-           "and an X12 945\n             (POST /v1/files)\n");
+    printf("  inputs     JSON events and batches (POST /v1/events); a CSV batch of receipts, "
+           "an X12 945 and an X12 944\n             dropped by a partner into the inbox %s\n",
+           inbox_path);
     printf("  auth       none: the demo hub takes requests without an API key (auth.keys in a "
            "real config)\n");
     printf("  planned    the ERP refuses SKU %s (one dead letter, one exception) and answers "
@@ -494,9 +514,11 @@ int xd_demo_run(const struct xd_demo_opts *o)
         }
         if (p.done && !wms_done_at) {
             wms_done_at = xd_mono_ms();
-            note(&sc, "%5.1fs  WMS: done: %u events posted in %u requests, %u sent again%s%s", secs,
-                 p.posted, p.requests, p.resent, p.last_error[0] ? "; last error: " : "",
-                 p.last_error);
+            note(&sc,
+                 "%5.1fs  WMS: done: %u events posted in %u requests and %u inbox files (%u "
+                 "processed), %u sent again%s%s",
+                 secs, p.posted, p.requests, p.files, p.files_processed, p.resent,
+                 p.last_error[0] ? "; last error: " : "", p.last_error);
         }
         int settled = wms_done_at && outage == 2 && lr >= 0 && l.pending == 0;
         progress(&sc, secs, &p, &erp, &bill, &l, settled);
@@ -550,7 +572,7 @@ out:
     xd_refsys_stop(ref);
     xd_config_destroy(cfg);
     if (temp_dir)
-        remove_dir(dir);
+        remove_dir(dir, 0);
     else if (dir[0] && rc != 2)
         printf("store kept: %s\n", store_path);
     fflush(stdout);

@@ -7,8 +7,9 @@
  *             does for the tests;
  *   wms.c     a simulated WMS: a day of activity for three warehouses and
  *             three customers, posted from its own thread (libcurl) as JSON
- *             to the hub's POST /v1/events and, for a CSV batch of receipts
- *             and an X12 945 of shipments, to POST /v1/files;
+ *             to the hub's POST /v1/events; a CSV batch of receipts, an X12
+ *             945 of shipments and an X12 944 of receipts it drops into the
+ *             hub's watched inbox as a partner would (docs/inbox.md);
  *   summary.c the summary and the reconciliation of what each side has.
  *
  * Both use their libraries directly rather than through api/ and deliver/:
@@ -86,13 +87,15 @@ struct xd_wms_opts {
     unsigned seed;        /* the same seed and count give the same day */
     unsigned duration_ms; /* spread the posts over about this long */
     const char *bad_sku;  /* one shipment carries this SKU (the ERP refuses it) */
+    const char *inbox;    /* the hub's watched inbox folder, where the files are dropped */
 };
 
 /* How an event reaches the hub. */
 enum xd_wms_channel {
     XD_WMS_JSON, /* POST /v1/events, alone or in a batch */
-    XD_WMS_CSV,  /* a row group of the CSV batch, POST /v1/files */
-    XD_WMS_X12,  /* a transaction set of the X12 945, POST /v1/files */
+    XD_WMS_CSV,  /* a row group of the CSV batch, dropped into the inbox */
+    XD_WMS_X12,  /* a transaction set of the X12 945, dropped into the inbox */
+    XD_WMS_X944, /* a transaction set of the X12 944, dropped into the inbox */
 };
 
 /* An event the WMS generated, as the demo reconciles it. */
@@ -104,7 +107,8 @@ struct xd_wms_event {
     char customer[16];
     char doc[48];    /* shipment_id or receipt_id; "" for snapshots */
     int planned_bad; /* the shipment with bad_sku */
-    int acked;       /* the hub answered 202 listing it (accepted or duplicate) */
+    int acked;       /* the hub answered 202 listing it (accepted or duplicate), or the
+                        file that carried it reached the inbox's processed/ */
     char *json;      /* JSON: the event as posted (files: NULL, the file has it) */
 };
 
@@ -117,10 +121,16 @@ struct xd_wms_progress {
     unsigned rejected;               /* events in requests the hub refused (4xx): should stay 0 */
     unsigned requests;               /* POSTs that got an answer */
     unsigned batches;                /* of them, {"events": [...]} batches */
-    unsigned files;                  /* of them, files (the CSV, the 945 and the 945 again) */
     unsigned retried;                /* POSTs sent again after 429/503 or a transport error */
-    unsigned csv_events, x12_events; /* events posted in the CSV batch, the X12 945 */
-    char x12_ack[48];                /* the AK9 of the 997 the hub answered the 945 with */
+    unsigned files;                  /* files dropped into the inbox (the CSV, the 945, the
+                                        944 and the 945 again) */
+    unsigned files_processed;        /* of them, found in processed/ */
+    unsigned files_rejected;         /* found in rejected/ (should stay 0) */
+    unsigned files_resent;           /* of the processed, re-sends (all their events duplicates) */
+    unsigned csv_events, x12_events; /* events dropped in the CSV batch, the X12 945 */
+    unsigned x944_events;            /* events dropped in the X12 944 */
+    unsigned acks, acks_accepted;    /* 997s read from processed/; of them, AK9*A */
+    char x12_ack[48];                /* the AK9 of the 997 written back for the 945 */
     int done;                        /* the thread has finished */
     char last_error[200];
 };

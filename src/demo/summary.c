@@ -432,17 +432,31 @@ int xd_demo_summary(const struct xd_demo_run *run, FILE *out)
     fprintf(out,
             "\n            JSON: %u events in %u batches and %u single events to "
             "POST /v1/events\n",
-            wp.posted - wp.csv_events - wp.x12_events, wp.batches,
-            wp.requests - wp.batches - wp.files);
-    fprintf(out,
-            "            files to POST /v1/files: a CSV batch of %u receipt%s, an X12 945 "
-            "of %u shipment%s (997: %s)\n",
-            wp.csv_events, wp.csv_events == 1 ? "" : "s", wp.x12_events,
-            wp.x12_events == 1 ? "" : "s", wp.x12_ack[0] ? wp.x12_ack : "none");
+            wp.posted - wp.csv_events - wp.x12_events - wp.x944_events, wp.batches,
+            wp.requests - wp.batches);
     fprintf(out,
             "            sent again: %u (events, a batch, the 945 under new control "
             "numbers); the hub answered %u duplicates\n",
             wp.resent, wp.duplicates);
+
+    /* The files dropped into the inbox. */
+    fprintf(out,
+            "\nfiles       inbox: %u file%s processed (CSV %u receipt%s, 945 %u shipment%s, "
+            "944 %u receipt%s, 945 re-sent: %s)",
+            wp.files_processed, wp.files_processed == 1 ? "" : "s", wp.csv_events,
+            wp.csv_events == 1 ? "" : "s", wp.x12_events, wp.x12_events == 1 ? "" : "s",
+            wp.x944_events, wp.x944_events == 1 ? "" : "s",
+            wp.files_resent ? "duplicates" : "not processed");
+    if (wp.files_rejected)
+        fprintf(out, ", %u REJECTED", wp.files_rejected);
+    if (wp.files > wp.files_processed + wp.files_rejected)
+        fprintf(out, ", %u still in the inbox", wp.files - wp.files_processed - wp.files_rejected);
+    fprintf(out, ", 997s written back: %u (%s)\n", wp.acks,
+            wp.acks && wp.acks == wp.acks_accepted ? "AK9*A"
+            : wp.acks                              ? "not all AK9*A"
+                                                   : "none");
+    if (wp.x12_ack[0])
+        fprintf(out, "            the 945's 997: %s\n", wp.x12_ack);
 
     /* The ERP. */
     struct erp_ctx ec = {.s = &s};

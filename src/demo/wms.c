@@ -12,16 +12,21 @@
  * day has one dead letter on purpose.
  *
  * Posting: consecutive events go as {"events": [...]} batches of 5-40 or one
- * at a time to POST /v1/events, spread over opts.duration_ms. Two blocks of
- * the day go as files to POST /v1/files instead: the receipts of a night
- * shift as one CSV batch (contract section 8) and a few shipments as one
- * X12 945 interchange (section 7), whose event ids the hub derives from the
+ * at a time to POST /v1/events, spread over opts.duration_ms. Three blocks
+ * of the day go as files instead, dropped into the hub's watched inbox the
+ * way a partner does it (written as NAME.tmp, then renamed to NAME; see
+ * docs/inbox.md): the receipts of a night shift as one CSV batch (contract
+ * section 8), a few receipts as one X12 944 and a few shipments as one X12
+ * 945 interchange (section 7); the hub derives their event ids from the
  * documents. Like a real WMS it also sends some things twice (a re-sent
  * event, once a whole batch as after a lost answer, and the 945 again under
- * new control numbers, as partners do): the hub must answer those as
- * duplicates. 429, 503 and transport errors are retried after a pause; any
- * other refusal is counted as rejected (it should not happen: everything
- * generated is valid).
+ * new control numbers, as partners do, dropped once the first is processed):
+ * the hub must take those as duplicates. 429, 503 and transport errors are
+ * retried after a pause; any other refusal is counted as rejected (it should
+ * not happen: everything generated is valid). At the end the thread waits
+ * (bounded) until every dropped file is in the inbox's processed/ (or
+ * rejected/), marks the events of processed files as acknowledged and reads
+ * the 997s written back beside the X12 files.
  */
 #include "demo/demo_int.h"
 #include "core/buf.h"
@@ -31,15 +36,19 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
-#define BATCH_MIN  5
-#define BATCH_MAX  40
-#define POST_TRIES 10 /* attempts of one POST on 429/503/transport errors */
+#define BATCH_MIN    5
+#define BATCH_MAX    40
+#define POST_TRIES   10    /* attempts of one POST on 429/503/transport errors */
+#define FILE_WAIT_MS 30000 /* most we wait for the inbox to process the dropped files */
 
 static const char *const WAREHOUSES[] = {"DC1", "DC2", "DC3"};
 #define NWH 3
@@ -83,9 +92,9 @@ static const char *const SUPPLIERS[] = {"Shenzhen Brightway", "Ohio Valley Plast
 static const char *const VOID_REASONS[] = {"customer cancelled", "address could not be verified",
                                            "duplicate order", "carrier refused pickup"};
 
-/* A file the WMS sends: the events [from, to) of the day. */
+/* A file the WMS drops: the events [from, to) of the day. */
 struct file_doc {
-    int channel; /* XD_WMS_CSV or XD_WMS_X12 */
+    int channel; /* XD_WMS_CSV, XD_WMS_X12 or XD_WMS_X944 */
     size_t from, to;
     char *text;  /* the document */
     char *again; /* sent once more afterwards (the 945 under new control numbers), or NULL */
@@ -96,8 +105,9 @@ struct xd_wms {
     char *url, *tag, *day, *bad_sku;
     struct xd_wms_event *ev;
     size_t n;
-    struct file_doc files[2];
+    struct file_doc files[3];
     size_t nfiles;
+    char *inbox;
     pthread_t thread;
     int started;
     pthread_mutex_t mu; /* guards p, stop and ev[].acked while the thread runs */
@@ -260,10 +270,13 @@ static int gen_void(struct xd_wms *w, size_t i, unsigned sec, const struct xd_wm
     return keep(w, i, root, XD_EV_SHIPMENT_VOIDED, ship->warehouse, ship->customer, ship->doc, 0);
 }
 
-static int gen_receipt(struct xd_wms *w, size_t i, unsigned sec)
+/* only: the customer to use (the 944's receipts), or NULL to pick one. */
+static int gen_receipt(struct xd_wms *w, size_t i, unsigned sec, const struct customer *only)
 {
     uint64_t *s = &w->rng;
     const struct customer *c = pick_customer(s);
+    if (only)
+        c = only;
     const char *wh = WAREHOUSES[between(s, 0, NWH - 1)];
     char doc[48], buf[64];
     snprintf(doc, sizeof doc, "RCV-%s-%05zu", w->tag, i + 1);
@@ -413,6 +426,43 @@ static void write_945(struct xd_buf *b, const struct xd_wms *w, cJSON *const *ev
 }
 
 /*
+ * The receipts of events [from, to) as one X12 944 interchange, one
+ * transaction set each, with control number ctl (docs/x12.md, "Mapping").
+ */
+static void write_944(struct xd_buf *b, const struct xd_wms *w, cJSON *const *ev, size_t n,
+                      unsigned ctl)
+{
+    char date[9];
+    snprintf(date, sizeof date, "%.4s%.2s%.2s", w->day, w->day + 5, w->day + 8);
+    xd_buf_printf(b,
+                  "ISA*00*          *00*          *ZZ*%-15s*ZZ*%-15s*%s*2200*U*00401*%09u*0*P*>~\n",
+                  "WMS3PL", "CROSSDOCK", date + 2, ctl);
+    xd_buf_printf(b, "GS*RE*WMS3PL*CROSSDOCK*%s*2200*%u*X*004010~\n", date, ctl);
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev[i], "data"), *line;
+        unsigned segs = 0, lx = 0;
+        long long units = 0;
+        xd_buf_printf(b, "ST*944*%04zu~\n", i + 1), segs++;
+        xd_buf_printf(b, "W17*F*%s*%s*%s~\n", date, str(d, "receipt_id"), str(d, "po_number")),
+            segs++;
+        xd_buf_printf(b, "N1*DE*%s*9*%s~\n", str(d, "customer"), str(d, "customer")), segs++;
+        xd_buf_printf(b, "N1*WH*%s*9*%s~\n", str(d, "warehouse"), str(d, "warehouse")), segs++;
+        cJSON_ArrayForEach(line, cJSON_GetObjectItemCaseSensitive(d, "lines"))
+        {
+            long long q = num(line, "qty");
+            units += q;
+            xd_buf_printf(b, "LX*%u~\n", ++lx), segs++;
+            xd_buf_printf(b, "W07*%lld*EA**VN*%s***%s~\n", q, str(line, "sku"), str(line, "lot")),
+                segs++;
+        }
+        xd_buf_printf(b, "W14*%lld~\n", units), segs++;
+        xd_buf_printf(b, "SE*%u*%04zu~\n", segs + 1, i + 1);
+    }
+    xd_buf_printf(b, "GE*%zu*%u~\n", n, ctl);
+    xd_buf_printf(b, "IEA*1*%09u~\n", ctl);
+}
+
+/*
  * Turns events [from, to), generated as JSON, into one file of the channel:
  * the document is written from their trees, and each event takes the id the
  * hub derives for it (`<type>:<warehouse>:<document id>`, contract 7).
@@ -430,6 +480,8 @@ static int make_file(struct xd_wms *w, int channel, size_t from, size_t to)
             rc = XD_ENOMEM;
     if (rc == 0 && channel == XD_WMS_CSV) {
         write_csv(&b, trees, to - from);
+    } else if (rc == 0 && channel == XD_WMS_X944) {
+        write_944(&b, w, trees, to - from, 103);
     } else if (rc == 0) {
         write_945(&b, w, trees, to - from, 101);
         write_945(&again, w, trees, to - from, 102);
@@ -482,6 +534,13 @@ static int generate(struct xd_wms *w)
     /* The file blocks: receipts for the CSV at 60% of the flow, shipments for the 945 at 80%. */
     size_t csv_at = flow * 6 / 10, csv_n = n >= 60 ? 5 : n >= 20 ? 2 : 0;
     size_t x12_at = flow * 8 / 10, x12_n = n >= 60 ? 3 : n >= 20 ? 1 : 0;
+    /* Receipts for the 944 at 70% (after the CSV's), all INITECH's: a 944 carries lines, not
+       pallets or cartons, and INITECH's card charges receipts per line. */
+    size_t x944_at = flow * 7 / 10, x944_n = n >= 60 ? 2 : n >= 20 ? 1 : 0;
+    if (x944_at < csv_at + csv_n)
+        x944_at = csv_at + csv_n;
+    if (x944_at + x944_n > x12_at)
+        x944_n = x944_at < x12_at ? x12_at - x944_at : 0;
     size_t *voidable = calloc(flow ? flow : 1, sizeof *voidable); /* shipments not voided yet */
     size_t nvoidable = 0;
     if (!voidable)
@@ -493,7 +552,9 @@ static int generate(struct xd_wms *w)
         if (i == bad) {
             rc = gen_shipment(w, i, sec, 1);
         } else if (i >= csv_at && i < csv_at + csv_n) {
-            rc = gen_receipt(w, i, sec);
+            rc = gen_receipt(w, i, sec, NULL);
+        } else if (i >= x944_at && i < x944_at + x944_n) {
+            rc = gen_receipt(w, i, sec, &CUSTOMERS[2]);
         } else if (i >= x12_at && i < x12_at + x12_n) {
             rc = gen_shipment(w, i, sec, 0);
             voidable[nvoidable++] = i;
@@ -505,7 +566,7 @@ static int generate(struct xd_wms *w)
             rc = gen_shipment(w, i, sec, 0);
             voidable[nvoidable++] = i;
         } else {
-            rc = gen_receipt(w, i, sec);
+            rc = gen_receipt(w, i, sec, NULL);
         }
     }
     for (size_t k = 0; k < snaps && rc == 0; k++)
@@ -514,6 +575,8 @@ static int generate(struct xd_wms *w)
     free(voidable);
     if (rc == 0 && csv_n)
         rc = make_file(w, XD_WMS_CSV, csv_at, csv_at + csv_n);
+    if (rc == 0 && x944_n)
+        rc = make_file(w, XD_WMS_X944, x944_at, x944_at + x944_n);
     if (rc == 0 && x12_n)
         rc = make_file(w, XD_WMS_X12, x12_at, x12_at + x12_n);
     return rc;
@@ -530,13 +593,14 @@ int xd_wms_create(const struct xd_wms_opts *o, struct xd_wms **out, struct xd_bu
     w->tag = strdup(o->tag);
     w->day = strdup(o->day);
     w->bad_sku = o->bad_sku ? strdup(o->bad_sku) : NULL;
+    w->inbox = strdup(o->inbox ? o->inbox : ".");
     w->n = o->events;
     w->ev = calloc(w->n ? w->n : 1, sizeof *w->ev);
     w->rng = o->seed;
     pthread_mutex_init(&w->mu, NULL);
     w->p.total = (unsigned)w->n;
     int rc = XD_ENOMEM;
-    if (!w->url || !w->tag || !w->day || (o->bad_sku && !w->bad_sku) || !w->ev)
+    if (!w->url || !w->tag || !w->day || (o->bad_sku && !w->bad_sku) || !w->ev || !w->inbox)
         goto fail;
     rc = generate(w);
     if (rc < 0)
@@ -611,7 +675,7 @@ struct dest {
     const char *what;           /* for messages: "POST /v1/events" */
 };
 
-/* batch: 1 a JSON batch, 2 a file, 0 a single event. */
+/* batch: 1 a JSON batch, 0 a single event. */
 static void post(struct xd_wms *w, CURL *h, const struct dest *to, const char *body,
                  unsigned nevents, int batch, cJSON **answer)
 {
@@ -647,8 +711,6 @@ static void post(struct xd_wms *w, CURL *h, const struct dest *to, const char *b
             w->p.requests++;
         if (batch == 1)
             w->p.batches++;
-        else if (batch == 2)
-            w->p.files++;
         if (doc) {
             w->p.accepted += ack(w, cJSON_GetObjectItemCaseSensitive(doc, "accepted"));
             w->p.duplicates += ack(w, cJSON_GetObjectItemCaseSensitive(doc, "duplicates"));
@@ -692,18 +754,144 @@ static void post_range(struct xd_wms *w, CURL *h, const struct dest *d, size_t f
     xd_buf_dispose(&b);
 }
 
-/* Posts a file (its text, or the text it is sent again as); for the 945, keeps the 997's AK9. */
-static void post_file(struct xd_wms *w, CURL *h, const struct dest *d, const struct file_doc *f,
-                      const char *text)
+/* ---- dropping files into the inbox ---- */
+
+/* A file dropped into the inbox, followed until it reaches processed/ or rejected/. */
+struct drop {
+    const struct file_doc *f;
+    char name[96]; /* in the inbox */
+    int resend;    /* the 945 again: every event a duplicate */
+    int state;     /* 0 waiting, 1 processed, 2 rejected */
+};
+
+static void fail_note(struct xd_wms *w, const char *fmt, const char *a, const char *b)
+    __attribute__((format(printf, 2, 0)));
+static void fail_note(struct xd_wms *w, const char *fmt, const char *a, const char *b)
 {
-    cJSON *answer = NULL;
-    post(w, h, d, text, (unsigned)(f->to - f->from), 2, &answer);
-    const char *ack = str(answer, "ack"), *ak9 = strstr(ack, "AK9*");
     pthread_mutex_lock(&w->mu);
-    if (f->channel == XD_WMS_X12 && ak9 && !w->p.x12_ack[0])
-        snprintf(w->p.x12_ack, sizeof w->p.x12_ack, "%.*s", (int)strcspn(ak9, "~\r\n"), ak9);
+    snprintf(w->p.last_error, sizeof w->p.last_error, fmt, a, b);
     pthread_mutex_unlock(&w->mu);
-    cJSON_Delete(answer);
+}
+
+/*
+ * Drops text into the inbox as a partner does: written as NAME.tmp in the
+ * folder (ignored by the hub), then renamed to NAME, which the hub takes at
+ * its next poll. 0, or -1 with last_error set.
+ */
+static int drop_file(struct xd_wms *w, const char *name, const char *text)
+{
+    char tmp[4096], path[4096];
+    if (snprintf(path, sizeof path, "%s/%s", w->inbox, name) >= (int)sizeof path ||
+        snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        fail_note(w, "inbox: %.80s/%.80s: path too long", w->inbox, name);
+        return -1;
+    }
+    FILE *fp = fopen(tmp, "wb");
+    size_t len = strlen(text);
+    int ok = fp && fwrite(text, 1, len, fp) == len;
+    if (fp && fclose(fp) != 0)
+        ok = 0;
+    if (!ok || rename(tmp, path) != 0) {
+        fail_note(w, "inbox: cannot drop %.120s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->p.files++;
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+static int exists(const char *inbox, const char *sub, const char *name, const char *ext)
+{
+    char p[4096];
+    struct stat st;
+    return snprintf(p, sizeof p, "%s/%s/%s%s", inbox, sub, name, ext) < (int)sizeof p &&
+           stat(p, &st) == 0;
+}
+
+/* The AK9 segment of processed/NAME.997 into out ("" when there is none). */
+static void read_ak9(const struct xd_wms *w, const char *name, char *out, size_t cap)
+{
+    char p[4096], text[4096];
+    out[0] = '\0';
+    if (snprintf(p, sizeof p, "%s/processed/%s.997", w->inbox, name) >= (int)sizeof p)
+        return;
+    FILE *fp = fopen(p, "rb");
+    if (!fp)
+        return;
+    size_t n = fread(text, 1, sizeof text - 1, fp);
+    fclose(fp);
+    text[n] = '\0';
+    const char *ak9 = strstr(text, "AK9*");
+    if (ak9)
+        snprintf(out, cap, "%.*s", (int)strcspn(ak9, "~\r\n"), ak9);
+}
+
+/*
+ * Waits until every drop in [0, n) is in processed/ or rejected/, at most
+ * until deadline (mono ms) or until asked to stop, and books each: the
+ * events of a processed file are acknowledged (accepted, or duplicates for
+ * a re-send), its 997 read; those of a rejected one are counted as refused.
+ * 1 when all are done.
+ */
+static int await_drops(struct xd_wms *w, struct drop *d, size_t n, int64_t deadline)
+{
+    for (;;) {
+        size_t left = 0;
+        for (size_t k = 0; k < n; k++) {
+            if (d[k].state)
+                continue;
+            const struct file_doc *f = d[k].f;
+            unsigned cnt = (unsigned)(f->to - f->from);
+            /* The side files come first, the file itself is renamed in last. */
+            if (exists(w->inbox, "processed", d[k].name, "")) {
+                char ak9[48] = "";
+                if (f->channel != XD_WMS_CSV)
+                    read_ak9(w, d[k].name, ak9, sizeof ak9);
+                d[k].state = 1;
+                pthread_mutex_lock(&w->mu);
+                w->p.files_processed++;
+                for (size_t i = f->from; i < f->to; i++)
+                    w->ev[i].acked = 1;
+                if (d[k].resend) {
+                    w->p.files_resent++;
+                    w->p.duplicates += cnt;
+                } else {
+                    w->p.accepted += cnt;
+                }
+                if (ak9[0]) {
+                    w->p.acks++;
+                    w->p.acks_accepted += strncmp(ak9, "AK9*A*", 6) == 0;
+                    if (f->channel == XD_WMS_X12 && !w->p.x12_ack[0])
+                        snprintf(w->p.x12_ack, sizeof w->p.x12_ack, "%s", ak9);
+                }
+                pthread_mutex_unlock(&w->mu);
+            } else if (exists(w->inbox, "rejected", d[k].name, "")) {
+                d[k].state = 2;
+                pthread_mutex_lock(&w->mu);
+                w->p.files_rejected++;
+                w->p.rejected += cnt;
+                snprintf(w->p.last_error, sizeof w->p.last_error,
+                         "inbox: %.60s was rejected (see rejected/%.60s.errors)", d[k].name,
+                         d[k].name);
+                pthread_mutex_unlock(&w->mu);
+            } else {
+                left++;
+            }
+        }
+        if (left == 0)
+            return 1;
+        if (xd_mono_ms() >= deadline || sleep_until(w, xd_mono_ms() + 100) < 0) {
+            for (size_t k = 0; k < n; k++)
+                if (!d[k].state) {
+                    fail_note(w, "inbox: %.90s: not in processed/ or rejected/ in time%s",
+                              d[k].name, "");
+                    break;
+                }
+            return 0;
+        }
+    }
 }
 
 static const struct file_doc *file_at(const struct xd_wms *w, size_t i)
@@ -718,18 +906,14 @@ static void *run(void *arg)
 {
     struct xd_wms *w = arg;
     CURL *h = curl_easy_init();
-    char events_url[256], files_url[256];
+    char events_url[256];
     snprintf(events_url, sizeof events_url, "%s/v1/events", w->url);
-    snprintf(files_url, sizeof files_url, "%s/v1/files", w->url);
     struct dest json = {events_url, NULL, "POST /v1/events"};
-    struct dest csv = {files_url, NULL, "POST /v1/files (CSV)"};
-    struct dest x12 = {files_url, NULL, "POST /v1/files (X12)"};
     json.headers =
         curl_slist_append(curl_slist_append(NULL, "Expect:"), "Content-Type: application/json");
-    csv.headers = curl_slist_append(curl_slist_append(NULL, "Expect:"), "Content-Type: text/csv");
-    x12.headers =
-        curl_slist_append(curl_slist_append(NULL, "Expect:"), "Content-Type: application/edi-x12");
-    if (!h || !json.headers || !csv.headers || !x12.headers) {
+    struct drop drops[4];
+    size_t ndrops = 0;
+    if (!h || !json.headers) {
         pthread_mutex_lock(&w->mu);
         snprintf(w->p.last_error, sizeof w->p.last_error, "wms: out of memory");
         pthread_mutex_unlock(&w->mu);
@@ -747,18 +931,21 @@ static void *run(void *arg)
             break;
         const struct file_doc *f = file_at(w, i);
         if (f) {
-            const struct dest *d = f->channel == XD_WMS_CSV ? &csv : &x12;
             unsigned k = (unsigned)(f->to - f->from);
-            post_file(w, h, d, f, f->text);
-            pthread_mutex_lock(&w->mu);
-            w->p.posted += k;
-            *(f->channel == XD_WMS_CSV ? &w->p.csv_events : &w->p.x12_events) += k;
-            pthread_mutex_unlock(&w->mu);
-            if (f->again) {
-                /* The partner sends the 945 again under new control numbers. */
-                post_file(w, h, d, f, f->again);
+            struct drop *d = &drops[ndrops];
+            *d = (struct drop){.f = f};
+            snprintf(d->name, sizeof d->name, "%s-%s%s",
+                     f->channel == XD_WMS_X12 ? "shipments" : "receipts", w->tag,
+                     f->channel == XD_WMS_CSV    ? ".csv"
+                     : f->channel == XD_WMS_X944 ? ".944.x12"
+                                                 : ".945.x12");
+            if (drop_file(w, d->name, f->text) == 0) {
+                ndrops++;
                 pthread_mutex_lock(&w->mu);
-                w->p.resent += k;
+                w->p.posted += k;
+                *(f->channel == XD_WMS_CSV    ? &w->p.csv_events
+                  : f->channel == XD_WMS_X944 ? &w->p.x944_events
+                                              : &w->p.x12_events) += k;
                 pthread_mutex_unlock(&w->mu);
             }
             i = f->to;
@@ -793,10 +980,34 @@ static void *run(void *arg)
             pthread_mutex_unlock(&w->mu);
         }
     }
+    /*
+     * The files: wait for those dropped to be processed, then the partner
+     * sends the 945 again under new control numbers (after the first, so
+     * that it is the one that comes out as duplicates), and wait for it.
+     */
+    if (ndrops && !stopping(w)) {
+        int64_t deadline = xd_mono_ms() + FILE_WAIT_MS;
+        size_t first = ndrops;
+        if (await_drops(w, drops, first, deadline)) {
+            for (size_t k = 0; k < first; k++) {
+                const struct file_doc *f = drops[k].f;
+                if (!f->again || drops[k].state != 1 || ndrops >= sizeof drops / sizeof *drops)
+                    continue;
+                struct drop *d = &drops[ndrops];
+                *d = (struct drop){.f = f, .resend = 1};
+                snprintf(d->name, sizeof d->name, "shipments-%s-again.945.x12", w->tag);
+                if (drop_file(w, d->name, f->again) == 0) {
+                    ndrops++;
+                    pthread_mutex_lock(&w->mu);
+                    w->p.resent += (unsigned)(f->to - f->from);
+                    pthread_mutex_unlock(&w->mu);
+                }
+            }
+            await_drops(w, drops + first, ndrops - first, deadline);
+        }
+    }
 out:
     curl_slist_free_all(json.headers);
-    curl_slist_free_all(csv.headers);
-    curl_slist_free_all(x12.headers);
     curl_easy_cleanup(h);
     pthread_mutex_lock(&w->mu);
     w->p.done = 1;
@@ -857,6 +1068,7 @@ void xd_wms_destroy(struct xd_wms *w)
     free(w->tag);
     free(w->day);
     free(w->bad_sku);
+    free(w->inbox);
     pthread_mutex_destroy(&w->mu);
     free(w);
 }
