@@ -146,7 +146,7 @@ void xd_h_metrics(struct xd_req *r)
     xd_buf_printf(o, "crossdock_events_duplicate_total %ld\n", atomic_load(&srv->duplicates));
     head(o, "crossdock_events_rejected_total", "counter",
          "Intake requests refused, by reason (the problem type).");
-    for (int i = 0; i < 11; i++)
+    for (int i = 0; i < 12; i++)
         xd_buf_printf(o, "crossdock_events_rejected_total{reason=\"%s\"} %ld\n",
                       xd_reject_reasons[i], atomic_load(&srv->rejected_by_reason[i]));
 

@@ -23,6 +23,7 @@ struct xd_server {
     const struct xd_config *cfg;
     struct xd_store *store;
     struct xd_dispatcher *dispatcher; /* nudged after intake commits; may be NULL */
+    struct xd_limits *limits;         /* the keys' rate limits (auth.c) */
     struct MHD_Daemon *daemon;
     unsigned short port;     /* the port actually bound */
     atomic_long inflight;    /* requests started and not yet completed */
@@ -51,6 +52,7 @@ struct xd_req {
     struct MHD_Connection *conn;
     const struct xd_http_route *route;
     const struct xd_key *key; /* the caller's key, NULL when auth is off */
+    int sig_pending;          /* a signed request: checked once the body is in */
     const char *url;
     char param[256];          /* the {x} segment of the pattern, if any */
     struct xd_buf body;

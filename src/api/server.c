@@ -11,6 +11,7 @@
  *   resumed      the handler's resume function answers.
  */
 #include "api/server.h"
+#include "api/auth.h"
 #include "api/http.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -29,7 +30,8 @@
 
 const char *const xd_reject_reasons[16] = {
     "malformed-json", "invalid-event", "too-large", "unsupported-media-type", "unauthorized",
-    "forbidden", "conflict", "store-unavailable", "overloaded", "stopping", "other",
+    "forbidden", "conflict", "store-unavailable", "overloaded", "stopping", "rate-limited",
+    "other",
 };
 
 static const struct xd_http_route routes[] = {
@@ -102,13 +104,13 @@ static void count_rejection(struct xd_req *r)
     size_t i = 0;
     if (slug) {
         slug += strlen("urn:crossdock:problem:");
-        for (; i < 10; i++) {
+        for (; i < 11; i++) {
             size_t n = strlen(xd_reject_reasons[i]);
             if (strncmp(slug, xd_reject_reasons[i], n) == 0 && slug[n] == '"')
                 break;
         }
     } else {
-        i = 10;
+        i = 11;
     }
     atomic_fetch_add(&r->srv->rejected_by_reason[i], 1);
 }
@@ -177,37 +179,6 @@ void xd_http_problem(struct xd_req *r, unsigned status, const char *slug, const 
     r->answered = 1;
 }
 
-/* Checks the API key against the route's scope; answers 401/403 itself. */
-static int authorize(struct xd_req *r)
-{
-    const struct xd_config *cfg = r->srv->cfg;
-    if (r->route->scope == 0 || cfg->auth.nkeys == 0)
-        return 0;
-    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
-        xd_http_problem(r, 401, "unauthorized", "Unauthorized",
-                        "send an API key as 'Authorization: Bearer <key>'", NULL);
-        return -1;
-    }
-    const char *secret = h + 7;
-    while (*secret == ' ')
-        secret++;
-    r->key = xd_config_key_by_secret(cfg, secret, strlen(secret));
-    if (!r->key) {
-        xd_http_problem(r, 401, "unauthorized", "Unauthorized", "the API key is not valid",
-                        NULL);
-        return -1;
-    }
-    if ((r->key->scopes & r->route->scope) == 0) {
-        char detail[200];
-        snprintf(detail, sizeof detail, "key '%s' lacks the scope this needs", r->key->id);
-        xd_http_problem(r, 403, "forbidden", "Forbidden", detail, NULL);
-        return -1;
-    }
-    return 0;
-}
-
 static int json_content_type(const char *ct)
 {
     if (!ct)
@@ -236,7 +207,7 @@ static void first_call(struct xd_req *r, const char *method)
         }
         return;
     }
-    if (authorize(r) < 0)
+    if (xd_auth_headers(r) < 0)
         return;
     if (r->route->takes_body) {
         const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -328,6 +299,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
+    if (xd_auth_body(r) < 0) {
+        send_answer(r);
+        return MHD_YES;
+    }
     r->route->fn(r);
     if (r->suspended)
         return MHD_YES;
@@ -421,6 +396,11 @@ int xd_server_start(const struct xd_config *cfg, struct xd_store *store,
     s->cfg = cfg;
     s->store = store;
     s->dispatcher = dispatcher;
+    s->limits = xd_limits_create(cfg);
+    if (!s->limits) {
+        free(s);
+        return XD_ENOMEM;
+    }
 
     unsigned threads = cfg->server.threads;
     if (threads == 0) {
@@ -439,6 +419,7 @@ int xd_server_start(const struct xd_config *cfg, struct xd_store *store,
         mhd_log, NULL, MHD_OPTION_END);
     if (!s->daemon) {
         xd_buf_printf(err, "cannot listen on %s: %s", cfg->server.listen, strerror(errno));
+        xd_limits_destroy(s->limits);
         free(s);
         return XD_EIO;
     }
@@ -467,5 +448,6 @@ void xd_server_stop(struct xd_server *s, unsigned drain_ms)
     MHD_stop_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
+    xd_limits_destroy(s->limits);
     free(s);
 }
