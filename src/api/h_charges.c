@@ -97,8 +97,7 @@ void xd_h_charges_list(struct xd_req *r)
     struct charges_ctx cc = {.o = o};
     int rc = xd_store_list_charges(r->srv->store, &f, charge_row, &cc);
     if (rc < 0) {
-        snprintf(r->retry_after, sizeof r->retry_after, "5");
-        xd_http_problem(r, 503, "store-unavailable", "Service Unavailable", xd_strerror(rc), NULL);
+        xd_http_store_error(r, rc);
         return;
     }
     xd_buf_puts(o, "],\"totals\":[");
@@ -184,8 +183,7 @@ void xd_h_exceptions_list(struct xd_req *r)
     struct exc_ctx c = {.o = o};
     int rc = xd_store_list_exceptions(r->srv->store, &f, exception_row, &c);
     if (rc < 0) {
-        snprintf(r->retry_after, sizeof r->retry_after, "5");
-        xd_http_problem(r, 503, "store-unavailable", "Service Unavailable", xd_strerror(rc), NULL);
+        xd_http_store_error(r, rc);
         return;
     }
     xd_buf_putc(o, ']');
@@ -197,14 +195,7 @@ void xd_h_exceptions_list(struct xd_req *r)
 
 static int exception_id(struct xd_req *r, int64_t *id)
 {
-    char *end;
-    long long v = strtoll(r->param, &end, 10);
-    if (*end || v <= 0) {
-        xd_http_problem(r, 404, "not-found", "Not Found", "no such exception", NULL);
-        return -1;
-    }
-    *id = v;
-    return 0;
+    return xd_http_param_id(r, "no such exception", id);
 }
 
 static void reply_exception(struct xd_req *r, int64_t id)
@@ -216,8 +207,7 @@ static void reply_exception(struct xd_req *r, int64_t id)
         return;
     }
     if (rc < 0) {
-        snprintf(r->retry_after, sizeof r->retry_after, "5");
-        xd_http_problem(r, 503, "store-unavailable", "Service Unavailable", xd_strerror(rc), NULL);
+        xd_http_store_error(r, rc);
         return;
     }
     xd_buf_reset(&r->out);
@@ -281,8 +271,7 @@ void xd_h_exception_patch(struct xd_req *r)
         return;
     }
     if (rc < 0) {
-        snprintf(r->retry_after, sizeof r->retry_after, "5");
-        xd_http_problem(r, 503, "store-unavailable", "Service Unavailable", xd_strerror(rc), NULL);
+        xd_http_store_error(r, rc);
         return;
     }
     reply_exception(r, id);
@@ -311,8 +300,7 @@ void xd_h_billing_close(struct xd_req *r)
     if (rc == XD_EINVAL || rc == XD_ECONFIG) {
         xd_http_problem(r, 400, "invalid", "Bad Request", xd_buf_str(&err), NULL);
     } else if (rc < 0) {
-        snprintf(r->retry_after, sizeof r->retry_after, "5");
-        xd_http_problem(r, 503, "store-unavailable", "Service Unavailable", xd_strerror(rc), NULL);
+        xd_http_store_error(r, rc);
     } else {
         /* JSON lines -> an array. */
         xd_buf_reset(&r->out);

@@ -109,8 +109,7 @@ void xd_h_deliveries_list(struct xd_req *r)
     struct list_ctx c = {.o = o};
     int rc = xd_store_list_deliveries(r->srv->store, &f, list_row, &c);
     if (rc < 0) {
-        snprintf(r->retry_after, sizeof r->retry_after, "5");
-        xd_http_problem(r, 503, "store-unavailable", "Service Unavailable", xd_strerror(rc), NULL);
+        xd_http_store_error(r, rc);
         return;
     }
     xd_buf_putc(o, ']');
@@ -122,14 +121,7 @@ void xd_h_deliveries_list(struct xd_req *r)
 
 static int parse_id(struct xd_req *r, int64_t *id)
 {
-    char *end;
-    long long v = strtoll(r->param, &end, 10);
-    if (*end || v <= 0) {
-        xd_http_problem(r, 404, "not-found", "Not Found", "no such delivery", NULL);
-        return -1;
-    }
-    *id = v;
-    return 0;
+    return xd_http_param_id(r, "no such delivery", id);
 }
 
 void xd_h_delivery_get(struct xd_req *r)
@@ -144,8 +136,7 @@ void xd_h_delivery_get(struct xd_req *r)
         return;
     }
     if (rc < 0) {
-        snprintf(r->retry_after, sizeof r->retry_after, "5");
-        xd_http_problem(r, 503, "store-unavailable", "Service Unavailable", xd_strerror(rc), NULL);
+        xd_http_store_error(r, rc);
         return;
     }
     struct xd_stored_event ev;
@@ -174,8 +165,7 @@ void xd_h_delivery_replay(struct xd_req *r)
     size_t applied = 0;
     int rc = xd_dlq_replay_ids(r->srv->store, &id, 1, r->key ? r->key->id : NULL, &applied);
     if (rc < 0) {
-        snprintf(r->retry_after, sizeof r->retry_after, "5");
-        xd_http_problem(r, 503, "store-unavailable", "Service Unavailable", xd_strerror(rc), NULL);
+        xd_http_store_error(r, rc);
         return;
     }
     if (!applied) {
@@ -250,8 +240,7 @@ void xd_h_deliveries_replay(struct xd_req *r)
     int rc = xd_dlq_replay_filter(r->srv->store, f, r->key ? r->key->id : NULL, &total);
     cJSON_Delete(body);
     if (rc < 0) {
-        snprintf(r->retry_after, sizeof r->retry_after, "5");
-        xd_http_problem(r, 503, "store-unavailable", "Service Unavailable", xd_strerror(rc), NULL);
+        xd_http_store_error(r, rc);
         return;
     }
     xd_buf_reset(&r->out);

@@ -268,9 +268,7 @@ void xd_h_events_get(struct xd_req *r)
         return;
     }
     if (rc < 0) {
-        snprintf(r->retry_after, sizeof r->retry_after, "5");
-        xd_http_problem(r, 503, "store-unavailable", "Service Unavailable", xd_strerror(rc),
-                        NULL);
+        xd_http_store_error(r, rc);
         return;
     }
     char when[96];

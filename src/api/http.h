@@ -87,6 +87,11 @@ void xd_http_reply_json(struct xd_req *r, unsigned status);
 void xd_http_problem(struct xd_req *r, unsigned status, const char *slug, const char *title,
                      const char *detail, const struct xd_verrs *errs);
 
+/* 503 with Retry-After for a store that could not answer (rc: a negative xd_err). */
+void xd_http_store_error(struct xd_req *r, int rc);
+/* The {id} path segment as a positive integer; answers 404 (detail: what) otherwise. */
+int xd_http_param_id(struct xd_req *r, const char *what, int64_t *id);
+
 /* Handlers (h_*.c). */
 void xd_h_events_post(struct xd_req *r);
 void xd_h_events_get(struct xd_req *r);

@@ -97,6 +97,24 @@ static const struct xd_http_route *route_find(const char *method, const char *ur
     return NULL;
 }
 
+void xd_http_store_error(struct xd_req *r, int rc)
+{
+    snprintf(r->retry_after, sizeof r->retry_after, "5");
+    xd_http_problem(r, 503, "store-unavailable", "Service Unavailable", xd_strerror(rc), NULL);
+}
+
+int xd_http_param_id(struct xd_req *r, const char *what, int64_t *id)
+{
+    char *end;
+    long long v = strtoll(r->param, &end, 10);
+    if (*end || v <= 0) {
+        xd_http_problem(r, 404, "not-found", "Not Found", what, NULL);
+        return -1;
+    }
+    *id = v;
+    return 0;
+}
+
 /* Counts an intake refusal under its problem slug (the "reason" label). */
 static void count_rejection(struct xd_req *r)
 {
