@@ -81,6 +81,25 @@ static struct x12_view or_default(struct x12_view v, const char *dflt)
     return v;
 }
 
+/*
+ * A received ISA value echoed into our 997's ISA: used only when it has the
+ * element's size and holds printable bytes other than our delimiters (a
+ * broken envelope can put anything there); otherwise the default.
+ */
+static struct x12_view fit(const struct x12_ack_ic *ic, struct x12_view v, size_t max,
+                           const char *dflt)
+{
+    int ok = v.n <= max;
+    for (size_t i = 0; ok && i < v.n; i++) {
+        char c = v.p[i];
+        ok = c >= 0x20 && c <= 0x7e && c != ic->es && c != ic->cs && c != ic->st &&
+             c != '*' && c != '~' && c != '>';
+    }
+    if (!ok)
+        v.n = 0;
+    return or_default(v, dflt);
+}
+
 /* AK404 quotes the bad value only when it is short, printable and holds no delimiter. */
 static int quotable(const struct x12_ack_ic *ic, struct x12_view v)
 {
@@ -215,13 +234,13 @@ int xd_x12_ack_write(struct xd_buf *b, const struct x12_ack_ic *ic, const struct
     }
     snprintf(time6, sizeof time6, "%.6s", date + 2);
 
-    struct x12_isa isa = {.sender_q = or_default(trimmed(ic, 7), "ZZ"),
-                          .sender = trimmed(ic, 8),
-                          .receiver_q = or_default(trimmed(ic, 5), "ZZ"),
-                          .receiver = trimmed(ic, 6),
-                          .isa11 = or_default(trimmed(ic, 11), "U"),
-                          .isa12 = or_default(trimmed(ic, 12), "00401"),
-                          .isa15 = or_default(trimmed(ic, 15), "P"),
+    struct x12_isa isa = {.sender_q = fit(ic, trimmed(ic, 7), 2, "ZZ"),
+                          .sender = fit(ic, trimmed(ic, 8), 15, ""),
+                          .receiver_q = fit(ic, trimmed(ic, 5), 2, "ZZ"),
+                          .receiver = fit(ic, trimmed(ic, 6), 15, ""),
+                          .isa11 = fit(ic, trimmed(ic, 11), 1, "U"),
+                          .isa12 = fit(ic, trimmed(ic, 12), 5, "00401"),
+                          .isa15 = fit(ic, trimmed(ic, 15), 1, "P"),
                           .control = ctl};
     snprintf(isa.date6, sizeof isa.date6, "%.6s", time6);
     snprintf(isa.time4, sizeof isa.time4, "%.4s", time4);
