@@ -446,9 +446,8 @@ static int put(struct xd_buf *b, const char *s, size_t n)
 }
 
 /* A string literal; the common case (nothing to escape) is one copy. */
-static int put_string(struct xd_buf *b, const char *s)
+static int put_string(struct xd_buf *b, const char *s, size_t n)
 {
-    size_t n = strlen(s);
     if (room(b, n + 2) < 0)
         return XD_ENOMEM;
     char *d = b->data + b->len;
@@ -555,7 +554,8 @@ static int write_value(struct xd_buf *b, const cJSON *v)
     case cJSON_Number:
         return put_number(b, v->valuedouble);
     case cJSON_String:
-        return put_string(b, v->valuestring ? v->valuestring : "");
+        return put_string(b, v->valuestring ? v->valuestring : "",
+                          v->valuestring ? strlen(v->valuestring) : 0);
     case cJSON_Raw:
         return v->valuestring ? put(b, v->valuestring, strlen(v->valuestring)) : put(b, "null", 4);
     case cJSON_Array:
@@ -573,7 +573,7 @@ static int write_value(struct xd_buf *b, const cJSON *v)
             if (c != v->child)
                 rc = put(b, ",", 1);
             if (rc == 0)
-                rc = put_string(b, c->string ? c->string : "");
+                rc = put_string(b, c->string ? c->string : "", c->string ? strlen(c->string) : 0);
             if (rc == 0)
                 rc = put(b, ":", 1);
             if (rc == 0)
@@ -583,6 +583,22 @@ static int write_value(struct xd_buf *b, const cJSON *v)
     default:
         return XD_EINVAL;
     }
+}
+
+int xd_json_write_string(struct xd_buf *b, const char *s, size_t n)
+{
+    int rc = put_string(b, s, n);
+    if (b->data)
+        b->data[b->len] = '\0';
+    return rc;
+}
+
+int xd_json_write_number(struct xd_buf *b, double d)
+{
+    int rc = put_number(b, d);
+    if (b->data)
+        b->data[b->len] = '\0';
+    return rc;
 }
 
 int xd_json_write(struct xd_buf *b, const cJSON *item)

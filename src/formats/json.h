@@ -46,5 +46,12 @@ int xd_json_parse(const char *buf, size_t len, const struct xd_json_limits *lim,
  * same tree always gives the same bytes. Returns 0 or XD_ENOMEM.
  */
 int xd_json_write(struct xd_buf *b, const cJSON *item);
+/*
+ * One string literal (s, n bytes, quoted and escaped) or one number, exactly
+ * as xd_json_write() prints them, for writers of other trees (transform/ for
+ * jq values) that must print the hub's one JSON form. 0 or XD_ENOMEM.
+ */
+int xd_json_write_string(struct xd_buf *b, const char *s, size_t n);
+int xd_json_write_number(struct xd_buf *b, double d);
 
 #endif

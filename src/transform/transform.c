@@ -315,48 +315,12 @@ static jv to_jv(struct str_cache *p, const cJSON *c)
 /* ---- jv -> JSON text / cJSON -------------------------------------------- */
 
 /*
- * The writer appends straight into the buffer's bytes, as xd_json_write()
- * does: make room, copy, and put the NUL back once at the end (write_top).
+ * Strings and numbers are printed by formats/json.c (xd_json_write_string,
+ * xd_json_write_number), so a mapping's output has the hub's one JSON form.
  */
-
-/* Bytes a JSON string must escape. */
-static const unsigned char needs_escape[256] = {
-    [0x00 ... 0x1f] = 1,
-    ['"'] = 1,
-    ['\\'] = 1,
-};
-
-/* Room for n more bytes and the NUL. */
-static int room(struct xd_buf *b, size_t n)
-{
-    if (b->cap - b->len >= n + 1)
-        return 0;
-    return xd_buf_reserve(b, n);
-}
-
 static int put(struct xd_buf *b, const char *s, size_t n)
 {
-    if (room(b, n) < 0)
-        return XD_ENOMEM;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    return 0;
-}
-
-/* A string literal; the common case (nothing to escape) is one copy. */
-static int put_string(struct xd_buf *b, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (needs_escape[(unsigned char)s[i]])
-            return xd_buf_json_strn(b, s, n); /* rare: the escaping writer */
-    if (room(b, n + 2) < 0)
-        return XD_ENOMEM;
-    char *d = b->data + b->len;
-    d[0] = '"';
-    memcpy(d + 1, s, n);
-    d[n + 1] = '"';
-    b->len += n + 2;
-    return 0;
+    return xd_buf_append(b, s, n);
 }
 
 /* Appends v (borrowed) as compact JSON, numbers as xd_json_write() prints them. */
@@ -372,15 +336,11 @@ static int write_jv(struct xd_buf *b, jv v, int depth)
         return put(b, "false", 5);
     case JV_KIND_TRUE:
         return put(b, "true", 4);
-    case JV_KIND_NUMBER: {
-        cJSON num; /* one node on the stack: the hub's number format, no allocation */
-        memset(&num, 0, sizeof num);
-        num.type = cJSON_Number;
-        num.valuedouble = jv_number_value(v);
-        return xd_json_write(b, &num);
-    }
+    case JV_KIND_NUMBER:
+        return xd_json_write_number(b, jv_number_value(v));
     case JV_KIND_STRING:
-        return put_string(b, jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v)));
+        return xd_json_write_string(b, jv_string_value(v),
+                                    (size_t)jv_string_length_bytes(jv_copy(v)));
     case JV_KIND_ARRAY: {
         int n = jv_array_length(jv_copy(v));
         rc = put(b, "[", 1);
@@ -405,7 +365,8 @@ static int write_jv(struct xd_buf *b, jv v, int depth)
                 rc = put(b, ",", 1);
             first = 0;
             if (rc == 0)
-                rc = put_string(b, jv_string_value(k), (size_t)jv_string_length_bytes(jv_copy(k)));
+                rc = xd_json_write_string(b, jv_string_value(k),
+                                          (size_t)jv_string_length_bytes(jv_copy(k)));
             if (rc == 0)
                 rc = put(b, ":", 1);
             if (rc == 0)
