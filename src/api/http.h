@@ -62,6 +62,7 @@ struct xd_req {
     unsigned status;
     struct xd_buf out;
     const char *content_type;
+    const char *problem;      /* the problem type's slug of an error answer (a literal) */
     char retry_after[16];     /* Retry-After header when non-empty */
     const char *allow;        /* Allow header for 405 */
     char allow_buf[64];

@@ -115,21 +115,12 @@ int xd_http_param_id(struct xd_req *r, const char *what, int64_t *id)
     return 0;
 }
 
-/* Counts an intake refusal under its problem slug (the "reason" label). */
+/* Counts an intake refusal under its problem type (the "reason" label). */
 static void count_rejection(struct xd_req *r)
 {
-    const char *slug = strstr(xd_buf_str(&r->out), "urn:crossdock:problem:");
     size_t i = 0;
-    if (slug) {
-        slug += strlen("urn:crossdock:problem:");
-        for (; i < 11; i++) {
-            size_t n = strlen(xd_reject_reasons[i]);
-            if (strncmp(slug, xd_reject_reasons[i], n) == 0 && slug[n] == '"')
-                break;
-        }
-    } else {
-        i = 11;
-    }
+    while (i < 11 && !(r->problem && strcmp(r->problem, xd_reject_reasons[i]) == 0))
+        i++; /* 11: "other" */
     atomic_fetch_add(&r->srv->rejected_by_reason[i], 1);
 }
 
@@ -193,6 +184,7 @@ void xd_http_problem(struct xd_req *r, unsigned status, const char *slug, const 
     }
     xd_buf_putc(&r->out, '}');
     r->status = status;
+    r->problem = slug;
     r->content_type = "application/problem+json";
     r->answered = 1;
 }

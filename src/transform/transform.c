@@ -389,7 +389,7 @@ static int write_top(struct xd_buf *b, jv v)
     if (rc < 0)
         b->len = mark;
     if (b->data)
-        b->data[b->len] = '\0'; /* room() always kept a byte for it */
+        b->data[b->len] = '\0'; /* xd_buf keeps a byte for it */
     return rc;
 }
 
