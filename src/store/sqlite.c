@@ -265,6 +265,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 
 struct xd_store_conn {
     sqlite3 *db;
+    int sync_full;               /* the configured synchronous=FULL */
+    int sync_now;                /* what the connection is set to now */
     enum xd_conn_mode mode;
     char *path;                  /* database file */
     char *dir;                   /* its directory (WAL and SHM files live there) */
@@ -507,6 +509,7 @@ static int sq_open(const struct xd_store_opts *o, enum xd_conn_mode mode,
         int persist = 1;
         sqlite3_file_control(c->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
         rc = exec(c, o->sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        c->sync_full = c->sync_now = o->sync_full;
         if (rc < 0)
             goto fail;
         /* A bigger page cache keeps the event_id and bkey indexes hot. */
@@ -538,8 +541,16 @@ fail:
     return rc;
 }
 
-static int sq_begin(struct xd_store_conn *c)
+static int sq_begin(struct xd_store_conn *c, int lazy)
 {
+    /* synchronous can only change outside a transaction: here, before BEGIN. */
+    int sync = c->sync_full && !lazy;
+    if (sync != c->sync_now) {
+        int rc = exec(c, sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        if (rc < 0)
+            return rc;
+        c->sync_now = sync;
+    }
     return run(c, ST_BEGIN);
 }
 
@@ -991,7 +1002,8 @@ static int each_dlv(struct xd_store_conn *c, sqlite3_stmt *st,
 }
 
 static int sq_fetch_ready(struct xd_store_conn *c, const char *target, int64_t now_ms,
-                          size_t limit, void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
+                          size_t limit, xd_dlv_skip_fn skip,
+                          void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
 {
     sqlite3_stmt *st = NULL;
     int rc = stmt(c, ST_DLV_READY, &st);
@@ -1000,7 +1012,25 @@ static int sq_fetch_ready(struct xd_store_conn *c, const char *target, int64_t n
     sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now_ms);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
-    return each_dlv(c, st, cb, ctx, "fetch ready deliveries");
+    int n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        n++;
+        /* Rows the caller has in flight already cost no copy. */
+        if (skip && skip(ctx, sqlite3_column_int64(st, 0),
+                         (const char *)sqlite3_column_text(st, 6)))
+            continue;
+        struct xd_stored_dlv d;
+        int r = read_dlv(st, &d);
+        if (r < 0) {
+            sqlite3_reset(st);
+            return r;
+        }
+        cb(ctx, &d);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, "fetch ready deliveries");
+    return n;
 }
 
 static int sq_get_delivery(struct xd_store_conn *c, int64_t id, struct xd_stored_dlv *out)

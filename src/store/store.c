@@ -268,7 +268,10 @@ static int write_group(struct xd_store *s, struct xd_append *g)
     int rc = ensure_writer(s);
     if (rc < 0)
         return rc;
-    rc = d->begin(s->w);
+    int lazy = 1;
+    for (struct xd_append *a = g; a && lazy; a = a->next)
+        lazy = a->lazy && a->n == 0 && a->ncharges == 0 && !a->exc_op && !a->counter_op;
+    rc = d->begin(s->w, lazy);
     if (rc < 0)
         goto fail;
     int64_t received_ms = now_ms();
@@ -606,13 +609,14 @@ void xd_stored_dlv_dispose(struct xd_stored_dlv *d)
 }
 
 int xd_store_fetch_ready(struct xd_store *s, const char *target, int64_t now_ms, size_t limit,
-                         void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
+                         xd_dlv_skip_fn skip, void (*cb)(void *ctx, struct xd_stored_dlv *d),
+                         void *ctx)
 {
     struct reader r;
     int rc = reader_get(s, &r);
     if (rc < 0)
         return rc;
-    rc = s->drv->fetch_ready(r.c, target, now_ms, limit, cb, ctx);
+    rc = s->drv->fetch_ready(r.c, target, now_ms, limit, skip, cb, ctx);
     reader_put(s, &r, rc);
     return rc;
 }

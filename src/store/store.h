@@ -144,6 +144,15 @@ struct xd_append {
      * closing.
      */
     int rc;
+    /*
+     * in: 1 when losing this request in a crash is harmless because it is
+     * redone (delivery outcomes: the delivery is attempted again with the same
+     * Idempotency-Key). A group of nothing but such requests commits without
+     * waiting for the disk (SQLite: synchronous=NORMAL for that transaction;
+     * the next durable commit makes it durable too, since the WAL is synced
+     * in order). Intake, charges, operator actions and counters never are.
+     */
+    int lazy;
     /* Called once, from the committer thread, after the outcome is known. */
     void (*done)(struct xd_append *a, void *arg);
     void *arg;
@@ -212,11 +221,16 @@ void xd_stored_dlv_dispose(struct xd_stored_dlv *d);
  * The deliveries of target that may go now, oldest first: PENDING, due
  * (next_ms <= now_ms), and first in line for their business key (no older
  * PENDING or DEAD delivery of the same key to the same target). The caller
- * skips those it already has in flight. cb is called per row (with body);
- * it takes ownership of the row (dispose it). Returns rows seen or an error.
+ * skips those it already has in flight: skip (may be NULL) is asked first
+ * with the row's id and key, before anything is copied, and a row it says
+ * 1 to is passed over (still counted as seen). cb is called per other row
+ * (with body); it takes ownership of the row (dispose it). Returns rows seen
+ * or an error.
  */
+typedef int (*xd_dlv_skip_fn)(void *ctx, int64_t id, const char *bkey);
 int xd_store_fetch_ready(struct xd_store *s, const char *target, int64_t now_ms, size_t limit,
-                         void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx);
+                         xd_dlv_skip_fn skip, void (*cb)(void *ctx, struct xd_stored_dlv *d),
+                         void *ctx);
 
 /* Filters for listing and bulk replay; NULL / 0 fields match everything. */
 struct xd_dlv_filter {

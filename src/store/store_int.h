@@ -70,7 +70,8 @@ struct xd_store_driver {
     void (*close)(struct xd_store_conn *c); /* NULL is a no-op */
 
     /* Transactions (writer only). rollback is harmless when none is open. */
-    int (*begin)(struct xd_store_conn *c); /* takes the write lock now */
+    /* Takes the write lock now; lazy: the commit need not wait for the disk (see xd_append.lazy). */
+    int (*begin)(struct xd_store_conn *c, int lazy);
     int (*savepoint)(struct xd_store_conn *c);
     int (*release)(struct xd_store_conn *c);
     int (*rollback_to)(struct xd_store_conn *c); /* undo since savepoint, keep it open */
@@ -108,7 +109,8 @@ struct xd_store_driver {
     int (*next_counter)(struct xd_store_conn *c, struct xd_counter_op *op);
     /* Deliveries (readers). */
     int (*fetch_ready)(struct xd_store_conn *c, const char *target, int64_t now_ms, size_t limit,
-                       void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx);
+                       xd_dlv_skip_fn skip, void (*cb)(void *ctx, struct xd_stored_dlv *d),
+                       void *ctx);
     int (*get_delivery)(struct xd_store_conn *c, int64_t id, struct xd_stored_dlv *out);
     int (*list_deliveries)(struct xd_store_conn *c, const struct xd_dlv_filter *f,
                            void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx);
