@@ -50,6 +50,13 @@ struct xd_store_opts {
     unsigned busy_timeout_ms; /* how long to wait for another writer's lock */
 };
 
+/* How a transaction's COMMIT treats durability. */
+enum xd_commit_mode {
+    XD_COMMIT_DURABLE,  /* durable when COMMIT returns */
+    XD_COMMIT_LAZY,     /* may be lost in a crash: nothing waits for the disk */
+    XD_COMMIT_DEFERRED, /* durable once sync_path's file is fdatasync()ed (the syncer does) */
+};
+
 enum xd_conn_mode {
     XD_CONN_WRITER, /* read-write; creates and migrates the schema */
     XD_CONN_READER, /* read-only; the schema must exist */
@@ -70,8 +77,8 @@ struct xd_store_driver {
     void (*close)(struct xd_store_conn *c); /* NULL is a no-op */
 
     /* Transactions (writer only). rollback is harmless when none is open. */
-    /* Takes the write lock now; lazy: the commit need not wait for the disk (see xd_append.lazy). */
-    int (*begin)(struct xd_store_conn *c, int lazy);
+    /* Takes the write lock now; mode says whether COMMIT must wait for the disk. */
+    int (*begin)(struct xd_store_conn *c, enum xd_commit_mode mode);
     int (*savepoint)(struct xd_store_conn *c);
     int (*release)(struct xd_store_conn *c);
     int (*rollback_to)(struct xd_store_conn *c); /* undo since savepoint, keep it open */
@@ -90,6 +97,13 @@ struct xd_store_driver {
      * work again after a failure (disk full, read-only).
      */
     int (*probe)(struct xd_store_conn *c);
+    /*
+     * Optional (NULL: every commit is durable by itself, DEFERRED is never
+     * asked). The file whose fdatasync() makes every commit before it durable
+     * (SQLite in WAL mode: the WAL). The store calls it from another thread
+     * than the committer, after the commits it covers.
+     */
+    int (*sync_path)(struct xd_store_conn *c, char *out, size_t cap);
     /* Cheap check, no I/O on the database: XD_EREADONLY when it cannot be written. */
     int (*ready)(struct xd_store_conn *c);
 
