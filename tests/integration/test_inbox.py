@@ -213,7 +213,8 @@ class InboxTest(HubTest):
         self.assertEqual(st, 200, now)
         self.assertEqual(now["seq"], first["seq"])
         self.assertEqual(now["received_at"], first["received_at"])
-        self.assertIn("0 accepted, 1 duplicates", self.hub.read_log())
+        # the log line follows the move: wait for it rather than race it
+        wait_for("the duplicate's log line", lambda: "0 accepted, 1 duplicates" in self.hub.read_log())
 
     def test_changed_document_is_rejected_as_conflict(self):
         drop(self.acme, "first.csv", csv_shipments("IB-K1"))
