@@ -48,6 +48,7 @@ static const struct xd_http_route routes[] = {
     {"PATCH", "/v1/exceptions/{id}", XD_SCOPE_OPS, 1, xd_h_exception_patch},
     {"POST", "/v1/billing/close", XD_SCOPE_OPS, 1, xd_h_billing_close},
     {"GET", "/metrics", XD_SCOPE_READ, 0, xd_h_metrics},
+    {"GET", "/v1/audit", XD_SCOPE_OPS | XD_SCOPE_ADMIN, 0, xd_h_audit_list},
     {"GET", "/healthz", 0, 0, xd_h_healthz},
     {"GET", "/readyz", 0, 0, xd_h_readyz},
 };
@@ -126,6 +127,7 @@ static void count_rejection(struct xd_req *r)
 
 static void send_answer(struct xd_req *r)
 {
+    xd_audit_http(r); /* before the answer leaves: an operator who got it knows it is recorded */
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         r->out.len, r->out.data ? r->out.data : (void *)"", MHD_RESPMEM_MUST_COPY);
     if (!resp)

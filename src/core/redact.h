@@ -1,0 +1,35 @@
+/*
+ * Secret redaction: a process-wide list of the secret values the hub holds
+ * (API key secrets, target bearer tokens), and a scrubber that replaces any
+ * of them found in a text with "***". Applied where text from elsewhere can
+ * carry a secret out: every log line (core/log.c), a target's answer kept as
+ * a delivery's error (deliver/http.c), audit entries (audit/audit.c).
+ *
+ * Values are registered as they are read (config load, target setup) and
+ * never removed: a rotated-out secret is still a secret. Values shorter than
+ * XD_REDACT_MIN bytes are not registered (they would match ordinary text).
+ * Registering is serialised; scrubbing takes no lock and may run on any
+ * thread at any time.
+ */
+#ifndef XD_REDACT_H
+#define XD_REDACT_H
+
+#include <stddef.h>
+
+#define XD_REDACT_MIN  4   /* shortest value registered */
+#define XD_REDACT_MAX  128 /* most values held; more are dropped with a warning on stderr */
+#define XD_REDACT_MARK "***"
+
+/* Registers a copy of secret (NULL, short or already known: nothing). */
+void xd_redact_add(const char *secret);
+/*
+ * Replaces every registered value in s[0, *len) with XD_REDACT_MARK, in
+ * place (the text only shrinks: every value is longer than the mark), and
+ * updates *len (nothing is written at s[*len]). Returns how many were
+ * replaced.
+ */
+size_t xd_redact(char *s, size_t *len);
+/* The same for a NUL-terminated string. */
+size_t xd_redact_str(char *s);
+
+#endif
