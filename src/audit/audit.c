@@ -60,18 +60,29 @@ done:
     return rc;
 }
 
-int xd_audit_cli(struct xd_store *s, const char *action, int argc, char **argv, const char *fmt,
-                 ...)
+#define ARGV_MAX 64
+
+static char *saved_argv[ARGV_MAX];
+static int saved_argc;
+
+void xd_audit_argv(int argc, char **argv)
+{
+    saved_argc = argc < ARGV_MAX ? argc : ARGV_MAX;
+    for (int i = 0; i < saved_argc; i++)
+        saved_argv[i] = argv[i];
+}
+
+int xd_audit_cli(struct xd_store *s, const char *action, const char *fmt, ...)
 {
     char actor[128];
     xd_audit_local_actor(actor, sizeof actor);
     struct xd_buf d;
     xd_buf_init(&d);
     xd_buf_puts(&d, "{\"argv\":[");
-    for (int i = 0; i < argc; i++) {
+    for (int i = 0; i < saved_argc; i++) {
         if (i)
             xd_buf_putc(&d, ',');
-        xd_buf_json_str(&d, argv[i]);
+        xd_buf_json_str(&d, saved_argv[i]);
     }
     xd_buf_putc(&d, ']');
     if (fmt && *fmt) {

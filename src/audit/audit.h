@@ -34,13 +34,20 @@ int xd_audit_record(struct xd_store *s, const char *actor, const char *action, c
                     const char *detail);
 
 /*
- * Records an action of a local command (`crossdock dlq replay`, `billing
- * close`): actor "local:USER", detail {"argv": [...], MEMBERS} where MEMBERS
- * is fmt's output, JSON object members such as "\"replayed\":3" (fmt may be
- * NULL).
+ * Keeps the command line as typed (main() calls it before any getopt()
+ * reorders argv): up to 64 arguments from the command's name on, pointers
+ * only (argv's strings live as long as the process).
  */
-int xd_audit_cli(struct xd_store *s, const char *action, int argc, char **argv, const char *fmt,
-                 ...) __attribute__((format(printf, 5, 6)));
+void xd_audit_argv(int argc, char **argv);
+
+/*
+ * Records an action of a local command (`crossdock dlq replay`, `billing
+ * close`): actor "local:USER", detail {"argv": [the command line as typed],
+ * MEMBERS} where MEMBERS is fmt's output, JSON object members such as
+ * "\"replayed\":3" (fmt may be NULL).
+ */
+int xd_audit_cli(struct xd_store *s, const char *action, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * Records a config load (reason: "start", "reload"): object the config's

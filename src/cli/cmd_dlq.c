@@ -154,7 +154,7 @@ int xd_cmd_dlq(int argc, char **argv)
         rc = all ? xd_dlq_replay_filter(store, f, "crossdock dlq", &applied)
                  : xd_dlq_replay_ids(store, ids, nids, "crossdock dlq", &applied);
         if (rc == 0)
-            xd_audit_cli(store, all ? "delivery.replay_bulk" : "delivery.replay", argc, argv,
+            xd_audit_cli(store, all ? "delivery.replay_bulk" : "delivery.replay",
                          "\"replayed\":%zu", applied);
         if (rc < 0) {
             fprintf(stderr, "crossdock dlq: replay failed: %s\n", xd_strerror(rc));

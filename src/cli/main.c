@@ -2,6 +2,7 @@
  * crossdock's entry point: finds the command in the table and runs it.
  */
 #include "cli/cli.h"
+#include "audit/audit.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -139,5 +140,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "crossdock: no command '%s'; try 'crossdock help'\n", argv[1]);
         return 2;
     }
+    xd_audit_argv(argc - 1, argv + 1); /* as typed, before getopt reorders it */
     return c->fn(argc - 1, argv + 1);
 }
