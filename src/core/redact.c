@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static char *values[XD_REDACT_MAX];
 static size_t lens[XD_REDACT_MAX];
@@ -43,6 +44,20 @@ void xd_redact_add(const char *secret)
         atomic_store_explicit(&nvalues, have + 1, memory_order_release);
     }
     pthread_mutex_unlock(&add_mu);
+}
+
+void xd_redact_add_header(const char *name, const char *value)
+{
+    static const char *const words[] = {"authorization", "cookie", "key",       "token",
+                                        "secret",        "auth",   "signature", "password"};
+    if (!name || !value)
+        return;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        if (strcasestr(name, words[i])) {
+            xd_redact_add(value);
+            return;
+        }
+    }
 }
 
 size_t xd_redact(char *s, size_t *len)

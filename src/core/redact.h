@@ -29,6 +29,12 @@ void xd_redact_add(const char *secret);
  * replaced.
  */
 size_t xd_redact(char *s, size_t *len);
+/*
+ * Registers value when the header name says it carries a credential
+ * (Authorization, Cookie, or a name containing key, token, secret, auth,
+ * signature or password, case-insensitively).
+ */
+void xd_redact_add_header(const char *name, const char *value);
 /* The same for a NUL-terminated string. */
 size_t xd_redact_str(char *s);
 
