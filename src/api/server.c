@@ -343,6 +343,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&srv->inflight, 1);
 }
 
+#ifdef XD_FUZZ_HOOKS
+/*
+ * For the fuzz target tests/fuzz/fuzz_http.c only (built with -DXD_FUZZ=ON):
+ * MHD's two callbacks, so that a request can walk exactly the path above
+ * (route, auth, limits, handler, suspend/resume, answer) without a socket.
+ * The target supplies the connection-level MHD functions the path calls.
+ */
+const MHD_AccessHandlerCallback xd_fuzz_on_request = on_request;
+const MHD_RequestCompletedCallback xd_fuzz_on_completed = on_completed;
+#endif
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
