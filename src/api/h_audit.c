@@ -25,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LIST_DEFAULT  100
-#define LIST_MAX      1000
-#define BODY_KEPT_MAX 4096 /* a request body larger than this is recorded by size only */
+#define LIST_DEFAULT    100
+#define LIST_MAX        1000
+#define BODY_KEPT_MAX   4096 /* a request body larger than this is recorded by size only */
 #define ANSWER_KEPT_MAX 1024
 
 /* The operator actions with names of their own; any other ops/admin change is "METHOD PATTERN". */

@@ -144,8 +144,8 @@ int xd_audit_config_load(struct xd_store *s, const struct xd_config *cfg, const 
             xd_buf_putc(&d, ',');
         xd_buf_json_str(&d, cfg->auth.keys[i].id);
     }
-    xd_buf_printf(&d, "],\"targets\":%zu,\"routes\":%zu,\"pid\":%ld}", cfg->ntargets,
-                  cfg->nroutes, (long)getpid());
+    xd_buf_printf(&d, "],\"targets\":%zu,\"routes\":%zu,\"pid\":%ld}", cfg->ntargets, cfg->nroutes,
+                  (long)getpid());
     int rc = d.oom ? XD_ENOMEM : xd_audit_record(s, actor, "config.load", path, d.data);
     xd_buf_dispose(&d);
     return rc;

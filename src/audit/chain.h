@@ -39,12 +39,12 @@ struct xd_buf;
  * strings and never disposes it.
  */
 struct xd_audit_entry {
-    int64_t seq;    /* position in the chain: 1, 2, 3, ... */
-    int64_t at_ms;  /* when it was committed (unix ms) */
-    char *actor;    /* who: an API key id, "local:USER" for a command, "anonymous" */
-    char *action;   /* what: "config.load", "delivery.replay", "exception.update", ... */
-    char *object;   /* on what: "/v1/exceptions/7", a config path, or "" */
-    char *detail;   /* a JSON object with the particulars */
+    int64_t seq;   /* position in the chain: 1, 2, 3, ... */
+    int64_t at_ms; /* when it was committed (unix ms) */
+    char *actor;   /* who: an API key id, "local:USER" for a command, "anonymous" */
+    char *action;  /* what: "config.load", "delivery.replay", "exception.update", ... */
+    char *object;  /* on what: "/v1/exceptions/7", a config path, or "" */
+    char *detail;  /* a JSON object with the particulars */
     unsigned char prev[XD_AUDIT_HASH_LEN];
     unsigned char hash[XD_AUDIT_HASH_LEN];
 };
@@ -66,11 +66,11 @@ int xd_audit_unhex(const char *s, unsigned char out[XD_AUDIT_HASH_LEN]);
  * says what is wrong with it.
  */
 struct xd_audit_verifier {
-    int64_t n;                               /* entries seen */
-    int64_t last_seq;                        /* seq of the last entry seen, 0 before any */
-    unsigned char last[XD_AUDIT_HASH_LEN];   /* its hash (zeros before any) */
-    int64_t bad_seq;                         /* first bad entry, 0 while the chain is good */
-    char why[320];                           /* what is wrong with it */
+    int64_t n;                             /* entries seen */
+    int64_t last_seq;                      /* seq of the last entry seen, 0 before any */
+    unsigned char last[XD_AUDIT_HASH_LEN]; /* its hash (zeros before any) */
+    int64_t bad_seq;                       /* first bad entry, 0 while the chain is good */
+    char why[320];                         /* what is wrong with it */
     /* Optional anchor: entry anchor_seq must exist and have hash anchor (seq 0: none). */
     int64_t anchor_seq;
     unsigned char anchor[XD_AUDIT_HASH_LEN];

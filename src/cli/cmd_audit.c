@@ -65,8 +65,10 @@ static int verify(int argc, char **argv)
     struct xd_audit_verifier v;
     xd_audit_verify_init(&v);
     if (anchor && parse_anchor(anchor, &v) < 0) {
-        fprintf(stderr, "crossdock audit verify: --anchor: expected SEQ:HASH (64 hex digits), "
-                        "not '%s'\n", anchor);
+        fprintf(stderr,
+                "crossdock audit verify: --anchor: expected SEQ:HASH (64 hex digits), "
+                "not '%s'\n",
+                anchor);
         return 2;
     }
 
@@ -101,8 +103,7 @@ static int verify(int argc, char **argv)
     }
     int rc = xd_store_list_audit(store, 0, 0, feed, &v);
     if (rc < 0) {
-        fprintf(stderr, "crossdock audit verify: cannot read the audit log: %s\n",
-                xd_strerror(rc));
+        fprintf(stderr, "crossdock audit verify: cannot read the audit log: %s\n", xd_strerror(rc));
         status = 1;
         goto out;
     }

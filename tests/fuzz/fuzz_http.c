@@ -86,8 +86,7 @@ void MHD_resume_connection(struct MHD_Connection *connection)
 }
 
 const union MHD_ConnectionInfo *MHD_get_connection_info(struct MHD_Connection *connection,
-                                                        enum MHD_ConnectionInfoType info_type,
-                                                        ...)
+                                                        enum MHD_ConnectionInfoType info_type, ...)
 {
     (void)connection, (void)info_type;
     return NULL;

@@ -72,9 +72,9 @@ static void test_canonical_and_hash_vectors(void **state)
     assert_int_equal(xd_audit_unhex(hash2, back), 0);
     assert_memory_equal(back, e2.hash, 32);
     assert_int_equal(xd_audit_unhex("abc", back), -1);
-    assert_int_equal(xd_audit_unhex(
-                         "zz19df2ecb72162a4820523ce28c8ee46f71e910352ef2fbe185848f11453ba3", back),
-                     -1);
+    assert_int_equal(
+        xd_audit_unhex("zz19df2ecb72162a4820523ce28c8ee46f71e910352ef2fbe185848f11453ba3", back),
+        -1);
 }
 
 /* Length prefixes: moving bytes from one field to the next changes the hash. */
@@ -98,8 +98,8 @@ static void make_chain(struct xd_audit_entry *c)
 {
     for (int i = 0; i < N; i++) {
         snprintf(details[i], sizeof details[i], "{\"n\":%d}", i + 1);
-        c[i] = entry(i + 1, 1000 + i, "ops", "delivery.replay", "/v1/deliveries/1/replay",
-                     details[i]);
+        c[i] =
+            entry(i + 1, 1000 + i, "ops", "delivery.replay", "/v1/deliveries/1/replay", details[i]);
         if (i)
             memcpy(c[i].prev, c[i - 1].hash, 32);
         assert_int_equal(xd_audit_hash(&c[i], c[i].hash), 0);
@@ -144,12 +144,24 @@ static void test_edit_is_detected(void **state)
         struct xd_audit_entry c[N];
         make_chain(c);
         switch (field) {
-        case 0: c[2].detail = "{\"n\":99}"; break;
-        case 1: c[2].actor = "someone-else"; break;
-        case 2: c[2].action = "exception.update"; break;
-        case 3: c[2].object = "/v1/deliveries/2/replay"; break;
-        case 4: c[2].at_ms += 1; break;
-        case 5: c[2].hash[0] ^= 1; break;
+        case 0:
+            c[2].detail = "{\"n\":99}";
+            break;
+        case 1:
+            c[2].actor = "someone-else";
+            break;
+        case 2:
+            c[2].action = "exception.update";
+            break;
+        case 3:
+            c[2].object = "/v1/deliveries/2/replay";
+            break;
+        case 4:
+            c[2].at_ms += 1;
+            break;
+        case 5:
+            c[2].hash[0] ^= 1;
+            break;
         }
         struct xd_audit_verifier v;
         xd_audit_verify_init(&v);
@@ -287,9 +299,9 @@ static void test_store_append_and_read(void **state)
     const char *actors[3] = {"ops", "local:root", "anonymous"};
     for (int i = 0; i < 3; i++) {
         memset(&out[i], 0, sizeof out[i]);
-        assert_int_equal(xd_store_audit_append(s, actors[i], "delivery.replay", "/x",
-                                               "{\"ok\":true}", &out[i]),
-                         0);
+        assert_int_equal(
+            xd_store_audit_append(s, actors[i], "delivery.replay", "/x", "{\"ok\":true}", &out[i]),
+            0);
         assert_int_equal(out[i].seq, i + 1);
         if (i)
             assert_memory_equal(out[i].prev, out[i - 1].hash, 32);
