@@ -353,6 +353,36 @@ static void test_redact(void **state)
     assert_int_equal(xd_redact(raw, &n), 1);
     assert_int_equal(n, 5);
     assert_memory_equal(raw, "x***y", 5);
+    /* Header values are registered when the name says they carry a credential. */
+    xd_redact_add_header("X-Api-Key", "hdr-value-1");
+    xd_redact_add_header("X-Request-Source", "plain-value-1");
+    char h[] = "hdr-value-1 plain-value-1";
+    assert_int_equal(xd_redact_str(h), 1);
+    assert_string_equal(h, "*** plain-value-1");
+}
+
+/* Rotating tokens: the most recent XD_REDACT_RING are scrubbed, older ones dropped. */
+static void test_redact_rotating(void **state)
+{
+    (void)state;
+    char tok[32], text[64];
+    for (int i = 0; i < XD_REDACT_RING + 8; i++) {
+        snprintf(tok, sizeof tok, "oauth-token-%03d", i);
+        xd_redact_add_rotating(tok);
+    }
+    for (int i = 0; i < XD_REDACT_RING + 8; i++) {
+        snprintf(text, sizeof text, "Bearer oauth-token-%03d.", i);
+        size_t n = xd_redact_str(text);
+        if (i < 8) {
+            assert_int_equal(n, 0);
+        } else {
+            assert_int_equal(n, 1);
+            assert_string_equal(text, "Bearer ***.");
+        }
+    }
+    /* A fixed value is never dropped by rotation. */
+    char t[] = "x tok-SECRET-1 y";
+    assert_int_equal(xd_redact_str(t), 1);
 }
 
 int main(void)
@@ -367,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_truncation_needs_an_anchor),
         cmocka_unit_test(test_store_append_and_read),
         cmocka_unit_test(test_redact),
+        cmocka_unit_test(test_redact_rotating),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
