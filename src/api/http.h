@@ -110,6 +110,16 @@ void xd_h_exception_get(struct xd_req *r);
 void xd_h_exception_patch(struct xd_req *r);
 void xd_h_billing_close(struct xd_req *r);
 void xd_h_metrics(struct xd_req *r);
+void xd_h_audit_list(struct xd_req *r);
+
+/* Records an ops/admin change request in the audit log (h_audit.c); runs for every answer. */
+void xd_audit_http(struct xd_req *r);
+
+#ifdef XD_FUZZ_HOOKS
+/* server.c's MHD callbacks, for tests/fuzz/fuzz_http.c (fuzz builds only). */
+extern const MHD_AccessHandlerCallback xd_fuzz_on_request;
+extern const MHD_RequestCompletedCallback xd_fuzz_on_completed;
+#endif
 
 /* Called again when a suspended request is resumed. */
 void xd_h_events_post_resume(struct xd_req *r);

@@ -48,6 +48,7 @@ static const struct xd_http_route routes[] = {
     {"PATCH", "/v1/exceptions/{id}", XD_SCOPE_OPS, 1, xd_h_exception_patch},
     {"POST", "/v1/billing/close", XD_SCOPE_OPS, 1, xd_h_billing_close},
     {"GET", "/metrics", XD_SCOPE_READ, 0, xd_h_metrics},
+    {"GET", "/v1/audit", XD_SCOPE_OPS | XD_SCOPE_ADMIN, 0, xd_h_audit_list},
     {"GET", "/healthz", 0, 0, xd_h_healthz},
     {"GET", "/readyz", 0, 0, xd_h_readyz},
 };
@@ -126,6 +127,7 @@ static void count_rejection(struct xd_req *r)
 
 static void send_answer(struct xd_req *r)
 {
+    xd_audit_http(r); /* before the answer leaves: an operator who got it knows it is recorded */
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         r->out.len, r->out.data ? r->out.data : (void *)"", MHD_RESPMEM_MUST_COPY);
     if (!resp)
@@ -340,6 +342,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     atomic_fetch_sub(&srv->inflight, 1);
 }
+
+#ifdef XD_FUZZ_HOOKS
+/*
+ * For the fuzz target tests/fuzz/fuzz_http.c only (built with -DXD_FUZZ=ON):
+ * MHD's two callbacks, so that a request can walk exactly the path above
+ * (route, auth, limits, handler, suspend/resume, answer) without a socket.
+ * The target supplies the connection-level MHD functions the path calls.
+ */
+const MHD_AccessHandlerCallback xd_fuzz_on_request = on_request;
+const MHD_RequestCompletedCallback xd_fuzz_on_completed = on_completed;
+#endif
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {

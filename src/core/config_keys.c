@@ -8,6 +8,7 @@
  * docs/config.md (the unit test compares them).
  */
 #include "core/config_map.h"
+#include "core/redact.h"
 #include "ingest/event.h"
 
 #include <openssl/evp.h>
@@ -394,6 +395,7 @@ static void key_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *n
         xd_cfg_oom(w);
         return;
     }
+    xd_redact_add(k->secret); /* never in a log line, an error or an audit entry */
     unsigned int mdlen = 0;
     if (!EVP_Digest(k->secret, strlen(k->secret), k->secret_sha256, &mdlen, EVP_sha256(), NULL))
         xd_cfg_oom(w);

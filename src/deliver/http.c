@@ -19,6 +19,7 @@
  */
 #include "deliver/http.h"
 #include "core/err.h"
+#include "core/redact.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -534,6 +535,8 @@ static void finish(struct xd_http_client *cl, struct xfer *x, CURLcode rc, int c
     curl_multi_remove_handle(cl->multi, x->easy);
     unlink_busy(cl, x);
 
+    xd_redact(x->resp, &x->resp_len); /* a target may echo our credentials back */
+    xd_redact_str(msg);
     x->resp[x->resp_len] = '\0';
     r.status = status;
     r.outcome = xd_outcome_classify(status, r.xport);

@@ -3,6 +3,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/redact.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@ int xd_http_target_init(struct xd_http_target *t, const struct xd_target *cfg, s
     int has_ctype = 0;
     for (size_t i = 0; i < cfg->nheaders; i++) {
         has_ctype |= strcasecmp(cfg->headers[i].name, "Content-Type") == 0;
+        xd_redact_add_header(cfg->headers[i].name, cfg->headers[i].value);
         t->lines[t->nlines] = line(cfg->headers[i].name, ": ", cfg->headers[i].value);
         if (!t->lines[t->nlines])
             goto fail;
@@ -77,6 +79,7 @@ int xd_http_target_init(struct xd_http_target *t, const struct xd_target *cfg, s
             rc = XD_ECONFIG;
             goto fail;
         }
+        xd_redact_add(token);
         t->lines[t->nlines] = line("Authorization", ": Bearer ", token);
         if (!t->lines[t->nlines])
             goto fail;

@@ -18,6 +18,7 @@
  * - Every SQLite result code is mapped here to an xd_err (err_map[]).
  */
 #include "store/store_int.h"
+#include "audit/chain.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "ingest/event.h"
@@ -137,6 +138,26 @@ static const char *const migrations[] = {
     " updated_ms INTEGER NOT NULL);"
     "CREATE INDEX exceptions_state ON exceptions(state, id);"
     "CREATE INDEX exceptions_open_delivery ON exceptions(delivery_id) WHERE state != 'resolved';",
+    /*
+     * 2 -> 3: the audit log (audit/chain.h), a hash chain of operator
+     * actions. seq is the rowid, given by the store (last seq + 1). The
+     * triggers make the table append-only for every connection, the hub's
+     * own included: an UPDATE or DELETE fails. (Whoever can write the file
+     * can drop them; the chain is what detects that, see docs/security.md.)
+     */
+    "CREATE TABLE audit ("
+    " seq INTEGER PRIMARY KEY,"
+    " at_ms INTEGER NOT NULL,"
+    " actor TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " object TEXT NOT NULL,"
+    " detail TEXT NOT NULL,"
+    " prev BLOB NOT NULL,"
+    " hash BLOB NOT NULL);"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1478,6 +1499,99 @@ static int sq_charge_counts(struct xd_store_conn *c,
     return rc == SQLITE_DONE ? 0 : fail(c, rc, "charge counts");
 }
 
+/* ---- the audit log ---- */
+
+static int sq_audit_head(struct xd_store_conn *c, int64_t *seq, unsigned char hash[32])
+{
+    sqlite3_stmt *st = NULL;
+    *seq = 0;
+    memset(hash, 0, 32);
+    int rc = sqlite3_prepare_v2(c->db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare audit head");
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+        const void *h = sqlite3_column_blob(st, 1);
+        int n = sqlite3_column_bytes(st, 1);
+        memcpy(hash, h, n == 32 && h ? 32 : 0); /* a mangled hash stays zeros: verify says so */
+        rc = SQLITE_DONE;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : fail(c, rc, "audit head");
+}
+
+static int sq_audit_insert(struct xd_store_conn *c, const struct xd_audit_entry *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "INSERT INTO audit (seq, at_ms, actor, action, object, detail,"
+                                " prev, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare audit insert");
+    sqlite3_bind_int64(st, 1, e->seq);
+    sqlite3_bind_int64(st, 2, e->at_ms);
+    sqlite3_bind_text(st, 3, e->actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, e->action, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, e->object, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, e->detail, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 7, e->prev, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 8, e->hash, 32, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : fail(c, rc, "audit insert");
+}
+
+/* A blob column into a 32-byte hash; anything else (NULL, wrong length) leaves zeros. */
+static void col_hash(sqlite3_stmt *st, int i, unsigned char out[32])
+{
+    const void *h = sqlite3_column_blob(st, i);
+    memset(out, 0, 32);
+    if (h && sqlite3_column_bytes(st, i) == 32)
+        memcpy(out, h, 32);
+}
+
+static int sq_list_audit(struct xd_store_conn *c, int64_t after, size_t limit,
+                         void (*cb)(void *ctx, struct xd_audit_entry *e), void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "SELECT seq, at_ms, actor, action, object, detail, prev, hash"
+                                " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare list audit");
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, limit ? (sqlite3_int64)limit : -1);
+    int n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct xd_audit_entry e;
+        int oom = 0;
+        memset(&e, 0, sizeof e);
+        e.seq = sqlite3_column_int64(st, 0);
+        e.at_ms = sqlite3_column_int64(st, 1);
+        e.actor = col_dup(st, 2, &oom);
+        e.action = col_dup(st, 3, &oom);
+        e.object = col_dup(st, 4, &oom);
+        e.detail = col_dup(st, 5, &oom);
+        col_hash(st, 6, e.prev);
+        col_hash(st, 7, e.hash);
+        if (oom) {
+            xd_audit_entry_dispose(&e);
+            sqlite3_finalize(st);
+            return XD_ENOMEM;
+        }
+        cb(ctx, &e);
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, "list audit");
+    return n;
+}
+
 static const char *sq_errmsg(struct xd_store_conn *c)
 {
     return c->msg[0] ? c->msg : "no error";
@@ -1516,5 +1630,8 @@ const struct xd_store_driver xd_store_sqlite = {
     .list_exceptions = sq_list_exceptions,
     .get_exception = sq_get_exception,
     .charge_counts = sq_charge_counts,
+    .audit_head = sq_audit_head,
+    .audit_insert = sq_audit_insert,
+    .list_audit = sq_list_audit,
     .errmsg = sq_errmsg,
 };

@@ -51,6 +51,7 @@
  * connection for its duration.
  */
 #include "store/store_int.h"
+#include "audit/chain.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -219,6 +220,38 @@ static int write_event(struct xd_store *s, const struct xd_event *ev, int64_t re
     return 0;
 }
 
+/*
+ * Appends an audit entry inside the open transaction: its seq and prev come
+ * from the last entry as this transaction sees it (entries appended earlier
+ * in the same group included), so the chain follows commit order.
+ */
+static int write_audit(struct xd_store *s, struct xd_audit_op *op, int64_t at_ms)
+{
+    struct xd_audit_entry e = {
+        .at_ms = at_ms,
+        .actor = (char *)op->actor, /* borrowed: e is never disposed */
+        .action = (char *)op->action,
+        .object = (char *)(op->object ? op->object : ""),
+        .detail = (char *)(op->detail ? op->detail : "{}"),
+    };
+    int64_t head = 0;
+    int rc = s->drv->audit_head(s->w, &head, e.prev);
+    if (rc < 0)
+        return rc;
+    e.seq = head + 1;
+    rc = xd_audit_hash(&e, e.hash);
+    if (rc < 0)
+        return rc;
+    rc = s->drv->audit_insert(s->w, &e);
+    if (rc < 0 || !op->out)
+        return rc;
+    op->out->seq = e.seq;
+    op->out->at_ms = e.at_ms;
+    memcpy(op->out->prev, e.prev, sizeof e.prev);
+    memcpy(op->out->hash, e.hash, sizeof e.hash);
+    return 0;
+}
+
 static int write_request(struct xd_store *s, struct xd_append *a, int64_t received_ms)
 {
     const struct xd_store_driver *d = s->drv;
@@ -261,6 +294,12 @@ static int write_request(struct xd_store *s, struct xd_append *a, int64_t receiv
     }
     if (outcome == 0 && a->counter_op) {
         rc = d->next_counter(s->w, a->counter_op);
+        if (rc < 0 && !request_error(rc))
+            return rc;
+        outcome = rc;
+    }
+    if (outcome == 0 && a->audit_op) {
+        rc = write_audit(s, a->audit_op, received_ms);
         if (rc < 0 && !request_error(rc))
             return rc;
         outcome = rc;
@@ -463,7 +502,8 @@ static void probe(struct xd_store *s)
 /* How many rows a request writes, roughly: what a group's size is counted in. */
 static size_t weight(const struct xd_append *a)
 {
-    size_t w = a->n + a->ncharges + (a->exc_op != NULL) + (a->counter_op != NULL);
+    size_t w = a->n + a->ncharges + (a->exc_op != NULL) + (a->counter_op != NULL) +
+               (a->audit_op != NULL);
     for (size_t i = 0; i < a->noutcomes; i++)
         w += 1 + a->outcomes[i].ncharges;
     return w;
@@ -529,7 +569,8 @@ static int check_request(const struct xd_append *a)
 {
     if (!a || !a->done || (a->n && !a->events) || (a->noutcomes && !a->outcomes) ||
         (a->ncharges && !a->charges) ||
-        (!!a->n + !!a->noutcomes + !!a->ncharges + !!a->exc_op + !!a->counter_op) > 1)
+        (!!a->n + !!a->noutcomes + !!a->ncharges + !!a->exc_op + !!a->counter_op +
+         !!a->audit_op) > 1)
         return XD_EINVAL;
     for (size_t i = 0; i < a->noutcomes; i++)
         if (a->outcomes[i].delivery_id <= 0 || a->outcomes[i].state < XD_DLV_PENDING ||
@@ -866,6 +907,37 @@ int xd_store_next_counter(struct xd_store *s, const char *name, int64_t *value)
     int rc = xd_store_append(s, &a);
     if (rc == 0)
         *value = op.value;
+    return rc;
+}
+
+int xd_store_audit_append(struct xd_store *s, const char *actor, const char *action,
+                          const char *object, const char *detail, struct xd_audit_entry *out)
+{
+    if (!actor || !*actor || !action || !*action)
+        return XD_EINVAL;
+    struct xd_audit_op op = {.actor = actor, .action = action, .object = object,
+                             .detail = detail, .out = out};
+    struct xd_append a = {.audit_op = &op};
+    return xd_store_append(s, &a);
+}
+
+int xd_store_list_audit(struct xd_store *s, int64_t after, size_t limit,
+                        void (*cb)(void *ctx, struct xd_audit_entry *e), void *ctx)
+{
+    WITH_READER(s, s->drv->list_audit(c_, after, limit, cb, ctx));
+}
+
+int xd_store_audit_head(struct xd_store *s, struct xd_audit_entry *out)
+{
+    memset(out, 0, sizeof *out);
+    struct reader r;
+    int rc = reader_get(s, &r);
+    if (rc < 0)
+        return rc;
+    rc = s->drv->audit_head(r.c, &out->seq, out->hash);
+    reader_put(s, &r, rc);
+    if (rc == 0 && out->seq == 0)
+        rc = XD_ENOTFOUND;
     return rc;
 }
 

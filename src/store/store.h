@@ -27,6 +27,8 @@
 
 struct xd_config;
 struct xd_buf;
+struct xd_audit_entry;
+struct xd_audit_op;
 struct xd_counter_op;
 struct xd_exc_op;
 struct xd_event;
@@ -132,6 +134,8 @@ struct xd_append {
     const struct xd_exc_op *exc_op;
     /* Or a counter to step (internal: see xd_store_next_counter). */
     struct xd_counter_op *counter_op;
+    /* Or an audit entry to append (internal: see xd_store_audit_append). */
+    struct xd_audit_op *audit_op;
     unsigned char *results; /* out: n xd_append_result values (caller storage, or NULL) */
     /*
      * out: 0 when the request's new events are durable (results say which
@@ -331,6 +335,28 @@ int xd_store_open_exception(struct xd_store *s, const char *category, const char
  * never a repeat. Returns 0, XD_EINVAL, or the store's write errors.
  */
 int xd_store_next_counter(struct xd_store *s, const char *name, int64_t *value);
+
+/* ---- the audit log (audit/chain.h: entries and their hash chain) ---- */
+
+/*
+ * Appends an entry to the audit log and waits until it is durable. The
+ * store gives it the next seq, the commit time, the previous entry's hash
+ * and its own hash (xd_audit_hash()), on the committer thread: the chain
+ * follows commit order whoever appends. detail must be a JSON object's text.
+ * out (may be NULL) gets seq, at_ms, prev and hash; its strings stay NULL.
+ * The table is append-only: nothing in the hub updates or deletes entries.
+ */
+int xd_store_audit_append(struct xd_store *s, const char *actor, const char *action,
+                          const char *object, const char *detail, struct xd_audit_entry *out);
+/*
+ * The entries with seq > after, in seq order, at most limit (0: all of them,
+ * streamed from one read snapshot). cb owns each entry (dispose it).
+ * Returns how many, or a negative xd_err.
+ */
+int xd_store_list_audit(struct xd_store *s, int64_t after, size_t limit,
+                        void (*cb)(void *ctx, struct xd_audit_entry *e), void *ctx);
+/* The last entry's seq and hash (strings not read); XD_ENOTFOUND when the log is empty. */
+int xd_store_audit_head(struct xd_store *s, struct xd_audit_entry *out);
 
 /* Counts of deliveries by target and state, for /metrics and the demo. */
 int xd_store_count_deliveries(struct xd_store *s,

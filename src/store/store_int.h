@@ -41,6 +41,12 @@ struct xd_counter_op {
     int64_t value;
 };
 
+/* An audit entry to append (xd_store_audit_append); out receives seq, at_ms, prev, hash. */
+struct xd_audit_op {
+    const char *actor, *action, *object, *detail;
+    struct xd_audit_entry *out; /* may be NULL */
+};
+
 /* The config's store section, copied (the store outlives a config reload). */
 struct xd_store_opts {
     char *driver;             /* "sqlite" | "postgres" */
@@ -149,6 +155,18 @@ struct xd_store_driver {
                          void (*cb)(void *ctx, const char *customer, const char *currency,
                                     int64_t n),
                          void *ctx);
+
+    /*
+     * The audit log. audit_head: the last entry's seq and hash (0 and zeros
+     * when empty), on the writer inside the open transaction or on a reader.
+     * audit_insert (writer): stores e as given (seq, at_ms, strings, prev,
+     * hash); store.c computes the chain. list_audit (readers): as
+     * xd_store_list_audit().
+     */
+    int (*audit_head)(struct xd_store_conn *c, int64_t *seq, unsigned char hash[32]);
+    int (*audit_insert)(struct xd_store_conn *c, const struct xd_audit_entry *e);
+    int (*list_audit)(struct xd_store_conn *c, int64_t after, size_t limit,
+                      void (*cb)(void *ctx, struct xd_audit_entry *e), void *ctx);
 
     /* The driver's message for the last failure on c (for logs); never NULL. */
     const char *(*errmsg)(struct xd_store_conn *c);
