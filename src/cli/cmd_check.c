@@ -13,6 +13,11 @@
 #include <getopt.h>
 #include <stdio.h>
 
+static void warn_line(void *ctx, const struct xd_config_pos *pos, const char *msg)
+{
+    fprintf(stderr, "%s:%u:%u: warning: %s\n", (const char *)ctx, pos->line, pos->col, msg);
+}
+
 int xd_cmd_check(int argc, char **argv)
 {
     const char *path = "crossdock.yaml";
@@ -47,6 +52,7 @@ int xd_cmd_check(int argc, char **argv)
             fprintf(stderr, "%s:%u:%u: warning: key '%s': environment variable %s is not set\n",
                     path, cfg->auth.keys[i].pos.line, cfg->auth.keys[i].pos.col,
                     cfg->auth.keys[i].id, cfg->auth.keys[i].secret_env);
+    xd_config_warnings(cfg, warn_line, (void *)path);
     if (bad != 0) { /* after the other checks, so that every problem is listed */
         xd_config_destroy(cfg);
         return 2;

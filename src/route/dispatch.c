@@ -229,6 +229,8 @@ static void on_http_done(void *user, const struct xd_http_result *res)
     struct job *j = user;
     struct target *t = j->t;
     const struct xd_retry *retry = &t->cfg->retry;
+    struct xd_http_result judged;
+    res = xd_http_target_result(&t->ht, res, &judged); /* OAuth2: a 401 renews the token */
     xd_circuit_record(&t->ht.circuit, j->permit, res->outcome, (uint64_t)xd_mono_ms());
 
     xd_buf_reset(&j->error);
