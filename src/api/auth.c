@@ -168,14 +168,6 @@ int xd_auth_reload(struct xd_auth *a, struct xd_buf *err)
     return (int)ks->n;
 }
 
-size_t xd_auth_count(struct xd_auth *a)
-{
-    pthread_mutex_lock(&a->mu);
-    size_t n = a->cur ? a->cur->n : 0;
-    pthread_mutex_unlock(&a->mu);
-    return n;
-}
-
 void xd_auth_destroy(struct xd_auth *a)
 {
     if (!a)

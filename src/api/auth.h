@@ -43,8 +43,6 @@ int xd_auth_create(const struct xd_config *cfg, struct xd_auth **out, struct xd_
  */
 int xd_auth_reload(struct xd_auth *a, struct xd_buf *err);
 void xd_auth_destroy(struct xd_auth *a);
-/* Keys in force now; 0 with auth off (no keys configured and no key file). */
-size_t xd_auth_count(struct xd_auth *a);
 
 /* With the headers: a Bearer key is checked now; a signature is noted for later. */
 int xd_auth_headers(struct xd_req *r);
