@@ -18,16 +18,16 @@
 #include <string.h>
 #include <time.h>
 
-#define CHAIN_MAX   16                 /* certificates in one chain */
-#define RETIRE_MS   (10 * 60 * 1000)   /* a replaced pair is kept this long */
+#define CHAIN_MAX 16               /* certificates in one chain */
+#define RETIRE_MS (10 * 60 * 1000) /* a replaced pair is kept this long */
 
 struct gen {
     gnutls_pcert_st chain[CHAIN_MAX];
     unsigned n;
     gnutls_privkey_t key;
-    char desc[256];      /* subject and expiry of the first certificate */
-    int64_t retired_ms;  /* when it was replaced (monotonic), 0: in use */
-    struct gen *next;    /* older generations */
+    char desc[256];     /* subject and expiry of the first certificate */
+    int64_t retired_ms; /* when it was replaced (monotonic), 0: in use */
+    struct gen *next;   /* older generations */
 };
 
 struct xd_tls {
@@ -87,8 +87,7 @@ static struct gen *load(const char *cert, const char *key, struct xd_buf *err, i
     }
     r = gnutls_certificate_set_x509_key_file(probe, cert, key, GNUTLS_X509_FMT_PEM);
     if (r < 0) {
-        xd_buf_printf(err, "server.tls: cannot use %s with %s: %s", cert, key,
-                      gnutls_strerror(r));
+        xd_buf_printf(err, "server.tls: cannot use %s with %s: %s", cert, key, gnutls_strerror(r));
         goto fail;
     }
     if ((r = gnutls_load_file(cert, &cd)) < 0 || (r = gnutls_load_file(key, &kd)) < 0) {

@@ -38,8 +38,8 @@ static void problem(struct parse *p, unsigned line, const char *fmt, ...)
 
 static int id_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.' || c == ':';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.' || c == ':';
 }
 
 static int hexval(char c)
@@ -97,8 +97,10 @@ static int parse_line(struct parse *p, unsigned ln, char *text, struct xd_keyfil
             *comma = '\0';
         unsigned bit = xd_scope_parse(s);
         if (!bit) {
-            problem(p, ln, "scopes: must be events:write, read, ops or admin (comma-separated), "
-                           "not '%.40s'", s);
+            problem(p, ln,
+                    "scopes: must be events:write, read, ops or admin (comma-separated), "
+                    "not '%.40s'",
+                    s);
             return -1;
         }
         scopes |= bit;
@@ -112,8 +114,9 @@ static int parse_line(struct parse *p, unsigned ln, char *text, struct xd_keyfil
             v = strtoul(f[3] + 11, &end, 10);
         }
         if (!end || end == f[3] + 11 || *end || errno || v > 1000000 || f[3][11] == '-') {
-            problem(p, ln, "expected rate_limit=N (requests per second, 0 to 1000000) as the "
-                           "fourth field");
+            problem(p, ln,
+                    "expected rate_limit=N (requests per second, 0 to 1000000) as the "
+                    "fourth field");
             return -1;
         }
         rate = (unsigned)v;
@@ -136,8 +139,9 @@ static int parse_line(struct parse *p, unsigned ln, char *text, struct xd_keyfil
         }
     } else {
         if (strlen(sec) < 16) {
-            problem(p, ln, "secret: shorter than 16 characters (write a long random key, or "
-                           "sha256:<hex> of one)");
+            problem(p, ln,
+                    "secret: shorter than 16 characters (write a long random key, or "
+                    "sha256:<hex> of one)");
             return -1;
         }
         e->secret = strdup(sec);
@@ -160,8 +164,8 @@ static int parse_line(struct parse *p, unsigned ln, char *text, struct xd_keyfil
     return 0;
 }
 
-int xd_keyfile_parse(const char *name, const char *text, size_t len,
-                     struct xd_keyfile_entry **out, size_t *n, struct xd_buf *errs)
+int xd_keyfile_parse(const char *name, const char *text, size_t len, struct xd_keyfile_entry **out,
+                     size_t *n, struct xd_buf *errs)
 {
     struct parse p = {.name = name, .errs = errs};
     struct xd_keyfile_entry *arr = NULL;
@@ -218,8 +222,7 @@ int xd_keyfile_parse(const char *name, const char *text, size_t len,
     OPENSSL_cleanse(copy, len);
     free(copy);
     if (p.nerrs > KEYFILE_ERR_MAX && errs)
-        xd_buf_printf(errs, "%s: %zu more problems not listed\n", name,
-                      p.nerrs - KEYFILE_ERR_MAX);
+        xd_buf_printf(errs, "%s: %zu more problems not listed\n", name, p.nerrs - KEYFILE_ERR_MAX);
     if (rc == 0 && p.nerrs)
         rc = XD_ECONFIG;
     if (rc < 0) {
@@ -231,8 +234,8 @@ int xd_keyfile_parse(const char *name, const char *text, size_t len,
     return 0;
 }
 
-int xd_keyfile_load(const char *path, struct xd_keyfile_entry **out, size_t *n,
-                    struct xd_buf *errs, int *warn)
+int xd_keyfile_load(const char *path, struct xd_keyfile_entry **out, size_t *n, struct xd_buf *errs,
+                    int *warn)
 {
     struct stat st;
     *out = NULL;
@@ -249,8 +252,7 @@ int xd_keyfile_load(const char *path, struct xd_keyfile_entry **out, size_t *n,
     }
     if (!S_ISREG(st.st_mode) || st.st_size > (off_t)KEYFILE_MAX) {
         if (errs)
-            xd_buf_printf(errs, "%s: not a regular file of at most %u bytes\n", path,
-                          KEYFILE_MAX);
+            xd_buf_printf(errs, "%s: not a regular file of at most %u bytes\n", path, KEYFILE_MAX);
         fclose(f);
         return XD_EIO;
     }
@@ -265,7 +267,8 @@ int xd_keyfile_load(const char *path, struct xd_keyfile_entry **out, size_t *n,
     fclose(f);
     if (bad || got != len) {
         if (errs)
-            xd_buf_printf(errs, "%s: cannot read: %s\n", path, bad ? strerror(errno) : "short read");
+            xd_buf_printf(errs, "%s: cannot read: %s\n", path,
+                          bad ? strerror(errno) : "short read");
         free(text);
         return XD_EIO;
     }

@@ -41,11 +41,11 @@ struct xd_keyfile_entry {
  * (the hashes are safe to show) but, when it holds a plain secret, *warn is
  * set (may be NULL) so the caller can say so.
  */
-int xd_keyfile_load(const char *path, struct xd_keyfile_entry **out, size_t *n,
-                    struct xd_buf *errs, int *warn);
+int xd_keyfile_load(const char *path, struct xd_keyfile_entry **out, size_t *n, struct xd_buf *errs,
+                    int *warn);
 /* Parses text as the file's contents (name is used in messages). */
-int xd_keyfile_parse(const char *name, const char *text, size_t len,
-                     struct xd_keyfile_entry **out, size_t *n, struct xd_buf *errs);
+int xd_keyfile_parse(const char *name, const char *text, size_t len, struct xd_keyfile_entry **out,
+                     size_t *n, struct xd_buf *errs);
 void xd_keyfile_free(struct xd_keyfile_entry *e, size_t n);
 
 #endif

@@ -30,10 +30,10 @@
 #include <strings.h>
 #include <time.h>
 
-#define TOKEN_MAX        4096       /* longest access token accepted */
-#define DEFAULT_LIFE_S   3600       /* when the server gives no expires_in */
-#define RETRY_FIRST_MS   1000
-#define RETRY_MAX_MS     60000
+#define TOKEN_MAX      4096 /* longest access token accepted */
+#define DEFAULT_LIFE_S 3600 /* when the server gives no expires_in */
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS   60000
 
 struct xd_oauth {
     const struct xd_target *cfg;
@@ -41,10 +41,10 @@ struct xd_oauth {
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    char *token;        /* NULL: none usable */
-    int64_t got_ms;     /* when the current token was asked for (monotonic) */
-    int64_t renew_ms;   /* from then on, fetch the next one */
-    int64_t expire_ms;  /* from then on, the token is not handed out */
+    char *token;         /* NULL: none usable */
+    int64_t got_ms;      /* when the current token was asked for (monotonic) */
+    int64_t renew_ms;    /* from then on, fetch the next one */
+    int64_t expire_ms;   /* from then on, the token is not handed out */
     int64_t next_try_ms; /* after a failed fetch, not before */
     unsigned backoff_ms;
     unsigned fetches;
@@ -212,8 +212,7 @@ static int fetch(struct xd_oauth *o, struct xd_http_client *cl, char **token, lo
         xd_buf_puts(why, "the answer has no usable access_token");
     } else if (typ && (!cJSON_IsString(typ) || strcasecmp(typ->valuestring, "bearer") != 0)) {
         xd_buf_puts(why, "token_type is not Bearer");
-    } else if (exp && !(cJSON_IsNumber(exp) && exp->valuedouble >= 1 &&
-                        exp->valuedouble < 1e9)) {
+    } else if (exp && !(cJSON_IsNumber(exp) && exp->valuedouble >= 1 && exp->valuedouble < 1e9)) {
         xd_buf_puts(why, "expires_in is not a positive number of seconds");
     } else {
         *token = strdup(tok->valuestring);
@@ -306,9 +305,8 @@ static void *fetcher(void *arg)
             if (o->backoff_ms > RETRY_MAX_MS)
                 o->backoff_ms = RETRY_MAX_MS;
             o->next_try_ms = xd_mono_ms() + o->backoff_ms;
-            xd_warn("targets.%s.auth: no token from %s: %s (trying again in %u s)",
-                    o->cfg->name, o->cfg->auth.token_url, xd_buf_str(&why),
-                    o->backoff_ms / 1000);
+            xd_warn("targets.%s.auth: no token from %s: %s (trying again in %u s)", o->cfg->name,
+                    o->cfg->auth.token_url, xd_buf_str(&why), o->backoff_ms / 1000);
         }
         xd_buf_dispose(&why);
     }

@@ -33,7 +33,8 @@ static const struct good {
     {"wms events:write 0123456789abcdef-key\n", 1, "wms", XD_SCOPE_EVENTS_WRITE, 0, 1},
     {"wms\tevents:write,read\t0123456789abcdef-key\trate_limit=25", 1, "wms",
      XD_SCOPE_EVENTS_WRITE | XD_SCOPE_READ, 25, 1},
-    {"  a.b:c-d_e   admin   " H "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\r\n"
+    {"  a.b:c-d_e   admin   " H
+     "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\r\n"
      "a.b:c-d_e ops 0123456789abcdef-key\n",
      2, "a.b:c-d_e", XD_SCOPE_ADMIN, 0, 0},
 };
@@ -157,10 +158,8 @@ static void test_missing_file(void **state)
 int main(void)
 {
     static const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good),
-        cmocka_unit_test(test_hash_of_plain_secret),
-        cmocka_unit_test(test_bad),
-        cmocka_unit_test(test_nul_and_many),
+        cmocka_unit_test(test_good),         cmocka_unit_test(test_hash_of_plain_secret),
+        cmocka_unit_test(test_bad),          cmocka_unit_test(test_nul_and_many),
         cmocka_unit_test(test_missing_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
