@@ -47,7 +47,6 @@ struct xd_oauth {
     int64_t expire_ms;   /* from then on, the token is not handed out */
     int64_t next_try_ms; /* after a failed fetch, not before */
     unsigned backoff_ms;
-    unsigned fetches;
     int stop;
     pthread_t thread;
     int started;
@@ -298,7 +297,6 @@ static void *fetcher(void *arg)
             o->renew_ms = o->expire_ms - margin;
             o->backoff_ms = 0;
             o->next_try_ms = 0;
-            o->fetches++;
             xd_info("targets.%s.auth: token fetched, valid %ld s", o->cfg->name, life);
         } else {
             o->backoff_ms = o->backoff_ms ? o->backoff_ms * 2 : RETRY_FIRST_MS;
@@ -386,6 +384,17 @@ int xd_oauth_header(struct xd_oauth *o, char *line, size_t cap)
     return rc;
 }
 
+int xd_oauth_ready(struct xd_oauth *o)
+{
+    pthread_mutex_lock(&o->mu);
+    int64_t now = xd_mono_ms();
+    int ok = o->token && now < o->expire_ms;
+    if (needs_token(o, now))
+        pthread_cond_signal(&o->cv);
+    pthread_mutex_unlock(&o->mu);
+    return ok;
+}
+
 void xd_oauth_rejected(struct xd_oauth *o, int64_t sent_ms)
 {
     pthread_mutex_lock(&o->mu);
@@ -396,12 +405,4 @@ void xd_oauth_rejected(struct xd_oauth *o, int64_t sent_ms)
         pthread_cond_signal(&o->cv);
     }
     pthread_mutex_unlock(&o->mu);
-}
-
-unsigned xd_oauth_fetches(struct xd_oauth *o)
-{
-    pthread_mutex_lock(&o->mu);
-    unsigned n = o->fetches;
-    pthread_mutex_unlock(&o->mu);
-    return n;
 }

@@ -37,12 +37,12 @@ void xd_oauth_destroy(struct xd_oauth *o);
  * again shortly), XD_ETOOBIG when line is too small.
  */
 int xd_oauth_header(struct xd_oauth *o, char *line, size_t cap);
+/* 1 when xd_oauth_header() would give a token now (and asks for one when not). */
+int xd_oauth_ready(struct xd_oauth *o);
 /*
  * The target answered 401 to a request sent at sent_ms (xd_mono_ms()): the
  * token it carried is dropped, unless a newer one was fetched since.
  */
 void xd_oauth_rejected(struct xd_oauth *o, int64_t sent_ms);
-/* Tokens fetched so far (for the log and tests). */
-unsigned xd_oauth_fetches(struct xd_oauth *o);
 
 #endif

@@ -147,6 +147,11 @@ int xd_http_target_submit(struct xd_http_client *cl, const struct xd_http_target
     return rc;
 }
 
+int xd_http_target_ready(const struct xd_http_target *t)
+{
+    return !t->oauth || xd_oauth_ready(t->oauth);
+}
+
 const struct xd_http_result *xd_http_target_result(const struct xd_http_target *t,
                                                    const struct xd_http_result *res,
                                                    struct xd_http_result *tmp)

@@ -62,6 +62,13 @@ int xd_http_target_submit(struct xd_http_client *cl, const struct xd_http_target
                           const struct xd_trace *trace, xd_http_done_fn *done, void *user);
 
 /*
+ * 0 while a target with OAuth2 has no usable token (the first, or the next
+ * after a 401, is being fetched): fetching deliveries for it now would only
+ * put them back. 1 otherwise.
+ */
+int xd_http_target_ready(const struct xd_http_target *t);
+
+/*
  * The answer as the dispatcher should judge it. A 401 from a target with
  * OAuth2 means its token expired early or was revoked: the token is
  * dropped (a new one is fetched) and the attempt counts as RETRY, so the

@@ -496,6 +496,10 @@ static int pump(struct xd_dispatcher *d, struct target *t, int64_t mono)
 {
     if (t->quiet_until > mono || t->ninflight >= INFLIGHT_MAX)
         return 0;
+    if (t->http && !xd_http_target_ready(&t->ht)) { /* OAuth2: waiting for a token */
+        t->quiet_until = mono + 200;
+        return 0;
+    }
     if (t->http && xd_circuit_state(&t->ht.circuit) != XD_CIRCUIT_CLOSED) {
         /*
          * Open: nothing before the cool-down ends. Half-open with the probe out
