@@ -248,6 +248,8 @@ static void on_http_done(void *user, const struct xd_http_result *res)
     struct job *j = user;
     struct target *t = j->t;
     const struct xd_retry *retry = &t->cfg->retry;
+    struct xd_http_result judged;
+    res = xd_http_target_result(&t->ht, res, &judged); /* OAuth2: a 401 renews the token */
     xd_circuit_record(&t->ht.circuit, j->permit, res->outcome, (uint64_t)xd_mono_ms());
 
     xd_buf_reset(&j->error);
@@ -524,6 +526,10 @@ static int pump(struct lane *l, struct target *t, int64_t mono)
     size_t room = INFLIGHT_MAX - t->ninflight;
     if (t->ninflight && room < INFLIGHT_MAX / 4)
         return 0;
+    if (t->http && !xd_http_target_ready(&t->ht)) { /* OAuth2: waiting for a token */
+        t->quiet_until = mono + 200;
+        return 0;
+    }
     if (t->http && xd_circuit_state(&t->ht.circuit) != XD_CIRCUIT_CLOSED) {
         /*
          * Open: nothing before the cool-down ends. Half-open with the probe out
