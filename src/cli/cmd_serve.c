@@ -65,7 +65,9 @@ int xd_cmd_serve(int argc, char **argv)
         goto out;
     }
     xd_info("crossdock %s listening on http://%s (store %s %s)", XD_VERSION, cfg->server.listen,
-            cfg->store.driver, cfg->store.path ? cfg->store.path : "");
+            cfg->store.driver,
+            /* a URL may hold a password: not logged */
+            strcmp(cfg->store.driver, "postgres") == 0 || !cfg->store.path ? "" : cfg->store.path);
     fprintf(stderr, "listening on port %u\n", hub->port);
 
     int sig = 0;
