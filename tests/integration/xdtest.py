@@ -79,6 +79,9 @@ class Hub:
             self.pg_url = c.url(c.new_database())
         if self.pg_url:
             store_lines = ["  driver: postgres", f"  url: \"{self.pg_url}\""]
+            if "lease_ms" not in (store or {}):
+                # A node killed by a test leaves claims; a short lease hands them on soon.
+                store_lines.append("  lease_ms: 6000")
         else:
             store_lines = ["  driver: sqlite", f"  path: \"{self.store_path}\""]
         lines = [
