@@ -12,6 +12,7 @@ Binaries come from $XD_PG_BIN, else the newest /usr/lib/postgresql/*/bin.
 Standard library only. Also a command-line tool for bench/pg.sh:
     python3 xdpg.py start DIR   prints the URL of a new database; runs until stop
     python3 xdpg.py stop DIR
+    python3 xdpg.py run CMD...  runs CMD with XD_TEST_PG_URL set to a new database
 """
 import atexit
 import glob
@@ -170,7 +171,12 @@ def skip_on_postgres(reason):
 
 
 def main(argv):
-    """bench/pg.sh: `start DIR [--fsync]` prints a database URL; `stop DIR` stops it."""
+    """bench/pg.sh: `start DIR [--fsync]` prints a database URL; `stop DIR` stops it.
+    ctest: `run CMD...` runs CMD with XD_TEST_PG_URL set to a new database."""
+    if len(argv) >= 3 and argv[1] == "run":
+        c = cluster()
+        env = dict(os.environ, XD_TEST_PG_URL=c.url(c.new_database("unit")))
+        return subprocess.run(argv[2:], env=env).returncode
     if len(argv) >= 3 and argv[1] == "start":
         root = argv[2]
         os.makedirs(root, exist_ok=True)
