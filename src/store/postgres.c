@@ -146,6 +146,25 @@ static const char *const migrations[] = {
     d ".state, " d ".attempts, " d ".next_ms, " d ".created_ms, " d ".updated_ms, "               \
     d ".last_status, " d ".last_error, " d ".error_class"
 
+/*
+ * An outcome applied to its delivery: $1 id, $2 state, $3 next_ms, $4 now,
+ * $5 status, $6 error, $7 error class, $8 payload, $9 = 1 when an attempt
+ * was made (it counts, its status and error are kept), $10 = 1 to reset the
+ * attempts, $11 = 1 for a replay (only a dead delivery changes); otherwise
+ * the outcome of an attempt, applied only to a pending delivery this node
+ * ($12) still holds the lease of. The lease is released.
+ */
+#define DLV_OUTCOME_SET                                                                            \
+    "state = $2::int,"                                                                             \
+    " attempts = CASE WHEN $10::int = 1 THEN 0 ELSE attempts + $9::int END,"                       \
+    " next_ms = $3::bigint, updated_ms = $4::bigint,"                                              \
+    " last_status = CASE WHEN $9::int = 1 THEN $5::int ELSE last_status END,"                      \
+    " last_error = CASE WHEN $9::int = 1 THEN $6::text ELSE last_error END,"                       \
+    " error_class = CASE WHEN $9::int = 1 THEN $7::text ELSE error_class END,"                     \
+    " payload = coalesce($8::text, payload), lease_owner = NULL, lease_until = 0"
+#define DLV_OUTCOME_IF                                                                             \
+    "(($11::int = 1 AND state = 2) OR ($11::int = 0 AND state = 0 AND lease_owner = $12::text))"
+
 /* Prepared statements, prepared on first use (named "xdN"). */
 enum stmt_id {
     ST_INSERT,
@@ -173,6 +192,7 @@ enum stmt_id {
     ST_EXC_UPDATE,
     ST_CHARGE_COUNTS,
     ST_RELEASE_LEASES,
+    ST_OUTCOME,
     ST__COUNT
 };
 
@@ -217,22 +237,8 @@ static const char *const stmt_sql[ST__COUNT] = {
                             " WHERE warehouse = $1 AND reference = $2 ORDER BY occurred_us, n",
     [ST_VOIDS] = "SELECT body FROM events WHERE bkey = $1 AND type = 'shipment.voided'"
                  " ORDER BY seq",
-    /*
-     * $9 = 1 when an attempt was made: it counts and its status and error are
-     * kept. $11 = 1 for a replay (only a dead delivery changes); otherwise the
-     * outcome of an attempt, applied only to a pending delivery this node
-     * ($12) still holds the lease of.
-     */
-    [ST_DLV_UPDATE] = "UPDATE deliveries SET state = $2,"
-                      " attempts = CASE WHEN $10::int = 1 THEN 0 ELSE attempts + $9::int END,"
-                      " next_ms = $3, updated_ms = $4,"
-                      " last_status = CASE WHEN $9::int = 1 THEN $5::int ELSE last_status END,"
-                      " last_error = CASE WHEN $9::int = 1 THEN $6::text ELSE last_error END,"
-                      " error_class = CASE WHEN $9::int = 1 THEN $7::text ELSE error_class END,"
-                      " payload = coalesce($8::text, payload),"
-                      " lease_owner = NULL, lease_until = 0"
-                      " WHERE id = $1 AND (($11::int = 1 AND state = 2)"
-                      "  OR ($11::int = 0 AND state = 0 AND lease_owner = $12::text))",
+    /* An outcome's change to its delivery (see DLV_OUTCOME_SET). */
+    [ST_DLV_UPDATE] = "UPDATE deliveries SET " DLV_OUTCOME_SET " WHERE id = $1 AND " DLV_OUTCOME_IF,
     [ST_ATTEMPT_ADD] = "INSERT INTO attempts (delivery_id, at_ms, status, latency_us, outcome, error)"
                        " VALUES ($1, $2, $3, $4, $5, $6)",
     /*
@@ -242,17 +248,19 @@ static const char *const stmt_sql[ST__COUNT] = {
      * skipped, not waited for. The claim lasts until $2 + $5.
      */
     [ST_DLV_CLAIM] =
+        /* ORDER BY target, id: the partial index deliveries_pending, walked in order. */
         "WITH c AS (SELECT d.id FROM deliveries d"
         "  WHERE d.target = $1 AND d.state = 0 AND d.next_ms <= $2"
         "  AND (d.lease_until <= $2 OR d.lease_owner = $4)"
         "  AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.target = $1 AND p.bkey = d.bkey"
         "                  AND p.state IN (0, 2) AND p.id < d.id)"
-        "  ORDER BY d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED),"
+        "  ORDER BY d.target, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED),"
         " u AS (UPDATE deliveries d SET lease_owner = $4, lease_until = $2 + $5"
-        "  FROM c WHERE d.id = c.id RETURNING d.*)"
+        "  WHERE d.id = ANY (ARRAY(SELECT id FROM c)) RETURNING d.*)"
         " SELECT " XD_DLV_COLS("u", "e") ", NULL, e.body, u.part, ch.json"
-        " FROM u JOIN events e ON e.seq = u.event_seq"
-        " LEFT JOIN charges ch ON u.part != '' AND ch.charge_id = u.part ORDER BY u.id",
+        " FROM u JOIN LATERAL (SELECT event_id, body FROM events WHERE seq = u.event_seq) e"
+        " ON true LEFT JOIN LATERAL (SELECT json FROM charges WHERE u.part != ''"
+        "  AND charge_id = u.part) ch ON true ORDER BY u.id",
     [ST_DLV_GET] = "SELECT " XD_DLV_COLS("d", "e") ", d.payload, NULL, d.part, NULL"
                    " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = $1",
     [ST_ATTEMPTS_OF] = "SELECT a.delivery_id, a.at_ms, a.status, a.latency_us, a.outcome, a.error,"
@@ -275,6 +283,36 @@ static const char *const stmt_sql[ST__COUNT] = {
                          " GROUP BY customer, currency",
     [ST_RELEASE_LEASES] = "UPDATE deliveries SET lease_owner = NULL, lease_until = 0"
                           " WHERE lease_owner = $1 AND state = 0",
+    /*
+     * A whole outcome of no charges in one round trip (pg_record_outcome
+     * does the same in steps): the delivery ($1-$12 as above), its attempt
+     * row ($13 outcome or NULL, $14 at, $15 latency), the route's next step
+     * when done ($16 route or NULL, $17 step, $18 target), the open
+     * exception it settles when done, and the exception it opens ($19
+     * category or NULL, $20 reason) unless one is open. Returns 1 row when
+     * the outcome applied.
+     */
+    [ST_OUTCOME] =
+        "WITH u AS (UPDATE deliveries SET " DLV_OUTCOME_SET " WHERE id = $1 AND " DLV_OUTCOME_IF
+        "  RETURNING id, event_seq, bkey, target),"
+        " a AS (INSERT INTO attempts (delivery_id, at_ms, status, latency_us, outcome, error)"
+        "  SELECT id, $14::bigint, $5::int, $15::bigint, $13::text, $6::text FROM u"
+        "  WHERE $13::text IS NOT NULL),"
+        " n AS (INSERT INTO deliveries (event_seq, route, step, target, bkey, next_ms,"
+        "  created_ms, updated_ms, part)"
+        "  SELECT event_seq, $16::text, $17::int, $18::text, bkey, $4::bigint, $4::bigint,"
+        "  $4::bigint, '' FROM u WHERE $2::int = 1 AND $16::text IS NOT NULL"
+        "  ON CONFLICT (event_seq, route, step, part) DO NOTHING),"
+        " r AS (UPDATE exceptions SET state = 'resolved', updated_ms = $4::bigint,"
+        "  note = coalesce(note || '; ', '') || 'delivered'"
+        "  WHERE $2::int = 1 AND delivery_id IN (SELECT id FROM u) AND state != 'resolved'),"
+        " x AS (INSERT INTO exceptions (category, event_id, delivery_id, target, reason,"
+        "  created_ms, updated_ms)"
+        "  SELECT $19::text, e.event_id, u.id, u.target, $20::text, $4::bigint, $4::bigint"
+        "  FROM u JOIN events e ON e.seq = u.event_seq WHERE $19::text IS NOT NULL"
+        "  AND NOT EXISTS (SELECT 1 FROM exceptions x WHERE x.delivery_id = u.id"
+        "                  AND x.state != 'resolved' AND x.category = $19::text))"
+        " SELECT id FROM u",
 };
 
 struct xd_store_conn {
@@ -288,7 +326,7 @@ struct xd_store_conn {
 
 /* ---- parameters ---- */
 
-#define NPARAM_MAX 20
+#define NPARAM_MAX 24
 
 /* Parameters of one statement: text unless given with a length (raw bytes). */
 struct params {
@@ -880,6 +918,25 @@ static int pg_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
     p_i64(&p, o->reset_attempts ? 1 : 0);
     p_i64(&p, o->only_if_dead ? 1 : 0);
     p_text(&p, c->node);
+    if (o->ncharges == 0) {
+        /* The common case in one round trip. */
+        int next = o->state == XD_DLV_DONE && o->next.route && !o->next_per_charge;
+        p_text(&p, o->outcome);
+        p_i64(&p, o->at_ms ? o->at_ms : now_ms);
+        p_i64(&p, o->latency_us);
+        p_text(&p, next ? o->next.route : NULL);
+        p_i64(&p, next ? o->next.step : 0);
+        p_text(&p, next ? (o->next.target ? o->next.target : "") : NULL);
+        p_text(&p, o->exception);
+        p_text(&p, o->error ? o->error : o->exception);
+        PGresult *r;
+        int rc = run(c, ST_OUTCOME, &p, &r);
+        if (rc < 0)
+            return rc;
+        *applied = PQntuples(r) > 0;
+        PQclear(r);
+        return 0;
+    }
     PGresult *r;
     int rc = run(c, ST_DLV_UPDATE, &p, &r);
     if (rc < 0)

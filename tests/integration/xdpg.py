@@ -77,6 +77,7 @@ class Cluster:
             raise unittest.SkipTest(available())
         self.bin = b
         self.root = root or tempfile.mkdtemp(prefix="xd-pg-")
+        os.makedirs(self.root, exist_ok=True)
         self.data = os.path.join(self.root, "data")
         self.port = _free_port()
         self.proc = None
