@@ -101,7 +101,9 @@ class Cluster:
                  "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
                  "-c", f"fsync={'on' if fsync else 'off'}",
                  "-c", "max_connections=200", "-c", "shared_buffers=64MB",
-                 "-c", "deadlock_timeout=200ms"],
+                 "-c", "deadlock_timeout=200ms",
+                 # XD_PG_SETTINGS="log_min_duration_statement=5 ...": more settings, for digging
+                 *[a for kv in os.environ.get("XD_PG_SETTINGS", "").split() for a in ("-c", kv)]],
                 stdout=log, stderr=subprocess.STDOUT, cwd="/", **kw)
         deadline = time.monotonic() + 60
         while True:
@@ -149,7 +151,10 @@ class Cluster:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-        shutil.rmtree(self.root, ignore_errors=True)
+        if os.environ.get("XD_PG_KEEP"):
+            print(f"xdpg: kept {self.root}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def cluster():
