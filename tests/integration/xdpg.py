@@ -87,24 +87,31 @@ class Cluster:
         if ids:
             os.chown(self.data, *ids)
         self.log_path = os.path.join(self.root, "postgres.log")
-        kw = {}
+        self.kw = {}
         if ids:
-            kw = {"user": ids[0], "group": ids[1], "extra_groups": []}
+            self.kw = {"user": ids[0], "group": ids[1], "extra_groups": []}
+        self.fsync = fsync
         subprocess.run([os.path.join(b, "initdb"), "-D", self.data, "-U", USER, "-A", "trust",
                         "-E", "UTF8", "--locale=C", "--no-sync"],
-                       check=True, capture_output=True, cwd="/", **kw)
+                       check=True, capture_output=True, cwd="/", **self.kw)
+        with open(self.log_path, "ab"):
+            pass
+        if ids:
+            os.chown(self.log_path, *ids)
+        self.start_server()
+
+    def start_server(self):
+        """Starts postgres on the data folder and port (again, after stop_server)."""
         with open(self.log_path, "ab") as log:
-            if ids:
-                os.chown(self.log_path, *ids)
             self.proc = subprocess.Popen(
-                [os.path.join(b, "postgres"), "-D", self.data, "-p", str(self.port),
+                [os.path.join(self.bin, "postgres"), "-D", self.data, "-p", str(self.port),
                  "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-                 "-c", f"fsync={'on' if fsync else 'off'}",
+                 "-c", f"fsync={'on' if self.fsync else 'off'}",
                  "-c", "max_connections=200", "-c", "shared_buffers=64MB",
                  "-c", "deadlock_timeout=200ms",
                  # XD_PG_SETTINGS="log_min_duration_statement=5 ...": more settings, for digging
                  *[a for kv in os.environ.get("XD_PG_SETTINGS", "").split() for a in ("-c", kv)]],
-                stdout=log, stderr=subprocess.STDOUT, cwd="/", **kw)
+                stdout=log, stderr=subprocess.STDOUT, cwd="/", **self.kw)
         deadline = time.monotonic() + 60
         while True:
             if self.proc.poll() is not None:
@@ -115,6 +122,17 @@ class Cluster:
                 self.stop()
                 raise RuntimeError("postgres did not start:\n" + self.read_log())
             time.sleep(0.1)
+
+    def stop_server(self, sig=signal.SIGINT):
+        """Stops the server by its pid (SIGINT: fast shutdown, SIGKILL: a crash); keeps the data."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
 
     def read_log(self):
         try:
@@ -143,14 +161,7 @@ class Cluster:
 
     def stop(self):
         """Stops the server by its pid (fast shutdown) and removes the folder."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        self.stop_server()
         if os.environ.get("XD_PG_KEEP"):
             print(f"xdpg: kept {self.root}", file=sys.stderr)
         else:
