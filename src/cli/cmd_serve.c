@@ -76,7 +76,8 @@ int xd_cmd_serve(int argc, char **argv)
     }
     xd_info("crossdock %s listening on %s://%s (store %s %s)", XD_VERSION,
             xd_server_tls(hub->srv) ? "https" : "http", cfg->server.listen, cfg->store.driver,
-            cfg->store.path ? cfg->store.path : "");
+            /* a URL may hold a password: not logged */
+            strcmp(cfg->store.driver, "postgres") == 0 || !cfg->store.path ? "" : cfg->store.path);
     fprintf(stderr, "listening on port %u\n", hub->port);
 
     int sig = 0;

@@ -196,6 +196,7 @@ struct xd_config {
         char *url;        /* postgres */
         char *synchronous; /* sqlite: full (default) | normal */
         unsigned busy_timeout_ms; /* 5000 */
+        unsigned lease_ms;        /* postgres: a node's claim on a delivery, 30000 */
     } store;
 
     struct {

@@ -653,6 +653,9 @@ static const struct xd_cfg_key store_keys[] = {
               "loss (never on a crash of the process)."),
     K("busy_timeout_ms", UINT, .off = SEC(store, busy_timeout_ms), .def = "5000",
       .help = "sqlite: how long a write waits for a lock before the store reports unavailable."),
+    K("lease_ms", UINT, .off = SEC(store, lease_ms), .def = "30000", .flags = XD_CF_NONZERO,
+      .help = "postgres: how long a node's claim on a delivery lasts; a crashed node's work "
+              "goes to the others after this. Keep it above every target's timeout_ms."),
 };
 
 static const struct xd_cfg_key log_keys[] = {

@@ -1,7 +1,7 @@
 /*
  * The store, driver-agnostic: the intake queue, the committer thread that
  * group-commits it, the pool of read connections, and the public functions of
- * store.h. All SQL lives in the driver (sqlite.c, behind store_int.h).
+ * store.h. All SQL lives in the driver (sqlite.c, postgres.c, behind store_int.h).
  *
  * Group commit. Submitters append requests to a queue (one mutex, one
  * condvar) and return. One committer thread repeatedly takes everything
@@ -76,7 +76,10 @@
 
 static const struct xd_store_driver *const drivers[] = {
     &xd_store_sqlite,
+    &xd_store_postgres,
 };
+
+#define JOBS_MAX 16 /* periodic jobs whose locks one process may hold at once */
 
 struct xd_store {
     const struct xd_store_driver *drv;
@@ -118,6 +121,11 @@ struct xd_store {
     struct xd_store_conn *idle[READERS_IDLE_MAX];
     size_t nidle;
     unsigned rgen; /* bumped when readers must be reopened; older ones are closed */
+
+    /* Periodic job locks (xd_store_try_job_lock), guarded by jmu. */
+    pthread_mutex_t jmu;
+    struct xd_store_conn *jobs; /* the session that holds them (drivers with job_lock) */
+    char *held[JOBS_MAX];       /* names held by this process */
 };
 
 /* A read connection taken from the pool, and the pool generation it belongs to. */
@@ -992,6 +1000,87 @@ int xd_store_ready(struct xd_store *s)
     return rc;
 }
 
+/* ---- periodic job locks ---- */
+
+static int held_slot(struct xd_store *s, const char *name)
+{
+    for (int i = 0; i < JOBS_MAX; i++)
+        if (s->held[i] && strcmp(s->held[i], name) == 0)
+            return i;
+    return -1;
+}
+
+int xd_store_try_job_lock(struct xd_store *s, const char *name)
+{
+    if (!name || !*name || strlen(name) > 64)
+        return XD_EINVAL;
+    int rc = 0;
+    pthread_mutex_lock(&s->jmu);
+    int free_slot = held_slot(s, name) >= 0 ? -1 : 0;
+    if (free_slot < 0) /* a thread of this process holds it */
+        goto out;
+    while (free_slot < JOBS_MAX && s->held[free_slot])
+        free_slot++;
+    if (free_slot == JOBS_MAX) {
+        rc = XD_ELIMIT;
+        goto out;
+    }
+    if (s->drv->job_lock) {
+        if (!s->jobs) {
+            struct xd_buf err;
+            xd_buf_init(&err);
+            rc = s->drv->open(&s->opts, XD_CONN_READER, &s->jobs, &err);
+            if (rc < 0)
+                xd_warn("store: cannot open the job lock connection: %s", xd_buf_str(&err));
+            xd_buf_dispose(&err);
+            if (rc < 0)
+                goto out;
+        }
+        rc = s->drv->job_lock(s->jobs, name, 1);
+        if (rc < 0) {
+            /* The session is gone, and every lock it held with it. */
+            xd_warn("store: job lock %s: %s", name, s->drv->errmsg(s->jobs));
+            s->drv->close(s->jobs);
+            s->jobs = NULL;
+            for (int i = 0; i < JOBS_MAX; i++) {
+                free(s->held[i]);
+                s->held[i] = NULL;
+            }
+            goto out;
+        }
+        if (rc == 0)
+            goto out;
+    }
+    s->held[free_slot] = strdup(name);
+    if (!s->held[free_slot]) {
+        if (s->drv->job_lock)
+            s->drv->job_lock(s->jobs, name, 0);
+        rc = XD_ENOMEM;
+        goto out;
+    }
+    rc = 1;
+out:
+    pthread_mutex_unlock(&s->jmu);
+    return rc;
+}
+
+void xd_store_job_unlock(struct xd_store *s, const char *name)
+{
+    if (!name)
+        return;
+    pthread_mutex_lock(&s->jmu);
+    int i = held_slot(s, name);
+    if (i >= 0) {
+        if (s->jobs && s->drv->job_lock && s->drv->job_lock(s->jobs, name, 0) < 0) {
+            s->drv->close(s->jobs); /* closing the session releases its locks too */
+            s->jobs = NULL;
+        }
+        free(s->held[i]);
+        s->held[i] = NULL;
+    }
+    pthread_mutex_unlock(&s->jmu);
+}
+
 void xd_store_stats(struct xd_store *s, struct xd_store_stats *out)
 {
     out->groups = atomic_load_explicit(&s->n_groups, memory_order_relaxed);
@@ -1001,6 +1090,22 @@ void xd_store_stats(struct xd_store *s, struct xd_store_stats *out)
 }
 
 /* ---- lifecycle ---- */
+
+/* This process's name on the work it claims: host, pid and a random part. */
+static char *node_name(void)
+{
+    char host[128] = "host", buf[192];
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    unsigned r = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&r, sizeof r, 1, f) != 1)
+        r = (unsigned)now_ms() ^ (unsigned)getpid() << 16;
+    if (f)
+        fclose(f);
+    snprintf(buf, sizeof buf, "%s:%d:%08x", host, (int)getpid(), r);
+    return strdup(buf);
+}
 
 static int copy_opts(const struct xd_config *cfg, struct xd_store_opts *o, struct xd_buf *err)
 {
@@ -1016,16 +1121,19 @@ static int copy_opts(const struct xd_config *cfg, struct xd_store_opts *o, struc
         return XD_ECONFIG;
     }
     o->busy_timeout_ms = cfg->store.busy_timeout_ms;
+    o->lease_ms = cfg->store.lease_ms;
+    o->node_id = node_name();
     o->driver = strdup(driver);
     o->path = cfg->store.path ? strdup(cfg->store.path) : NULL;
     o->url = cfg->store.url ? strdup(cfg->store.url) : NULL;
-    if (!o->driver || (cfg->store.path && !o->path) || (cfg->store.url && !o->url))
+    if (!o->driver || !o->node_id || (cfg->store.path && !o->path) || (cfg->store.url && !o->url))
         return XD_ENOMEM;
     return 0;
 }
 
 static void free_opts(struct xd_store_opts *o)
 {
+    free(o->node_id);
     free(o->driver);
     free(o->path);
     free(o->url);
@@ -1054,7 +1162,7 @@ int xd_store_open(const struct xd_config *cfg, struct xd_store **out, struct xd_
     s->drv = find_driver(s->opts.driver);
     if (!s->drv) {
         if (err)
-            xd_buf_printf(err, "store.driver: \"%s\" is not available (built: sqlite)",
+            xd_buf_printf(err, "store.driver: \"%s\" is not available (built: sqlite, postgres)",
                           s->opts.driver);
         rc = XD_ECONFIG;
         goto fail;
@@ -1071,6 +1179,7 @@ int xd_store_open(const struct xd_config *cfg, struct xd_store **out, struct xd_
     pthread_cond_init(&s->swork, NULL);
     s->stail = &s->shead;
     s->sync_fd = -1;
+    pthread_mutex_init(&s->jmu, NULL);
     locks = 1;
 
     rc = s->drv->open(&s->opts, XD_CONN_WRITER, &s->w, err);
@@ -1146,13 +1255,20 @@ void xd_store_close(struct xd_store *s)
      */
     for (size_t i = 0; i < s->nidle; i++)
         s->drv->close(s->idle[i]);
+    /* Claims this node did not finish go back to the others now, not when they expire. */
+    if (s->w && s->drv->release_leases && s->drv->release_leases(s->w) < 0)
+        xd_warn("store: cannot release this node's claims: %s", s->drv->errmsg(s->w));
     if (s->w)
         s->drv->close(s->w);
+    s->drv->close(s->jobs); /* releases the job locks still held */
+    for (int i = 0; i < JOBS_MAX; i++)
+        free(s->held[i]);
     pthread_cond_destroy(&s->work);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->rmu);
     pthread_cond_destroy(&s->swork);
     pthread_mutex_destroy(&s->smu);
+    pthread_mutex_destroy(&s->jmu);
     free_opts(&s->opts);
     free(s);
 }

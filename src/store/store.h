@@ -1,7 +1,7 @@
 /*
  * The store: the only interface the rest of the hub uses to keep things on
- * disk. One interface, two drivers (SQLite in WAL mode now, PostgreSQL
- * later); only store/ includes sqlite3.h or libpq-fe.h.
+ * disk. One interface, two drivers (SQLite in WAL mode, the default; PostgreSQL
+ * for several nodes on one database); only store/ includes sqlite3.h or libpq-fe.h.
  *
  * Intake is group-committed: requests are queued with xd_store_submit(), a
  * committer thread takes everything queued, writes it in one transaction
@@ -367,6 +367,21 @@ int xd_store_count_deliveries(struct xd_store *s,
 int xd_store_count_events(struct xd_store *s, int64_t *out);
 /* 0 when the store can take writes now (readiness), else a negative xd_err. */
 int xd_store_ready(struct xd_store *s);
+
+/* ---- several nodes on one store ---- */
+
+/*
+ * Periodic jobs (billing period close, SLA clocks) must run on one node at a
+ * time. xd_store_try_job_lock() takes the lock of job `name` (1-64
+ * characters) without waiting: 1 when this process now holds it, 0 when
+ * another node (or another thread of this one) does, or a negative xd_err.
+ * A holder calls xd_store_job_unlock() when the run is over. On PostgreSQL
+ * the lock is a session advisory lock on a connection of its own, so a node
+ * that dies gives up its jobs with its connection; on SQLite (one node) only
+ * the threads of this process compete.
+ */
+int xd_store_try_job_lock(struct xd_store *s, const char *name);
+void xd_store_job_unlock(struct xd_store *s, const char *name);
 
 /* Committer counters since open, for /metrics and benchmarks. */
 struct xd_store_stats {

@@ -1,7 +1,7 @@
 /*
  * Inside the store: the driver table that store.c (driver-agnostic: queue,
  * committer thread, group commit, reader pool) calls, and that sqlite.c (and
- * later a PostgreSQL driver) fills in. Nothing outside src/store/ includes
+ * postgres.c) fills in. Nothing outside src/store/ includes
  * this header, and no SQL or driver type appears in it.
  *
  * A connection (struct xd_store_conn, defined by each driver) is used by one
@@ -54,6 +54,8 @@ struct xd_store_opts {
     char *url;                /* postgres: connection URL */
     int sync_full;            /* sqlite: synchronous=FULL (1) or NORMAL (0) */
     unsigned busy_timeout_ms; /* how long to wait for another writer's lock */
+    char *node_id;            /* postgres: this process's name on the leases it takes */
+    unsigned lease_ms;        /* postgres: how long a claim on a delivery lasts */
 };
 
 /* How a transaction's COMMIT treats durability. */
@@ -167,11 +169,21 @@ struct xd_store_driver {
     int (*audit_insert)(struct xd_store_conn *c, const struct xd_audit_entry *e);
     int (*list_audit)(struct xd_store_conn *c, int64_t after, size_t limit,
                       void (*cb)(void *ctx, struct xd_audit_entry *e), void *ctx);
+    /*
+     * Several nodes (optional; NULL: one node, every job lock is granted).
+     * job_lock takes (take = 1) or releases (take = 0) the lock of periodic
+     * job `name` for this connection's session: 1 done, 0 another node holds
+     * it, or a negative xd_err. release_leases (writer) gives back the claims
+     * this node holds on deliveries it did not finish, at a clean stop.
+     */
+    int (*job_lock)(struct xd_store_conn *c, const char *name, int take);
+    int (*release_leases)(struct xd_store_conn *c);
 
     /* The driver's message for the last failure on c (for logs); never NULL. */
     const char *(*errmsg)(struct xd_store_conn *c);
 };
 
 extern const struct xd_store_driver xd_store_sqlite;
+extern const struct xd_store_driver xd_store_postgres;
 
 #endif

@@ -32,6 +32,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import xdpg  # noqa: E402
 import xdtest  # noqa: E402
 from xdtest import Hub, HubTest  # noqa: E402
 
@@ -314,6 +315,7 @@ class InboxConfigTest(unittest.TestCase):
         self.assertIn("inbox 'a': ./afile/in: cannot create: Not a directory", str(cm.exception))
 
 
+@xdpg.skip_on_postgres("reads the SQLite file directly (integrity check, event rows)")
 class InboxCrashTest(unittest.TestCase):
     """SIGKILL right after dropping files; every file ends in processed/ exactly once."""
 
