@@ -25,6 +25,7 @@
 #include "deliver/backoff.h"
 #include "deliver/circuit.h"
 #include "deliver/http.h"
+#include "deliver/nats_target.h"
 #include "deliver/outcome.h"
 #include "deliver/rand.h"
 #include "deliver/target.h"
@@ -57,6 +58,7 @@ struct target {
     int http;                   /* type http: sent; other types are not built yet */
     int local;                  /* the hub itself: rate steps */
     struct xd_http_target ht;   /* headers, bearer token, circuit breaker (type http) */
+    struct xd_nats_target *nats; /* type nats: its publishers (deliver/nats_target.h) */
     struct job *inflight[INFLIGHT_MAX];
     size_t ninflight;
     int64_t quiet_until;        /* no fetch before (ms, monotonic): circuit open, store down */
@@ -427,7 +429,7 @@ static void start(struct xd_dispatcher *d, struct target *t, struct job *j)
         fail_now(d, j, map ? "jq" : "internal");
         return;
     }
-    if (!t->http) {
+    if (!t->http && !t->nats) {
         xd_buf_printf(&j->error, "target %s: type %s is not supported yet", t->cfg->name,
                       t->cfg->type);
         fail_now(d, j, "config");
@@ -440,8 +442,10 @@ static void start(struct xd_dispatcher *d, struct target *t, struct job *j)
     event_trace(j->d.event_id, &trace);
     /* A charge is sent with its charge id as the key: it can never be billed twice. */
     const char *key = j->d.part && j->d.part[0] ? j->d.part : idem;
-    rc = xd_http_target_submit(d->http, &t->ht, j->payload.data, j->payload.len, key, &trace,
-                               on_http_done, j);
+    rc = t->nats ? xd_nats_target_submit(t->nats, j->payload.data, j->payload.len, key, &trace,
+                                         on_http_done, j)
+                 : xd_http_target_submit(d->http, &t->ht, j->payload.data, j->payload.len, key,
+                                         &trace, on_http_done, j);
     if (rc < 0) {
         /* Not sent: it stays pending and is fetched again shortly. */
         xd_circuit_release(&t->ht.circuit, j->permit);
@@ -650,6 +654,8 @@ static void *dispatch_main(void *arg)
             for (size_t i = 0; i < d->ntargets; i++)
                 more |= pump(d, &d->targets[i], mono);
         }
+        for (size_t i = 0; i < d->ntargets; i++) /* NATS publishes that ended */
+            xd_nats_target_poll(d->targets[i].nats);
         flush_outcomes(d);
         int wait = more || atomic_load(&d->nudged) ? 0 : IDLE_POLL_MS;
         if (stopping)
@@ -659,6 +665,11 @@ static void *dispatch_main(void *arg)
     return NULL;
 }
 
+static void nats_wake(void *d)
+{
+    xd_dispatch_nudge(d);
+}
+
 static int target_setup(struct target *t, const struct xd_target *cfg, struct xd_buf *err)
 {
     t->cfg = cfg;
@@ -666,6 +677,8 @@ static int target_setup(struct target *t, const struct xd_target *cfg, struct xd
     t->http = cfg->type && strcmp(cfg->type, "http") == 0;
     if (!t->http) {
         xd_circuit_init(&t->ht.circuit, &(struct xd_circuit_opts){0});
+        if (cfg->type && strcmp(cfg->type, "nats") == 0)
+            return xd_nats_target_create(cfg, nats_wake, t->d, &t->nats, err);
         return 0;
     }
     return xd_http_target_init(&t->ht, cfg, err);
@@ -676,6 +689,7 @@ static void dispatcher_free(struct xd_dispatcher *d)
     for (size_t i = 0; i < d->ntargets; i++) {
         if (d->targets[i].http)
             xd_http_target_dispose(&d->targets[i].ht);
+        xd_nats_target_destroy(d->targets[i].nats);
     }
     free(d->targets);
     xd_rate_step_destroy(d->rate_step);
@@ -828,6 +842,10 @@ void xd_dispatch_stop(struct xd_dispatcher *d, unsigned drain_ms)
     /* Outcome batches still with the store must come back before anything is freed. */
     while (atomic_load(&d->batches_out) > 0)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
+    for (size_t i = 0; i < d->ntargets; i++) { /* NATS publishes in flight end: outcomes */
+        xd_nats_target_destroy(d->targets[i].nats);
+        d->targets[i].nats = NULL;
+    }
     pthread_mutex_lock(&d->mu);
     struct xd_http_client *http = d->http;
     d->http = NULL;
