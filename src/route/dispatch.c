@@ -471,8 +471,9 @@ static void fetched(void *ctx, struct xd_stored_dlv *row)
         xd_stored_dlv_dispose(row);
         return;
     }
-    enum xd_permit permit = t->http ? xd_circuit_allow(&t->ht.circuit, (uint64_t)xd_mono_ms())
-                                    : XD_PERMIT_NORMAL;
+    enum xd_permit permit = t->http || t->nats
+                                ? xd_circuit_allow(&t->ht.circuit, (uint64_t)xd_mono_ms())
+                                : XD_PERMIT_NORMAL;
     if (permit == XD_PERMIT_DENY) {
         xd_stored_dlv_dispose(row);
         return;
@@ -498,7 +499,7 @@ static int pump(struct xd_dispatcher *d, struct target *t, int64_t mono)
 {
     if (t->quiet_until > mono || t->ninflight >= INFLIGHT_MAX)
         return 0;
-    if (t->http && xd_circuit_state(&t->ht.circuit) != XD_CIRCUIT_CLOSED) {
+    if ((t->http || t->nats) && xd_circuit_state(&t->ht.circuit) != XD_CIRCUIT_CLOSED) {
         /*
          * Open: nothing before the cool-down ends. Half-open with the probe out
          * (UINT64_MAX): nothing until it is answered, which wakes this loop;

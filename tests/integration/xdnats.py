@@ -231,9 +231,20 @@ class Client:
 
     # -- JetStream --
 
-    def js_api(self, what, body=None, timeout=None):
-        m = self.request("$JS.API." + what, json.dumps(body).encode() if body is not None else b"",
-                         timeout=timeout)
+    def js_api(self, what, body=None, timeout=None, patience_s=30):
+        """One JetStream API request; asked again for up to patience_s while the cluster
+        does not answer (a leader election, a lost connection)."""
+        end = time.monotonic() + patience_s
+        while True:
+            try:
+                m = self.request("$JS.API." + what,
+                                 json.dumps(body).encode() if body is not None else b"",
+                                 timeout=timeout)
+                break
+            except (TimeoutError, NatsError) as e:
+                if isinstance(e, JSError) or time.monotonic() > end:
+                    raise
+                time.sleep(0.2)
         resp = json.loads(m.data)
         if "error" in resp:
             raise JSError(resp["error"])
@@ -358,7 +369,7 @@ cluster {{
             deadline = time.monotonic() + timeout
             while True:
                 try:
-                    info = c.js_api("INFO", timeout=2)
+                    info = c.js_api("INFO", timeout=2, patience_s=0)
                     if info:
                         return self
                 except (NatsError, TimeoutError):
