@@ -303,7 +303,7 @@ static void target_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t
             xd_cfg_error(w, at(w, node, "url"), "%s.url: must start with %s or %s", path,
                          kind->url_schemes[0], kind->url_schemes[1]);
     }
-    if (t->url && t->nservers)
+    if (t->url && t->nservers && (kind->allows & TF_SERVERS))
         xd_cfg_error(w, at(w, node, "servers"), "%s.servers: give url or servers, not both", path);
 }
 
