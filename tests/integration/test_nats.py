@@ -6,7 +6,9 @@
   event; malformed, invalid and mismatched-id messages become
   `rejected_message` exceptions and are terminated, never delivered forever;
   the consumer ends with nothing pending or unacknowledged; a restarted hub
-  continues where it left off.
+  continues where it left off; messages delivered again (a new durable on
+  the same store, as after a crash between commit and ack) are acknowledged
+  as duplicates and stored once.
 - target: deliveries to a `type: nats` target land in a stream with
   `Nats-Msg-Id` = the delivery's idempotency key, once each; a subject no
   stream captures is retried (no responders) and delivered once the stream
@@ -176,6 +178,25 @@ class SourceTest(unittest.TestCase):
             self.assertEqual(ci["delivered"]["stream_seq"], 20, ci)
             self.assertEqual(ci.get("num_redelivered", 0), 0, ci)
             stop_hub(self, hub)
+
+            # Every message again, as after a crash between commit and ack: a new durable
+            # on the same store gets all twenty; they are duplicates, acknowledged, and
+            # nothing is stored twice or rejected.
+            hub = Hub(config_extra=source_yaml("wms", "WMSRS", durable="again"),
+                      workdir=work).start()
+            poll("the second consumer settled",
+                 lambda: (lambda c: c if c["num_pending"] == 0 and c["num_ack_pending"] == 0 and
+                          c["delivered"]["stream_seq"] == 20 else None)(
+                     self.js.consumer_info("WMSRS", "again")), timeout=HANG_GUARD_S)
+            st, _, excs = hub.request("GET", "/v1/exceptions?category=rejected_message")
+            self.assertEqual(excs["exceptions"], [])
+            stop_hub(self, hub)
+            import sqlite3
+            db = sqlite3.connect(os.path.join(work, "crossdock.db"))
+            try:
+                self.assertEqual(db.execute("SELECT count(*) FROM events").fetchone()[0], 20)
+            finally:
+                db.close()
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
