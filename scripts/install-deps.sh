@@ -29,4 +29,8 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
 # nginx-light's package starts a default server on port 80; we only use the binary.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+# nats-server's package starts a default server on 4222 too; the tests start their own cluster.
+case "$missing" in *nats-server*)
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nats-server >/dev/null 2>&1 || true; fi ;;
+esac
 pkill -x nginx 2>/dev/null || true
