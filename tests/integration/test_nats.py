@@ -4,7 +4,8 @@
   consumer, stored (an event without event_id takes its Nats-Msg-Id), routed
   and delivered to the stand-in target; a message published twice is one
   event; malformed, invalid and mismatched-id messages become
-  `rejected_message` exceptions and are terminated, never delivered forever;
+  `rejected_message` exceptions and are terminated, never delivered forever
+  (so does one over server.max_body);
   the consumer ends with nothing pending or unacknowledged; a restarted hub
   continues where it left off; messages delivered again (a new durable on
   the same store, as after a crash between commit and ack) are acknowledged
@@ -97,6 +98,8 @@ class SourceTest(unittest.TestCase):
              None),
             (json.dumps({**xdtest.event(902), "event_id": "ns-bad-2"}).encode(), "other-id"),
             (json.dumps([xdtest.event(903)]).encode(), None),
+            (json.dumps({**xdtest.event(904), "event_id": "ns-big", "note": "x" * 9000}).encode(),
+             None),
         ]
         for i, e in enumerate(good):
             self.js.js_publish_retry(f"wmsin.dc1.{i % 3}", json.dumps(e).encode(), e["event_id"])
@@ -112,7 +115,7 @@ class SourceTest(unittest.TestCase):
                   "routes:\n  - name: ship\n    on: [shipment.confirmed]\n"
                   "    steps:\n      - deliver: erp\n"
                   "        map: '{event: .event_id}'\n")
-        hub = Hub(config_extra=config).start()
+        hub = Hub(config_extra=config, server={"max_body": 8192}).start()
         try:
             ids = [e["event_id"] for e in good] + ["ns-from-header"]
             for eid in ids:
@@ -126,13 +129,15 @@ class SourceTest(unittest.TestCase):
             def rejected():
                 st, _, b = hub.request("GET", "/v1/exceptions?category=rejected_message")
                 return b["exceptions"] if len(b.get("exceptions", [])) >= len(bad) else None
-            excs = poll("four rejected_message exceptions", rejected, timeout=HANG_GUARD_S)
+            excs = poll("a rejected_message exception per bad message", rejected,
+                        timeout=HANG_GUARD_S)
             self.assertEqual(len(excs), len(bad), excs)
             reasons = " | ".join(x["reason"] for x in excs)
             self.assertIn("malformed JSON", reasons)
             self.assertIn("type", reasons)
             self.assertIn("differs from the Nats-Msg-Id header 'other-id'", reasons)
             self.assertIn("one event object", reasons)
+            self.assertIn("over server.max_body (8192 bytes)", reasons)
             self.assertIn("stream WMSIN message", reasons)
 
             def delivered():
