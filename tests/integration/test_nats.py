@@ -13,7 +13,8 @@
 - target: deliveries to a `type: nats` target land in a stream with
   `Nats-Msg-Id` = the delivery's idempotency key, once each; a subject no
   stream captures is retried (no responders) and delivered once the stream
-  exists.
+  exists; a message the stream refuses (over its max_msg_size) fails at
+  once: dead-lettered with the JetStream error, an exception opened.
 
 The leader-loss tests are in test_nats_failover.py. Every wait is a poll
 with a hang guard, never an assertion on speed.
@@ -271,6 +272,28 @@ class TargetTest(unittest.TestCase):
             msgs = self.js.stream_messages("OUT2")
             self.assertEqual(len(msgs), 1, msgs)
             self.assertEqual(json.loads(msgs[0][3])["event_id"], xdtest.event(7)["event_id"])
+        finally:
+            stop_hub(self, hub)
+
+    def test_a_message_the_stream_refuses_is_dead_lettered(self):
+        self.js.add_stream("OUT3", ["out3.>"], max_msg_size=64)
+        config = ("targets:\n" + nats_target_yaml("small", "out3.events") +
+                  "routes:\n  - name: r\n    on: [shipment.confirmed]\n"
+                  "    steps:\n      - deliver: small\n")
+        hub = Hub(config_extra=config).start()
+        try:
+            st, _, body = hub.post_events(xdtest.event(8))
+            self.assertEqual(st, 202, body)
+
+            def dead():
+                st, _, b = hub.request("GET", "/v1/deliveries?state=dead&target=small")
+                return b["deliveries"] or None
+            dl = poll("the delivery dead-lettered", dead, timeout=HANG_GUARD_S)
+            self.assertEqual(dl[0]["attempts"], 1, dl)  # FAIL: not retried
+            self.assertIn("10054", dl[0]["last_error"], dl)
+            st, _, b = hub.request("GET", "/v1/exceptions?category=dead_letter")
+            self.assertEqual(len(b["exceptions"]), 1, b)
+            self.assertEqual(self.js.stream_info("OUT3")["state"]["messages"], 0)
         finally:
             stop_hub(self, hub)
 
