@@ -50,6 +50,8 @@ static const struct nats_verdict by_status[] = {
     {NATS_NOT_YET_CONNECTED, XD_OUT_RETRY, "connect"},
     {NATS_STALE_CONNECTION, XD_OUT_RETRY, "connect"},
     {NATS_DRAINING, XD_OUT_RETRY, "connect"},
+    /* headers "not supported" before the first connection said they are (nats-server >= 2.2) */
+    {NATS_NO_SERVER_SUPPORT, XD_OUT_RETRY, "connect"},
     {NATS_SSL_ERROR, XD_OUT_RETRY, "tls"},
     {NATS_NO_MEMORY, XD_OUT_RETRY, "nomem"},
     {NATS_MAX_PAYLOAD, XD_OUT_FAIL, "too_large"},
@@ -138,6 +140,9 @@ static void describe(struct xd_nats_target *t, struct pub *p, const char *cls)
     else if (p->status == NATS_TIMEOUT)
         snprintf(p->error, sizeof p->error, "no acknowledgment from JetStream within %u ms",
                  t->cfg->timeout_ms);
+    else if (p->status == NATS_NO_SERVER_SUPPORT)
+        snprintf(p->error, sizeof p->error,
+                 "not connected to a NATS server yet (or it is older than 2.2: no headers)");
     else if (p->js_err)
         snprintf(p->error, sizeof p->error, "JetStream error %d on %s: %s", p->js_err, subject,
                  nats_GetLastError(NULL));

@@ -248,6 +248,11 @@ static int prepare(struct source *s, struct item *it)
     xd_intake_init(&it->in, &lim, s->cfg->name);
     it->have_intake = 1;
 
+    if (len > cfg->server.max_body) {
+        xd_buf_printf(&it->why, "the message is %zu bytes, over server.max_body (%zu bytes)", len,
+                      cfg->server.max_body);
+        return 0;
+    }
     struct xd_json_limits jl = {.max_depth = lim.max_depth, .max_string = lim.max_string};
     struct xd_json_error jerr;
     cJSON *root = NULL;

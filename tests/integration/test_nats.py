@@ -4,7 +4,8 @@
   consumer, stored (an event without event_id takes its Nats-Msg-Id), routed
   and delivered to the stand-in target; a message published twice is one
   event; malformed, invalid and mismatched-id messages become
-  `rejected_message` exceptions and are terminated, never delivered forever;
+  `rejected_message` exceptions and are terminated, never delivered forever
+  (so does one over server.max_body);
   the consumer ends with nothing pending or unacknowledged; a restarted hub
   continues where it left off; messages delivered again (a new durable on
   the same store, as after a crash between commit and ack) are acknowledged
@@ -12,7 +13,8 @@
 - target: deliveries to a `type: nats` target land in a stream with
   `Nats-Msg-Id` = the delivery's idempotency key, once each; a subject no
   stream captures is retried (no responders) and delivered once the stream
-  exists.
+  exists; a message the stream refuses (over its max_msg_size) fails at
+  once: dead-lettered with the JetStream error, an exception opened.
 
 The leader-loss tests are in test_nats_failover.py. Every wait is a poll
 with a hang guard, never an assertion on speed.
@@ -97,6 +99,8 @@ class SourceTest(unittest.TestCase):
              None),
             (json.dumps({**xdtest.event(902), "event_id": "ns-bad-2"}).encode(), "other-id"),
             (json.dumps([xdtest.event(903)]).encode(), None),
+            (json.dumps({**xdtest.event(904), "event_id": "ns-big", "note": "x" * 9000}).encode(),
+             None),
         ]
         for i, e in enumerate(good):
             self.js.js_publish_retry(f"wmsin.dc1.{i % 3}", json.dumps(e).encode(), e["event_id"])
@@ -112,7 +116,7 @@ class SourceTest(unittest.TestCase):
                   "routes:\n  - name: ship\n    on: [shipment.confirmed]\n"
                   "    steps:\n      - deliver: erp\n"
                   "        map: '{event: .event_id}'\n")
-        hub = Hub(config_extra=config).start()
+        hub = Hub(config_extra=config, server={"max_body": 8192}).start()
         try:
             ids = [e["event_id"] for e in good] + ["ns-from-header"]
             for eid in ids:
@@ -126,13 +130,15 @@ class SourceTest(unittest.TestCase):
             def rejected():
                 st, _, b = hub.request("GET", "/v1/exceptions?category=rejected_message")
                 return b["exceptions"] if len(b.get("exceptions", [])) >= len(bad) else None
-            excs = poll("four rejected_message exceptions", rejected, timeout=HANG_GUARD_S)
+            excs = poll("a rejected_message exception per bad message", rejected,
+                        timeout=HANG_GUARD_S)
             self.assertEqual(len(excs), len(bad), excs)
             reasons = " | ".join(x["reason"] for x in excs)
             self.assertIn("malformed JSON", reasons)
             self.assertIn("type", reasons)
             self.assertIn("differs from the Nats-Msg-Id header 'other-id'", reasons)
             self.assertIn("one event object", reasons)
+            self.assertIn("over server.max_body (8192 bytes)", reasons)
             self.assertIn("stream WMSIN message", reasons)
 
             def delivered():
@@ -266,6 +272,28 @@ class TargetTest(unittest.TestCase):
             msgs = self.js.stream_messages("OUT2")
             self.assertEqual(len(msgs), 1, msgs)
             self.assertEqual(json.loads(msgs[0][3])["event_id"], xdtest.event(7)["event_id"])
+        finally:
+            stop_hub(self, hub)
+
+    def test_a_message_the_stream_refuses_is_dead_lettered(self):
+        self.js.add_stream("OUT3", ["out3.>"], max_msg_size=64)
+        config = ("targets:\n" + nats_target_yaml("small", "out3.events") +
+                  "routes:\n  - name: r\n    on: [shipment.confirmed]\n"
+                  "    steps:\n      - deliver: small\n")
+        hub = Hub(config_extra=config).start()
+        try:
+            st, _, body = hub.post_events(xdtest.event(8))
+            self.assertEqual(st, 202, body)
+
+            def dead():
+                st, _, b = hub.request("GET", "/v1/deliveries?state=dead&target=small")
+                return b["deliveries"] or None
+            dl = poll("the delivery dead-lettered", dead, timeout=HANG_GUARD_S)
+            self.assertEqual(dl[0]["attempts"], 1, dl)  # FAIL: not retried
+            self.assertIn("10054", dl[0]["last_error"], dl)
+            st, _, b = hub.request("GET", "/v1/exceptions?category=dead_letter")
+            self.assertEqual(len(b["exceptions"]), 1, b)
+            self.assertEqual(self.js.stream_info("OUT3")["state"]["messages"], 0)
         finally:
             stop_hub(self, hub)
 

@@ -101,6 +101,7 @@ class FailoverTest(unittest.TestCase):
                     c.js_publish_retry(f"foin.dc{i % 4}", json.dumps(e).encode(), e["event_id"],
                                        deadline_s=HANG_GUARD_S)
                     acked.append(e["event_id"])
+                    time.sleep(0.005)  # a WMS's pace: the kills land mid-stream
             finally:
                 c.close()
 
@@ -115,6 +116,7 @@ class FailoverTest(unittest.TestCase):
             poll("a first part consumed", lambda: len(acked) >= 100 and
                  len(stored_ids(hub, acked[:100])) == 100, timeout=HANG_GUARD_S)
             old = kill_leader(self.js, stream)
+            self.assertLess(len(acked), n, "the leader died after the last publish")
             wait_new_leader(self.js, stream, old)
             poll("publishing goes on after the election", lambda: len(acked) >= 300,
                  timeout=HANG_GUARD_S)
@@ -182,7 +184,7 @@ class FailoverTest(unittest.TestCase):
                 if st != 202:
                     raise AssertionError(f"intake refused a batch: {st} {body}")
                 posted.extend(ids[k:k + 10])
-                time.sleep(0.02)  # spread the load over the election
+                time.sleep(0.05)  # spread the load over the election
 
         post = threading.Thread(target=poster)
         post.start()
@@ -191,6 +193,7 @@ class FailoverTest(unittest.TestCase):
                  lambda: quiet(lambda: self.js.stream_info(stream)["state"]["messages"] >= 80),
                  timeout=HANG_GUARD_S)
             old = kill_leader(self.js, stream)
+            self.assertLess(len(posted), n, "the leader died after the last event was posted")
             wait_new_leader(self.js, stream, old)
             CLUSTER.start_node(old)
             post.join(HANG_GUARD_S)

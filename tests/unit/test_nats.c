@@ -144,6 +144,7 @@ static const struct {
     {NATS_CONNECTION_DISCONNECTED, 0, XD_OUT_RETRY, "connect"},
     {NATS_NO_SERVER, 0, XD_OUT_RETRY, "connect"},
     {NATS_NOT_YET_CONNECTED, 0, XD_OUT_RETRY, "connect"},
+    {NATS_NO_SERVER_SUPPORT, 0, XD_OUT_RETRY, "connect"}, /* headers, before connecting */
     {NATS_NO_MEMORY, 0, XD_OUT_RETRY, "nomem"},
     {NATS_MAX_PAYLOAD, 0, XD_OUT_FAIL, "too_large"},
     {NATS_INVALID_SUBJECT, 0, XD_OUT_FAIL, "request"},
