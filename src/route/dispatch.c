@@ -10,7 +10,7 @@
  *      allows an attempt, fetch the deliveries that may go now and start
  *      each one not already in flight: parse the stored event once, apply
  *      the route's filter (first step only) and the step's map, and hand the
- *      request to the curl multi client;
+ *      request to the curl multi client (or to a NATS target's publishers);
  *   3. submit the outcomes gathered so far to the store as one batch;
  *   4. let curl move transfers for up to a few milliseconds; completions
  *      are classified (OK / RETRY / FAIL, deliver/outcome.c), fed to the
@@ -62,7 +62,7 @@ struct lane;
 struct target {
     struct lane *l;             /* the lane that sends for this target */
     const struct xd_target *cfg;
-    int http;                   /* type http: sent; other types are not built yet */
+    int http;                   /* type http (curl multi); nats targets have nats set */
     int local;                  /* the hub itself: rate steps */
     struct xd_http_target ht;   /* headers, bearer token, circuit breaker (type http) */
     struct xd_nats_target *nats; /* type nats: its publishers (deliver/nats_target.h) */
