@@ -1066,8 +1066,8 @@ static const struct xd_cfg_key source_keys[] = {
       .check = check_js_name,
       .help = "Durable consumer name, created when missing; every hub node of one "
               "deployment uses the same one."),
-    K("batch", UINT, .off = offsetof(struct xd_source, batch), .def = "256",
-      .flags = XD_CF_NONZERO, .help = "Most messages fetched at once (and committed together)."),
+    K("batch", UINT, .off = offsetof(struct xd_source, batch), .def = "256", .flags = XD_CF_NONZERO,
+      .help = "Most messages fetched at once (and committed together)."),
     K("fetch_wait_ms", UINT, .off = offsetof(struct xd_source, fetch_wait_ms), .def = "1000",
       .flags = XD_CF_NONZERO, .help = "Longest wait of one fetch when the stream is idle."),
     K("ack_wait_ms", UINT, .off = offsetof(struct xd_source, ack_wait_ms), .def = "30000",

@@ -6,9 +6,9 @@
 
 #include <pthread.h>
 
-#define RECONNECT_WAIT_MS 250  /* between rounds over the server list */
+#define RECONNECT_WAIT_MS  250  /* between rounds over the server list */
 #define CONNECT_TIMEOUT_MS 2000 /* one TCP connect and handshake */
-#define PING_INTERVAL_MS 2000  /* a silent dead server is noticed in about 2 intervals */
+#define PING_INTERVAL_MS   2000 /* a silent dead server is noticed in about 2 intervals */
 
 static pthread_mutex_t lib_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned lib_users; /* connections open: the library is closed with the last */
@@ -77,8 +77,8 @@ int xd_nats_connect(char *const *servers, size_t n, const char *url, const char 
     if (s == NATS_OK) {
         s = natsConnection_Connect(out, o);
         if (s == NATS_NOT_YET_CONNECTED) {
-            xd_warn("nats %s: no server answers yet (%s ...); connecting in the background",
-                    name, list[0]);
+            xd_warn("nats %s: no server answers yet (%s ...); connecting in the background", name,
+                    list[0]);
             s = NATS_OK;
         }
     }

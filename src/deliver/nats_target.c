@@ -26,14 +26,14 @@
 #include <string.h>
 #include <time.h>
 
-#define WORKERS     4   /* publishes in flight per target */
-#define MSG_ID_MAX  128 /* longest Nats-Msg-Id accepted */
-#define ERROR_MAX   300
+#define WORKERS    4   /* publishes in flight per target */
+#define MSG_ID_MAX 128 /* longest Nats-Msg-Id accepted */
+#define ERROR_MAX  300
 
 /* ---- outcomes ---- */
 
 struct nats_verdict {
-    int status;            /* natsStatus */
+    int status; /* natsStatus */
     enum xd_outcome outcome;
     const char *cls;
 };
@@ -96,10 +96,10 @@ struct pub {
     char traceparent[XD_TRACEPARENT_LEN + 1];
     xd_http_done_fn *done;
     void *user;
-    int status;             /* natsStatus of the publish */
-    int js_err;             /* jsErrCode, 0 when none */
-    int cancelled;          /* never published: the target was destroyed */
-    int duplicate;          /* the stream had it already */
+    int status;    /* natsStatus of the publish */
+    int js_err;    /* jsErrCode, 0 when none */
+    int cancelled; /* never published: the target was destroyed */
+    int duplicate; /* the stream had it already */
     uint64_t latency_us;
     char error[ERROR_MAX];
 };
@@ -113,8 +113,8 @@ struct xd_nats_target {
     pthread_t workers[WORKERS];
     size_t nworkers;
     pthread_mutex_t mu;
-    pthread_cond_t cv;        /* a request queued, or stopping */
-    struct pub *head, *tail;  /* queued, oldest first */
+    pthread_cond_t cv;                 /* a request queued, or stopping */
+    struct pub *head, *tail;           /* queued, oldest first */
     struct pub *done_head, *done_tail; /* ended, waiting for poll */
     int stopping;
 };
@@ -294,7 +294,7 @@ static void report(struct pub *p)
     } else {
         r.outcome = xd_nats_classify(p->status, p->js_err, &cls);
         r.error_class = cls;
-        r.xport = r.outcome == XD_OUT_OK ? XD_XPORT_NONE
+        r.xport = r.outcome == XD_OUT_OK     ? XD_XPORT_NONE
                   : r.outcome == XD_OUT_FAIL ? XD_XPORT_REQUEST
                                              : XD_XPORT_OTHER;
         r.error = r.outcome == XD_OUT_OK ? "" : p->error;

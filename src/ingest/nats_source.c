@@ -38,11 +38,11 @@
 #include <string.h>
 #include <time.h>
 
-#define STORE_PAUSE_MS   1000  /* nak delay and pause when the store cannot take events */
-#define BACKOFF_FIRST_MS 100   /* after a NATS failure; doubles up to BACKOFF_MAX_MS */
+#define STORE_PAUSE_MS   1000 /* nak delay and pause when the store cannot take events */
+#define BACKOFF_FIRST_MS 100  /* after a NATS failure; doubles up to BACKOFF_MAX_MS */
 #define BACKOFF_MAX_MS   5000
-#define API_WAIT_MS      5000  /* JetStream API requests (consumer info, create) */
-#define REASON_MAX       900   /* of a rejection's reason kept in the exception */
+#define API_WAIT_MS      5000 /* JetStream API requests (consumer info, create) */
+#define REASON_MAX       900  /* of a rejection's reason kept in the exception */
 
 /* One message of a fetch, on its way to the store. */
 struct item {
@@ -50,11 +50,11 @@ struct item {
     natsMsg *msg;
     struct xd_intake in;
     int have_intake;
-    int submitted;          /* handed to the store: a.rc is its answer once done */
-    unsigned char result;   /* enum xd_append_result */
+    int submitted;        /* handed to the store: a.rc is its answer once done */
+    unsigned char result; /* enum xd_append_result */
     struct xd_append a;
-    struct xd_buf why;      /* when not submitted: why it is rejected */
-    const char *event_id;   /* for the exception, or NULL */
+    struct xd_buf why;    /* when not submitted: why it is rejected */
+    const char *event_id; /* for the exception, or NULL */
 };
 
 struct source {
@@ -67,7 +67,7 @@ struct source {
     pthread_t thread;
     int started;
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* outstanding reached 0, or stopping */
+    pthread_cond_t cv;  /* outstanding reached 0, or stopping */
     size_t outstanding; /* submitted, done not yet called */
     char last_problem[256];
     int64_t backoff_ms;
@@ -180,15 +180,14 @@ static int setup(struct source *s)
         je = 0;
         st = js_AddConsumer(&ci, s->js, c->stream, &cc, NULL, &je);
         if (st == NATS_OK)
-            xd_info("source %s: created the durable consumer %s on stream %s", c->name,
-                    c->durable, c->stream);
+            xd_info("source %s: created the durable consumer %s on stream %s", c->name, c->durable,
+                    c->stream);
     }
     if (st != NATS_OK) {
         if (je == JSStreamNotFoundErr)
             problem(s, "stream %s not found (create it: docs/nats.md)", c->stream);
         else
-            problem(s, "consumer %s on stream %s: %s", c->durable, c->stream,
-                    status_text(st, je));
+            problem(s, "consumer %s on stream %s: %s", c->durable, c->stream, status_text(st, je));
         return -1;
     }
     const char *filter = ci->Config && ci->Config->FilterSubject && *ci->Config->FilterSubject
@@ -242,9 +241,8 @@ static int prepare(struct source *s, struct item *it)
     const char *data = natsMsg_GetData(it->msg);
     size_t len = (size_t)natsMsg_GetDataLength(it->msg);
     const char *msg_id = header(it->msg, "Nats-Msg-Id");
-    struct xd_intake_limits lim = {.max_batch = 1,
-                                   .max_depth = cfg->server.max_depth,
-                                   .max_string = cfg->server.max_string};
+    struct xd_intake_limits lim = {
+        .max_batch = 1, .max_depth = cfg->server.max_depth, .max_string = cfg->server.max_string};
     xd_intake_init(&it->in, &lim, s->cfg->name);
     it->have_intake = 1;
 
@@ -318,8 +316,9 @@ static int reject(struct source *s, struct item *it)
              REASON_MAX, why, strlen(why) > REASON_MAX ? "..." : "");
     int rc = xd_store_open_exception(s->all->store, "rejected_message", it->event_id, reason);
     if (rc < 0) {
-        problem(s, "message %llu rejected, but the exception cannot be opened (%s): it will "
-                   "come again",
+        problem(s,
+                "message %llu rejected, but the exception cannot be opened (%s): it will "
+                "come again",
                 (unsigned long long)seq, xd_strerror(rc));
         natsMsg_NakWithDelay(it->msg, STORE_PAUSE_MS, NULL);
         return -1;

@@ -30,6 +30,17 @@ NATS_SERVER = shutil.which("nats-server") or (
     "/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server") else None)
 
 
+def _die_with_parent():
+    """In the child, before exec: SIGKILL it when the test process dies (PR_SET_PDEATHSIG),
+    so a test killed by its timeout leaves no servers behind. (The signal follows the
+    thread that started the server: start nodes from the main thread.)"""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def need_nats_server(cls):
     """Class decorator: skip the tests when nats-server is not installed."""
     return unittest.skipUnless(NATS_SERVER, "nats-server is not installed")(cls)
@@ -347,7 +358,7 @@ cluster {{
     def start_node(self, n):
         log = open(os.path.join(self.dir, f"{n}.log"), "ab")
         self.procs[n] = subprocess.Popen([NATS_SERVER, "-c", self.confs[n]], stdout=log,
-                                         stderr=subprocess.STDOUT)
+                                         stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         log.close()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -138,7 +138,7 @@ static const struct {
     const char *cls;
 } verdicts[] = {
     {NATS_OK, 0, XD_OUT_OK, "ok"},
-    {NATS_TIMEOUT, 0, XD_OUT_RETRY, "timeout"},            /* leader election, slow quorum */
+    {NATS_TIMEOUT, 0, XD_OUT_RETRY, "timeout"},             /* leader election, slow quorum */
     {NATS_NO_RESPONDERS, 0, XD_OUT_RETRY, "no_responders"}, /* no stream (yet), no leader */
     {NATS_CONNECTION_CLOSED, 0, XD_OUT_RETRY, "connect"},
     {NATS_CONNECTION_DISCONNECTED, 0, XD_OUT_RETRY, "connect"},
