@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/hex.h"
 #include "core/keyfile.h"
+#include "core/sha256.h"
 #include "core/log.h"
 
 #include <openssl/crypto.h>
@@ -208,9 +209,8 @@ void xd_auth_release(struct xd_req *r)
 static const struct xd_api_key *key_by_secret(const struct xd_keyset *ks, const char *secret)
 {
     unsigned char digest[32];
-    unsigned int mdlen = 0;
     size_t len = strlen(secret);
-    if (len == 0 || !EVP_Digest(secret, len, digest, &mdlen, EVP_sha256(), NULL))
+    if (len == 0 || xd_sha256(secret, len, digest) < 0)
         return NULL;
     size_t hit = ks->n;
     for (size_t i = ks->n; i-- > 0;) {

@@ -14,6 +14,7 @@
 #include "ingest/event.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/sha256.h"
 #include "formats/json.h"
 #include "ingest/event_schema.h"
 
@@ -23,8 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/sha.h>
 
 #define MAX_QTY          1e12
 #define MAX_CODE         128
@@ -664,7 +663,7 @@ int xd_event_prepare(cJSON *ev, const char *default_source, struct xd_event *out
         goto fail;
     out->body_len = b.len;
     out->body = xd_buf_steal(&b);
-    SHA256((const unsigned char *)out->body, out->body_len, out->hash);
+    xd_sha256(out->body, out->body_len, out->hash);
     return 0;
 
 fail:
