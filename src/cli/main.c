@@ -3,6 +3,7 @@
  */
 #include "cli/cli.h"
 #include "audit/audit.h"
+#include "formats/json.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -140,6 +141,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "crossdock: no command '%s'; try 'crossdock help'\n", argv[1]);
         return 2;
     }
+    xd_json_hooks_install(); /* before any cJSON allocation: intake's arenas */
     xd_audit_argv(argc - 1, argv + 1); /* as typed, before getopt reorders it */
     return c->fn(argc - 1, argv + 1);
 }

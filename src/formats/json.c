@@ -608,3 +608,123 @@ int xd_json_write(struct xd_buf *b, const cJSON *item)
         b->data[b->len] = '\0'; /* room() always kept a byte for it */
     return rc;
 }
+
+/* ---- arenas (see json.h) ---- */
+
+/*
+ * Every allocation made through the hooks is preceded by one of these tags
+ * (8 bytes, so what follows stays aligned for cJSON's doubles and pointers).
+ */
+#define TAG_HEAP  ((uint64_t)0x7864686561703031u) /* "xdheap01" */
+#define TAG_ARENA ((uint64_t)0x786461726e613031u) /* "xdarna01" */
+
+#define CHUNK_MIN     16384
+#define CHUNK_MAX     (4u << 20)
+
+static int hooks_installed;
+static _Thread_local struct xd_json_arena *current;
+
+void xd_json_arena_init(struct xd_json_arena *a, size_t hint)
+{
+    memset(a, 0, sizeof *a);
+    a->hint = hint;
+}
+
+void xd_json_arena_dispose(struct xd_json_arena *a)
+{
+    struct xd_json_chunk *c = a->chunks;
+    while (c) {
+        struct xd_json_chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    memset(a, 0, sizeof *a);
+}
+
+struct xd_json_arena *xd_json_arena_enter(struct xd_json_arena *a)
+{
+    struct xd_json_arena *prev = current;
+    if (hooks_installed)
+        current = a;
+    return prev;
+}
+
+/*
+ * n bytes (a multiple of 8) from a. When the newest chunk has no room, a new
+ * one twice its size (the first: the hint) takes its place; an allocation
+ * bigger than half of that gets a chunk of its own, kept behind the newest so
+ * the room left there is still used.
+ */
+static void *arena_alloc(struct xd_json_arena *a, size_t n)
+{
+    if ((size_t)(a->end - a->cur) >= n) {
+        void *p = a->cur;
+        a->cur += n;
+        return p;
+    }
+    size_t size = a->next_size ? a->next_size : a->hint;
+    if (size < CHUNK_MIN)
+        size = CHUNK_MIN;
+    if (size > CHUNK_MAX)
+        size = CHUNK_MAX;
+    if (n > size / 2) {
+        struct xd_json_chunk *c = malloc(sizeof *c + n);
+        if (!c)
+            return NULL;
+        if (a->chunks) {
+            c->next = a->chunks->next;
+            a->chunks->next = c;
+        } else {
+            c->next = NULL;
+            a->chunks = c;
+        }
+        return c + 1;
+    }
+    struct xd_json_chunk *c = malloc(sizeof *c + size);
+    if (!c)
+        return NULL;
+    c->next = a->chunks;
+    a->chunks = c;
+    a->cur = (char *)(c + 1) + n;
+    a->end = (char *)(c + 1) + size;
+    a->next_size = 2 * size;
+    return c + 1;
+}
+
+static void *hook_malloc(size_t n)
+{
+    if (n > SIZE_MAX - 16)
+        return NULL;
+    uint64_t *h;
+    if (current) {
+        h = arena_alloc(current, (sizeof *h + n + 7) & ~(size_t)7);
+        if (!h)
+            return NULL;
+        *h = TAG_ARENA;
+    } else {
+        h = malloc(sizeof *h + n);
+        if (!h)
+            return NULL;
+        *h = TAG_HEAP;
+    }
+    return h + 1;
+}
+
+static void hook_free(void *p)
+{
+    if (!p)
+        return;
+    uint64_t *h = (uint64_t *)p - 1;
+    if (*h == TAG_HEAP)
+        free(h);
+    else if (*h != TAG_ARENA)
+        abort(); /* not from these hooks: freeing it would corrupt the heap */
+    /* An arena allocation goes when its arena is disposed. */
+}
+
+void xd_json_hooks_install(void)
+{
+    cJSON_Hooks hooks = {.malloc_fn = hook_malloc, .free_fn = hook_free};
+    cJSON_InitHooks(&hooks);
+    hooks_installed = 1;
+}

@@ -54,4 +54,41 @@ int xd_json_write(struct xd_buf *b, const cJSON *item);
 int xd_json_write_string(struct xd_buf *b, const char *s, size_t n);
 int xd_json_write_number(struct xd_buf *b, double d);
 
+/*
+ * Arenas for cJSON trees. Parsing a request allocates a node per value and a
+ * string per key and string value; with an arena those come out of a few
+ * large blocks that are freed together, instead of one malloc()/free() each.
+ *
+ * xd_json_hooks_install() replaces cJSON's allocator once, at startup,
+ * before any cJSON allocation, for the rest of the process (cJSON_InitHooks
+ * must not be called after it). From then on every cJSON allocation carries
+ * a small header saying where it came from, so cJSON_Delete() and
+ * cJSON_free() are right for both kinds: a heap allocation is freed, an
+ * arena allocation is left to its arena. Without the hooks installed (unit
+ * tests, fuzzers), arenas are never used and everything is plain malloc().
+ *
+ * xd_json_arena_enter(a) makes this thread's cJSON allocations come from a
+ * until xd_json_arena_enter(prev) with the value it returned. A tree (or
+ * part of one) allocated in an arena must be deleted (or abandoned) before
+ * xd_json_arena_dispose(); deleting it afterwards would read freed memory.
+ * An arena is filled by one thread at a time; disposing it is allowed on
+ * any thread.
+ */
+struct xd_json_chunk {
+    struct xd_json_chunk *next;
+    size_t pad; /* keeps the data that follows 16-byte aligned */
+};
+
+struct xd_json_arena {
+    struct xd_json_chunk *chunks; /* newest first */
+    char *cur, *end;              /* free room in the newest chunk */
+    size_t hint;                  /* size of the first chunk (clamped to 16 KiB..4 MiB) */
+    size_t next_size;             /* size of the next chunk; 0 before the first */
+};
+
+void xd_json_hooks_install(void);
+void xd_json_arena_init(struct xd_json_arena *a, size_t hint);
+void xd_json_arena_dispose(struct xd_json_arena *a);
+struct xd_json_arena *xd_json_arena_enter(struct xd_json_arena *a);
+
 #endif

@@ -12,12 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* First arena chunk per body byte: a parsed event takes about 7 times its text. */
+#define ARENA_PER_BYTE 8
+
 void xd_intake_init(struct xd_intake *in, const struct xd_intake_limits *lim,
                     const char *default_source)
 {
     memset(in, 0, sizeof *in);
     in->lim = *lim;
     in->default_source = default_source;
+    xd_json_arena_init(&in->arena, 0);
 }
 
 void xd_intake_dispose(struct xd_intake *in)
@@ -28,6 +32,7 @@ void xd_intake_dispose(struct xd_intake *in)
     for (size_t i = 0; i < in->nroots; i++)
         cJSON_Delete(in->roots[i]);
     free(in->roots);
+    xd_json_arena_dispose(&in->arena); /* after the trees that may live in it */
     xd_verrs_dispose(&in->errs);
     memset(in, 0, sizeof *in);
 }
@@ -84,29 +89,55 @@ static int validate_array(struct xd_intake *in, const cJSON *items, const char *
     return bad ? XD_ESCHEMA : 0;
 }
 
+static int add_tree(struct xd_intake *in, cJSON *root);
+static int parse_failed(struct xd_intake *in, int rc, const struct xd_json_error *jerr);
+
+/*
+ * The trees parsed here and the defaults xd_event_prepare() adds to them are
+ * allocated in the intake's arena (formats/json.h), freed all at once by
+ * xd_intake_dispose().
+ */
 int xd_intake_add_body(struct xd_intake *in, const char *body, size_t len)
 {
     struct xd_json_limits jl = {.max_depth = in->lim.max_depth, .max_string = in->lim.max_string};
     struct xd_json_error jerr;
     cJSON *root = NULL;
 
+    if (!in->arena.chunks)
+        in->arena.hint = len * ARENA_PER_BYTE;
+    struct xd_json_arena *prev = xd_json_arena_enter(&in->arena);
     int rc = xd_json_parse(body, len, &jl, &root, &jerr);
-    if (rc == XD_ENOMEM)
-        return rc;
-    if (rc < 0) {
-        xd_verrs_add(&in->errs, "", "malformed JSON at byte %zu: %s", jerr.offset,
-                     jerr.message);
-        if (!in->has_offset) {
-            in->has_offset = 1;
-            in->offset = jerr.offset;
-        }
-        set_status(in, 400);
-        return XD_EPARSE;
-    }
-    return xd_intake_add_tree(in, root);
+    if (rc == 0)
+        rc = add_tree(in, root);
+    else
+        rc = parse_failed(in, rc, &jerr);
+    xd_json_arena_enter(prev);
+    return rc;
 }
 
 int xd_intake_add_tree(struct xd_intake *in, cJSON *root)
+{
+    struct xd_json_arena *prev = xd_json_arena_enter(&in->arena);
+    int rc = add_tree(in, root);
+    xd_json_arena_enter(prev);
+    return rc;
+}
+
+/* Records a body that xd_json_parse() refused. */
+static int parse_failed(struct xd_intake *in, int rc, const struct xd_json_error *jerr)
+{
+    if (rc == XD_ENOMEM)
+        return rc;
+    xd_verrs_add(&in->errs, "", "malformed JSON at byte %zu: %s", jerr->offset, jerr->message);
+    if (!in->has_offset) {
+        in->has_offset = 1;
+        in->offset = jerr->offset;
+    }
+    set_status(in, 400);
+    return XD_EPARSE;
+}
+
+static int add_tree(struct xd_intake *in, cJSON *root)
 {
     int rc = keep_root(in, root);
     if (rc < 0) {

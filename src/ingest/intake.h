@@ -11,6 +11,7 @@
 #ifndef XD_INTAKE_H
 #define XD_INTAKE_H
 
+#include "formats/json.h"
 #include "ingest/event.h"
 
 #include <stddef.h>
@@ -25,6 +26,7 @@ struct xd_intake {
     struct xd_intake_limits lim;
     const char *default_source; /* an event's source when it has none */
     cJSON **roots;              /* parsed documents (owned) */
+    struct xd_json_arena arena; /* where the parsed trees and added defaults live */
     size_t nroots, roots_cap;
     struct xd_event *events; /* prepared events, in input order */
     size_t n, cap;
