@@ -8,9 +8,9 @@
  * nothing above U+10FFFF, no truncated sequences), no raw control characters
  * and no unpaired \u surrogates or \u0000 in strings, strict number grammar
  * (cJSON would take "01", "1." and "-.5"), numbers that fit a double, and our
- * depth and string-length limits. cJSON then builds the tree from input known
- * to be well formed, so its own (less precise) error position is needed only
- * if it disagrees, which after the pass means it ran out of memory.
+ * depth and string-length limits. A second pass then builds the cJSON tree
+ * from input known to be well formed (only allocation can fail there), the
+ * same tree cJSON's own parser would build.
  *
  * Output (xd_json_write) is compact, keeps key order, and prints numbers the
  * same way every time, so that a hash of the output is stable.
@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -368,6 +369,288 @@ static int scan_document(struct scan *sc)
     }
 }
 
+/* ---- the tree ---- */
+
+/*
+ * The second pass builds the cJSON tree from input the first pass accepted,
+ * so it checks nothing but allocation. The tree is exactly the one
+ * cJSON_ParseWithLengthOpts() builds from the same input (the unit tests
+ * compare them node by node): the same types, valueint as cJSON saturates
+ * it, keys in ->string, and each container's first child's prev pointing at
+ * its last one. It allocates through cJSON_malloc(), so cJSON_Delete() frees
+ * it and an arena (below) can hold it. Doing it here rather than in cJSON
+ * skips what cJSON spends on input it cannot trust: three strncmp() per
+ * value, two passes per string, a copy and strtod() per number.
+ */
+struct build {
+    const unsigned char *s;
+    size_t pos, len;
+};
+
+static void build_ws(struct build *b)
+{
+    while (b->pos < b->len && is_ws[b->s[b->pos]])
+        b->pos++;
+}
+
+static cJSON *new_node(int type)
+{
+    cJSON *n = cJSON_malloc(sizeof *n);
+    if (n)
+        *n = (cJSON){.type = type};
+    return n;
+}
+
+/* Appends UTF-8 for code point cp at d; returns the byte after it. */
+static char *put_utf8(char *d, unsigned cp)
+{
+    if (cp < 0x80) {
+        *d++ = (char)cp;
+    } else if (cp < 0x800) {
+        *d++ = (char)(0xc0 | cp >> 6);
+        *d++ = (char)(0x80 | (cp & 0x3f));
+    } else if (cp < 0x10000) {
+        *d++ = (char)(0xe0 | cp >> 12);
+        *d++ = (char)(0x80 | (cp >> 6 & 0x3f));
+        *d++ = (char)(0x80 | (cp & 0x3f));
+    } else {
+        *d++ = (char)(0xf0 | cp >> 18);
+        *d++ = (char)(0x80 | (cp >> 12 & 0x3f));
+        *d++ = (char)(0x80 | (cp >> 6 & 0x3f));
+        *d++ = (char)(0x80 | (cp & 0x3f));
+    }
+    return d;
+}
+
+/* Unescapes n raw bytes at s (a checked string body) into d, NUL-terminated. */
+static void unescape(char *d, const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] != '\\') {
+            *d++ = (char)s[i++];
+            continue;
+        }
+        unsigned char e = s[i + 1];
+        i += 2;
+        switch (e) {
+        case 'b':
+            *d++ = '\b';
+            break;
+        case 'f':
+            *d++ = '\f';
+            break;
+        case 'n':
+            *d++ = '\n';
+            break;
+        case 'r':
+            *d++ = '\r';
+            break;
+        case 't':
+            *d++ = '\t';
+            break;
+        case 'u': {
+            unsigned cp = 0, lo = 0;
+            hex4(s + i, &cp);
+            i += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff) { /* the first pass saw its pair */
+                hex4(s + i + 2, &lo);
+                i += 6;
+                cp = 0x10000 + ((cp & 0x3ff) << 10 | (lo & 0x3ff));
+            }
+            d = put_utf8(d, cp);
+            break;
+        }
+        default: /* " \ / */
+            *d++ = (char)e;
+            break;
+        }
+    }
+    *d = '\0';
+}
+
+/* The string at pos (its opening quote), in a new allocation; pos after it. NULL: no memory. */
+static char *build_string(struct build *b)
+{
+    const unsigned char *s = b->s;
+    size_t start = b->pos + 1, p = start;
+    int escaped = 0;
+    for (;;) {
+        while (str_class[s[p]] != SC_QUOTE && str_class[s[p]] != SC_ESCAPE)
+            p++;
+        if (s[p] == '"')
+            break;
+        escaped = 1;
+        p += 2; /* whatever follows a backslash is not the end */
+    }
+    size_t n = p - start;
+    char *out = cJSON_malloc(n + 1); /* unescaping never makes a string longer */
+    if (!out)
+        return NULL;
+    if (escaped) {
+        unescape(out, s + start, n);
+    } else {
+        memcpy(out, s + start, n);
+        out[n] = '\0';
+    }
+    b->pos = p + 1;
+    return out;
+}
+
+/*
+ * The number at pos. Up to 15 significant digits and 22 decimals with no
+ * exponent, m / 10^k is one correctly rounded division of exact values, so
+ * it is the double strtod() returns; anything else goes to strtod().
+ */
+static double build_number(struct build *b)
+{
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const unsigned char *s = b->s;
+    size_t start = b->pos, p = start, len = b->len;
+    uint64_t m = 0;
+    int digits = 0, decimals = 0, neg = s[p] == '-';
+    p += (size_t)neg;
+    for (; p < len && s[p] >= '0' && s[p] <= '9'; p++, digits++)
+        m = m * 10 + (uint64_t)(s[p] - '0');
+    if (p < len && s[p] == '.')
+        for (p++; p < len && s[p] >= '0' && s[p] <= '9'; p++, digits++, decimals++)
+            m = m * 10 + (uint64_t)(s[p] - '0');
+    if (!(p < len && (s[p] == 'e' || s[p] == 'E')) && digits <= 15 && decimals <= 22) {
+        b->pos = p;
+        double d = (double)m / pow10[decimals];
+        return neg ? -d : d;
+    }
+    while (p < len && (s[p] == 'e' || s[p] == 'E' || s[p] == '+' || s[p] == '-' ||
+                       (s[p] >= '0' && s[p] <= '9')))
+        p++;
+    char tmp[MAX_NUMBER + 1]; /* the first pass allowed no longer number */
+    memcpy(tmp, s + start, p - start);
+    tmp[p - start] = '\0';
+    b->pos = p;
+    return strtod(tmp, NULL);
+}
+
+/* One scalar at pos, as a node; NULL: no memory. */
+static cJSON *build_scalar(struct build *b)
+{
+    cJSON *n;
+    switch (b->s[b->pos]) {
+    case '"':
+        n = new_node(cJSON_String);
+        if (n) {
+            n->valuestring = build_string(b);
+            if (!n->valuestring) {
+                cJSON_free(n);
+                return NULL;
+            }
+        }
+        return n;
+    case 't':
+        n = new_node(cJSON_True);
+        if (n)
+            n->valueint = 1; /* as cJSON sets it */
+        b->pos += 4;
+        return n;
+    case 'f':
+        b->pos += 5;
+        return new_node(cJSON_False);
+    case 'n':
+        b->pos += 4;
+        return new_node(cJSON_NULL);
+    default:
+        n = new_node(cJSON_Number);
+        if (n) {
+            double d = build_number(b);
+            n->valuedouble = d;
+            n->valueint = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
+        }
+        return n;
+    }
+}
+
+/* Makes v the last child of parent, keeping cJSON's child->prev == last. */
+static void append(cJSON *parent, cJSON *v)
+{
+    cJSON *first = parent->child;
+    if (!first) {
+        parent->child = v;
+        v->prev = v;
+        return;
+    }
+    cJSON *last = first->prev;
+    last->next = v;
+    v->prev = last;
+    first->prev = v;
+}
+
+/* The tree of a document the first pass accepted (pos at its first value). */
+static int build_document(struct build *b, cJSON **out)
+{
+    cJSON *stack[CJSON_NESTING_LIMIT]; /* open containers; the first pass bounded the depth */
+    unsigned depth = 0;
+    cJSON *root = NULL, *v;
+    char *key = NULL;
+
+    for (;;) {
+        /* Here a value starts; key is its name in an object. */
+        unsigned char c = b->s[b->pos];
+        if (c == '{' || c == '[') {
+            v = new_node(c == '{' ? cJSON_Object : cJSON_Array);
+            b->pos++;
+        } else {
+            v = build_scalar(b);
+        }
+        if (!v)
+            goto oom;
+        v->string = key;
+        key = NULL;
+        if (depth == 0)
+            root = v;
+        else
+            append(stack[depth - 1], v);
+        if (c == '{' || c == '[') {
+            stack[depth++] = v;
+            build_ws(b);
+            if (b->s[b->pos] == '}' || b->s[b->pos] == ']') {
+                b->pos++;
+                depth--;
+                goto after_value;
+            }
+            if (c == '[')
+                continue;
+            goto member;
+        }
+    after_value:
+        build_ws(b);
+        if (depth == 0) {
+            *out = root;
+            return 0;
+        }
+        c = b->s[b->pos++];
+        if (c == '}' || c == ']') {
+            depth--;
+            goto after_value;
+        }
+        build_ws(b); /* after the comma */
+        if (!cJSON_IsObject(stack[depth - 1]))
+            continue;
+    member:
+        key = build_string(b);
+        if (!key)
+            goto oom;
+        build_ws(b);
+        b->pos++; /* the colon */
+        build_ws(b);
+    }
+
+oom:
+    cJSON_free(key);
+    cJSON_Delete(root);
+    return XD_ENOMEM;
+}
+
 int xd_json_parse(const char *buf, size_t len, const struct xd_json_limits *lim, cJSON **out,
                   struct xd_json_error *err)
 {
@@ -378,7 +661,6 @@ int xd_json_parse(const char *buf, size_t len, const struct xd_json_limits *lim,
         .max_string = lim && lim->max_string ? lim->max_string : DEFAULT_STRING,
         .err = err,
     };
-    const char *end = NULL;
     int rc;
 
     *out = NULL;
@@ -387,30 +669,17 @@ int xd_json_parse(const char *buf, size_t len, const struct xd_json_limits *lim,
     /* A UTF-8 byte order mark is allowed (RFC 8259 section 8.1); cJSON skips it too. */
     if (sc.len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
         sc.pos = 3;
+    size_t start = sc.pos;
     rc = scan_document(&sc);
     if (rc < 0)
         return rc;
 
-    /*
-     * Not require_null_terminated: with a length, cJSON 1.7.15 then wants a
-     * NUL inside that length. The pass has already seen that only whitespace
-     * follows the value; cJSON must agree, else it is reported where it
-     * stopped.
-     */
-    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
-    if (!root) {
-        /* The input is well formed, so this is cJSON failing to allocate. */
+    struct build b = {.s = sc.s, .pos = start, .len = sc.len};
+    build_ws(&b);
+    rc = build_document(&b, out);
+    if (rc < 0)
         fail(&sc, 0, "out of memory");
-        return XD_ENOMEM;
-    }
-    sc.pos = (size_t)(end - buf);
-    skip_ws(&sc);
-    if (sc.pos != sc.len) {
-        cJSON_Delete(root);
-        return unexpected(&sc);
-    }
-    *out = root;
-    return 0;
+    return rc;
 }
 
 /* ---- output ---- */

@@ -1,9 +1,11 @@
 /*
- * JSON input: the one place request bodies and files are parsed. cJSON builds
- * the tree (the fastest of the parsers measured here); before it, one pass
- * over the bytes checks syntax, UTF-8, nesting depth and string length so that cJSON
- * only ever sees input within our limits, and a syntax error is reported with
- * its byte offset. Numbers that overflow a double are rejected here too.
+ * JSON input: the one place request bodies and files are parsed into cJSON
+ * trees. One pass over the bytes checks syntax, UTF-8, nesting depth and
+ * string length, so that a syntax error is reported with its byte offset and
+ * only input within our limits goes on; numbers that overflow a double are
+ * rejected there too. A second pass builds the tree cJSON_Parse() would
+ * build from the same bytes (cJSON's own parser re-checks everything and
+ * cost more than both passes together).
  *
  * Ownership: on success *out is a cJSON tree the caller frees with
  * cJSON_Delete(). xd_json_write() appends to the caller's buffer.
@@ -32,8 +34,8 @@ struct xd_json_error {
  * invalid UTF-8, raw control characters, unpaired \u surrogates and \u0000
  * in strings, numbers beyond a double or longer than 63 characters. A
  * leading UTF-8 byte order mark is skipped; whitespace-only input is an
- * "empty body" at offset 0. XD_ENOMEM (err says "out of memory") when cJSON
- * cannot allocate the tree. Numbers are read and written in the C locale
+ * "empty body" at offset 0. XD_ENOMEM (err says "out of memory") when the
+ * tree cannot be allocated (through cJSON_malloc()). Numbers are read and written in the C locale
  * (the hub never calls setlocale()).
  */
 int xd_json_parse(const char *buf, size_t len, const struct xd_json_limits *lim, cJSON **out,
