@@ -1,16 +1,15 @@
 /*
  * JSON input and compact output (see json.h).
  *
- * Input is checked in one pass over the bytes before cJSON sees them. The pass
- * is a complete RFC 8259 recogniser (a small state machine, no allocation):
+ * Input is parsed in one pass over the bytes that builds the cJSON tree as it
+ * goes. The pass is a complete RFC 8259 recogniser (a small state machine):
  * it finds every syntax error with its exact byte offset, and enforces what
  * cJSON does not: valid UTF-8 (no overlongs, no UTF-8-encoded surrogates,
  * nothing above U+10FFFF, no truncated sequences), no raw control characters
  * and no unpaired \u surrogates or \u0000 in strings, strict number grammar
  * (cJSON would take "01", "1." and "-.5"), numbers that fit a double, and our
- * depth and string-length limits. A second pass then builds the cJSON tree
- * from input known to be well formed (only allocation can fail there), the
- * same tree cJSON's own parser would build.
+ * depth and string-length limits. The tree is the one cJSON's own parser
+ * would build from the same bytes.
  *
  * Output (xd_json_write) is compact, keeps key order, and prints numbers the
  * same way every time, so that a hash of the output is stable.
@@ -63,6 +62,7 @@ struct scan {
     unsigned max_depth;
     size_t max_string;
     struct xd_json_error *err;
+    int escaped; /* the last string scanned holds a backslash escape */
 };
 
 static int fail(struct scan *sc, size_t offset, const char *fmt, ...)
@@ -168,15 +168,17 @@ static int scan_u_escape(struct scan *sc)
 }
 
 /*
- * A string (pos at the opening quote); leaves pos after the closing quote.
- * The loop works on a local position: a byte read through an unsigned char
- * pointer may alias sc->pos, which would otherwise be reloaded every byte.
+ * A string (pos at the opening quote); leaves pos after the closing quote
+ * and sc->escaped set when it holds a backslash escape. The loop works on a
+ * local position: a byte read through an unsigned char pointer may alias
+ * sc->pos, which would otherwise be reloaded every byte.
  */
 static int scan_string(struct scan *sc)
 {
     const unsigned char *s = sc->s;
     size_t start = sc->pos, pos = start + 1, len = sc->len;
     int rc;
+    sc->escaped = 0;
     for (;;) {
         while (pos < len && str_class[s[pos]] == SC_PLAIN)
             pos++;
@@ -199,6 +201,7 @@ static int scan_string(struct scan *sc)
             break;
         }
         default: /* SC_ESCAPE */
+            sc->escaped = 1;
             if (pos + 1 >= len)
                 return fail(sc, len, "unexpected end of input");
             if (s[pos + 1] == 'u') {
@@ -217,182 +220,19 @@ static int scan_string(struct scan *sc)
     }
 }
 
-static int is_digit(const struct scan *sc)
-{
-    return sc->pos < sc->len && sc->s[sc->pos] >= '0' && sc->s[sc->pos] <= '9';
-}
-
-/* A number per RFC 8259 (pos at '-' or a digit); rejects one beyond a double. */
-static int scan_number(struct scan *sc)
-{
-    size_t start = sc->pos;
-    int has_exp = 0;
-    if (sc->s[sc->pos] == '-')
-        sc->pos++;
-    if (!is_digit(sc))
-        return unexpected(sc);
-    if (sc->s[sc->pos++] != '0')
-        while (is_digit(sc))
-            sc->pos++;
-    if (sc->pos < sc->len && sc->s[sc->pos] == '.') {
-        sc->pos++;
-        if (!is_digit(sc))
-            return unexpected(sc);
-        while (is_digit(sc))
-            sc->pos++;
-    }
-    if (sc->pos < sc->len && (sc->s[sc->pos] == 'e' || sc->s[sc->pos] == 'E')) {
-        has_exp = 1;
-        sc->pos++;
-        if (sc->pos < sc->len && (sc->s[sc->pos] == '+' || sc->s[sc->pos] == '-'))
-            sc->pos++;
-        if (!is_digit(sc))
-            return unexpected(sc);
-        while (is_digit(sc))
-            sc->pos++;
-    }
-    size_t n = sc->pos - start;
-    if (n > MAX_NUMBER)
-        return fail(sc, start, "number longer than %d characters", MAX_NUMBER);
-    /* Without an exponent, 63 digits stay far below DBL_MAX (~1.8e308). */
-    if (has_exp) {
-        char tmp[MAX_NUMBER + 1];
-        memcpy(tmp, sc->s + start, n);
-        tmp[n] = '\0';
-        if (isinf(strtod(tmp, NULL)))
-            return fail(sc, start, "number out of range");
-    }
-    return 0;
-}
-
-static int scan_literal(struct scan *sc, const char *word, size_t n)
-{
-    for (size_t i = 0; i < n; i++, sc->pos++)
-        if (sc->pos >= sc->len || sc->s[sc->pos] != (unsigned char)word[i])
-            return unexpected(sc);
-    return 0;
-}
-
-/* One scalar value at pos; containers are handled by the caller's loop. */
-static int scan_scalar(struct scan *sc)
-{
-    switch (sc->s[sc->pos]) {
-    case '"':
-        return scan_string(sc);
-    case 't':
-        return scan_literal(sc, "true", 4);
-    case 'f':
-        return scan_literal(sc, "false", 5);
-    case 'n':
-        return scan_literal(sc, "null", 4);
-    default:
-        if (sc->s[sc->pos] == '-' || (sc->s[sc->pos] >= '0' && sc->s[sc->pos] <= '9'))
-            return scan_number(sc);
-        return unexpected(sc);
-    }
-}
-
-/*
- * The whole document. The open containers are a bit stack (1 = object), so
- * the pass needs no allocation whatever the depth limit.
- */
-static int scan_document(struct scan *sc)
-{
-    unsigned char stack[(CJSON_NESTING_LIMIT + 7) / 8] = {0};
-    unsigned depth = 0;
-    int rc;
-
-    skip_ws(sc);
-    if (sc->pos >= sc->len)
-        return fail(sc, 0, "empty body");
-    for (;;) {
-        /* Here a value is expected. */
-        skip_ws(sc);
-        if (sc->pos >= sc->len)
-            return unexpected(sc);
-        unsigned char c = sc->s[sc->pos];
-        if (c == '{' || c == '[') {
-            if (depth >= sc->max_depth)
-                return fail(sc, sc->pos, "nesting deeper than %u", sc->max_depth);
-            if (c == '{')
-                stack[depth / 8] |= (unsigned char)(1u << depth % 8);
-            else
-                stack[depth / 8] &= (unsigned char)~(1u << depth % 8);
-            depth++;
-            sc->pos++;
-            skip_ws(sc);
-            if (sc->pos < sc->len && sc->s[sc->pos] == (c == '{' ? '}' : ']')) {
-                sc->pos++;
-                depth--;
-                goto after_value;
-            }
-            if (c == '[')
-                continue;
-            goto member;
-        }
-        rc = scan_scalar(sc);
-        if (rc < 0)
-            return rc;
-    after_value:
-        skip_ws(sc);
-        if (depth == 0) {
-            if (sc->pos < sc->len)
-                return unexpected(sc);
-            return 0;
-        }
-        int in_object = stack[(depth - 1) / 8] >> (depth - 1) % 8 & 1;
-        if (sc->pos >= sc->len)
-            return unexpected(sc);
-        c = sc->s[sc->pos];
-        if (c == (in_object ? '}' : ']')) {
-            sc->pos++;
-            depth--;
-            goto after_value;
-        }
-        if (c != ',')
-            return unexpected(sc);
-        sc->pos++;
-        if (!in_object)
-            continue;
-        skip_ws(sc);
-    member:
-        /* pos at what must be a key. */
-        if (sc->pos >= sc->len || sc->s[sc->pos] != '"')
-            return unexpected(sc);
-        rc = scan_string(sc);
-        if (rc < 0)
-            return rc;
-        skip_ws(sc);
-        if (sc->pos >= sc->len || sc->s[sc->pos] != ':')
-            return unexpected(sc);
-        sc->pos++;
-    }
-}
-
 /* ---- the tree ---- */
 
 /*
- * The second pass builds the cJSON tree from input the first pass accepted,
- * so it checks nothing but allocation. The tree is exactly the one
+ * The pass builds the cJSON tree as it goes, exactly the one
  * cJSON_ParseWithLengthOpts() builds from the same input (the unit tests
  * compare them node by node): the same types, valueint as cJSON saturates
  * it, keys in ->string, and each container's first child's prev pointing at
  * its last one. It allocates through cJSON_malloc(), so cJSON_Delete() frees
- * it and an arena (below) can hold it. Doing it here rather than in cJSON
- * skips what cJSON spends on input it cannot trust: three strncmp() per
- * value, two passes per string, a copy and strtod() per number.
+ * the tree and an arena (below) can hold it. On an error the part built so
+ * far is deleted. Doing this here rather than in cJSON skips what cJSON
+ * spends on input it cannot trust: three strncmp() per value, two passes
+ * per string, a copy and strtod() per number.
  */
-struct build {
-    const unsigned char *s;
-    size_t pos, len;
-};
-
-static void build_ws(struct build *b)
-{
-    while (b->pos < b->len && is_ws[b->s[b->pos]])
-        b->pos++;
-}
-
 static cJSON *new_node(int type)
 {
     cJSON *n = cJSON_malloc(sizeof *n);
@@ -469,105 +309,152 @@ static void unescape(char *d, const unsigned char *s, size_t n)
     *d = '\0';
 }
 
-/* The string at pos (its opening quote), in a new allocation; pos after it. NULL: no memory. */
-static char *build_string(struct build *b)
+/* The string just scanned (its opening quote at start), in a new allocation; NULL: no memory. */
+static char *string_value(const struct scan *sc, size_t start)
 {
-    const unsigned char *s = b->s;
-    size_t start = b->pos + 1, p = start;
-    int escaped = 0;
-    for (;;) {
-        while (str_class[s[p]] != SC_QUOTE && str_class[s[p]] != SC_ESCAPE)
-            p++;
-        if (s[p] == '"')
-            break;
-        escaped = 1;
-        p += 2; /* whatever follows a backslash is not the end */
-    }
-    size_t n = p - start;
+    size_t n = sc->pos - start - 2;
     char *out = cJSON_malloc(n + 1); /* unescaping never makes a string longer */
     if (!out)
         return NULL;
-    if (escaped) {
-        unescape(out, s + start, n);
+    if (sc->escaped) {
+        unescape(out, sc->s + start + 1, n);
     } else {
-        memcpy(out, s + start, n);
+        memcpy(out, sc->s + start + 1, n);
         out[n] = '\0';
     }
-    b->pos = p + 1;
     return out;
 }
 
+static int is_digit(const struct scan *sc)
+{
+    return sc->pos < sc->len && sc->s[sc->pos] >= '0' && sc->s[sc->pos] <= '9';
+}
+
 /*
- * The number at pos. Up to 15 significant digits and 22 decimals with no
+ * A number per RFC 8259 (pos at '-' or a digit) into *value; rejects one
+ * beyond a double. Up to 15 significant digits and 22 decimals with no
  * exponent, m / 10^k is one correctly rounded division of exact values, so
- * it is the double strtod() returns; anything else goes to strtod().
+ * it is the double strtod() returns (cJSON's way); the rest go to strtod().
  */
-static double build_number(struct build *b)
+static int scan_number(struct scan *sc, double *value)
 {
     static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-    const unsigned char *s = b->s;
-    size_t start = b->pos, p = start, len = b->len;
-    uint64_t m = 0;
-    int digits = 0, decimals = 0, neg = s[p] == '-';
-    p += (size_t)neg;
-    for (; p < len && s[p] >= '0' && s[p] <= '9'; p++, digits++)
-        m = m * 10 + (uint64_t)(s[p] - '0');
-    if (p < len && s[p] == '.')
-        for (p++; p < len && s[p] >= '0' && s[p] <= '9'; p++, digits++, decimals++)
-            m = m * 10 + (uint64_t)(s[p] - '0');
-    if (!(p < len && (s[p] == 'e' || s[p] == 'E')) && digits <= 15 && decimals <= 22) {
-        b->pos = p;
-        double d = (double)m / pow10[decimals];
-        return neg ? -d : d;
+    size_t start = sc->pos;
+    int has_exp = 0, digits = 0, decimals = 0, neg = 0;
+    uint64_t m = 0; /* wraps past 19 digits: used only up to 15 */
+    if (sc->s[sc->pos] == '-') {
+        neg = 1;
+        sc->pos++;
     }
-    while (p < len && (s[p] == 'e' || s[p] == 'E' || s[p] == '+' || s[p] == '-' ||
-                       (s[p] >= '0' && s[p] <= '9')))
-        p++;
-    char tmp[MAX_NUMBER + 1]; /* the first pass allowed no longer number */
-    memcpy(tmp, s + start, p - start);
-    tmp[p - start] = '\0';
-    b->pos = p;
-    return strtod(tmp, NULL);
+    if (!is_digit(sc))
+        return unexpected(sc);
+    unsigned char first = sc->s[sc->pos++];
+    m = (uint64_t)(first - '0');
+    digits = 1;
+    if (first != '0')
+        for (; is_digit(sc); sc->pos++, digits++)
+            m = m * 10 + (uint64_t)(sc->s[sc->pos] - '0');
+    if (sc->pos < sc->len && sc->s[sc->pos] == '.') {
+        sc->pos++;
+        if (!is_digit(sc))
+            return unexpected(sc);
+        for (; is_digit(sc); sc->pos++, digits++, decimals++)
+            m = m * 10 + (uint64_t)(sc->s[sc->pos] - '0');
+    }
+    if (sc->pos < sc->len && (sc->s[sc->pos] == 'e' || sc->s[sc->pos] == 'E')) {
+        has_exp = 1;
+        sc->pos++;
+        if (sc->pos < sc->len && (sc->s[sc->pos] == '+' || sc->s[sc->pos] == '-'))
+            sc->pos++;
+        if (!is_digit(sc))
+            return unexpected(sc);
+        while (is_digit(sc))
+            sc->pos++;
+    }
+    size_t n = sc->pos - start;
+    if (n > MAX_NUMBER)
+        return fail(sc, start, "number longer than %d characters", MAX_NUMBER);
+    if (!has_exp && digits <= 15 && decimals <= 22) {
+        double d = (double)m / pow10[decimals];
+        *value = neg ? -d : d;
+        return 0;
+    }
+    char tmp[MAX_NUMBER + 1];
+    memcpy(tmp, sc->s + start, n);
+    tmp[n] = '\0';
+    *value = strtod(tmp, NULL);
+    /* Without an exponent, 63 digits stay far below DBL_MAX (~1.8e308). */
+    if (has_exp && isinf(*value))
+        return fail(sc, start, "number out of range");
+    return 0;
 }
 
-/* One scalar at pos, as a node; NULL: no memory. */
-static cJSON *build_scalar(struct build *b)
+static int scan_literal(struct scan *sc, const char *word, size_t n)
 {
+    for (size_t i = 0; i < n; i++, sc->pos++)
+        if (sc->pos >= sc->len || sc->s[sc->pos] != (unsigned char)word[i])
+            return unexpected(sc);
+    return 0;
+}
+
+/* One scalar value at pos into *out; containers are handled by the caller's loop. */
+static int scan_scalar(struct scan *sc, cJSON **out)
+{
+    size_t start = sc->pos;
+    double d = 0;
+    int rc;
     cJSON *n;
-    switch (b->s[b->pos]) {
+    switch (sc->s[sc->pos]) {
     case '"':
+        rc = scan_string(sc);
+        if (rc < 0)
+            return rc;
         n = new_node(cJSON_String);
         if (n) {
-            n->valuestring = build_string(b);
+            n->valuestring = string_value(sc, start);
             if (!n->valuestring) {
                 cJSON_free(n);
-                return NULL;
+                n = NULL;
             }
         }
-        return n;
+        break;
     case 't':
+        rc = scan_literal(sc, "true", 4);
+        if (rc < 0)
+            return rc;
         n = new_node(cJSON_True);
         if (n)
             n->valueint = 1; /* as cJSON sets it */
-        b->pos += 4;
-        return n;
+        break;
     case 'f':
-        b->pos += 5;
-        return new_node(cJSON_False);
+        rc = scan_literal(sc, "false", 5);
+        if (rc < 0)
+            return rc;
+        n = new_node(cJSON_False);
+        break;
     case 'n':
-        b->pos += 4;
-        return new_node(cJSON_NULL);
+        rc = scan_literal(sc, "null", 4);
+        if (rc < 0)
+            return rc;
+        n = new_node(cJSON_NULL);
+        break;
     default:
+        if (sc->s[sc->pos] != '-' && (sc->s[sc->pos] < '0' || sc->s[sc->pos] > '9'))
+            return unexpected(sc);
+        rc = scan_number(sc, &d);
+        if (rc < 0)
+            return rc;
         n = new_node(cJSON_Number);
         if (n) {
-            double d = build_number(b);
             n->valuedouble = d;
             n->valueint = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
         }
-        return n;
+        break;
     }
+    *out = n;
+    return n ? 0 : XD_ENOMEM;
 }
 
 /* Makes v the last child of parent, keeping cJSON's child->prev == last. */
@@ -585,25 +472,42 @@ static void append(cJSON *parent, cJSON *v)
     first->prev = v;
 }
 
-/* The tree of a document the first pass accepted (pos at its first value). */
-static int build_document(struct build *b, cJSON **out)
+/*
+ * The whole document into *out. The open containers are the stack of their
+ * nodes; whether the innermost is an object decides what may follow.
+ */
+static int scan_document(struct scan *sc, cJSON **out)
 {
-    cJSON *stack[CJSON_NESTING_LIMIT]; /* open containers; the first pass bounded the depth */
+    cJSON *stack[CJSON_NESTING_LIMIT]; /* max_depth is at most CJSON_NESTING_LIMIT */
     unsigned depth = 0;
-    cJSON *root = NULL, *v;
-    char *key = NULL;
+    cJSON *root = NULL, *v = NULL;
+    char *key = NULL; /* the name of the member whose value comes next */
+    int rc;
 
+    skip_ws(sc);
+    if (sc->pos >= sc->len)
+        return fail(sc, 0, "empty body");
     for (;;) {
-        /* Here a value starts; key is its name in an object. */
-        unsigned char c = b->s[b->pos];
+        /* Here a value is expected. */
+        skip_ws(sc);
+        if (sc->pos >= sc->len)
+            goto unexpected;
+        unsigned char c = sc->s[sc->pos];
         if (c == '{' || c == '[') {
+            if (depth >= sc->max_depth) {
+                rc = fail(sc, sc->pos, "nesting deeper than %u", sc->max_depth);
+                goto fail;
+            }
             v = new_node(c == '{' ? cJSON_Object : cJSON_Array);
-            b->pos++;
+            if (!v)
+                goto oom;
         } else {
-            v = build_scalar(b);
+            rc = scan_scalar(sc, &v);
+            if (rc == XD_ENOMEM)
+                goto oom;
+            if (rc < 0)
+                goto fail;
         }
-        if (!v)
-            goto oom;
         v->string = key;
         key = NULL;
         if (depth == 0)
@@ -612,9 +516,10 @@ static int build_document(struct build *b, cJSON **out)
             append(stack[depth - 1], v);
         if (c == '{' || c == '[') {
             stack[depth++] = v;
-            build_ws(b);
-            if (b->s[b->pos] == '}' || b->s[b->pos] == ']') {
-                b->pos++;
+            sc->pos++;
+            skip_ws(sc);
+            if (sc->pos < sc->len && sc->s[sc->pos] == (c == '{' ? '}' : ']')) {
+                sc->pos++;
                 depth--;
                 goto after_value;
             }
@@ -623,32 +528,55 @@ static int build_document(struct build *b, cJSON **out)
             goto member;
         }
     after_value:
-        build_ws(b);
+        skip_ws(sc);
         if (depth == 0) {
+            if (sc->pos < sc->len)
+                goto unexpected;
             *out = root;
             return 0;
         }
-        c = b->s[b->pos++];
-        if (c == '}' || c == ']') {
+        int in_object = (stack[depth - 1]->type & 0xff) == cJSON_Object;
+        if (sc->pos >= sc->len)
+            goto unexpected;
+        c = sc->s[sc->pos];
+        if (c == (in_object ? '}' : ']')) {
+            sc->pos++;
             depth--;
             goto after_value;
         }
-        build_ws(b); /* after the comma */
-        if (!cJSON_IsObject(stack[depth - 1]))
+        if (c != ',')
+            goto unexpected;
+        sc->pos++;
+        if (!in_object)
             continue;
+        skip_ws(sc);
     member:
-        key = build_string(b);
+        /* pos at what must be a key. */
+        if (sc->pos >= sc->len || sc->s[sc->pos] != '"')
+            goto unexpected;
+        size_t start = sc->pos;
+        rc = scan_string(sc);
+        if (rc < 0)
+            goto fail;
+        key = string_value(sc, start);
         if (!key)
             goto oom;
-        build_ws(b);
-        b->pos++; /* the colon */
-        build_ws(b);
+        skip_ws(sc);
+        if (sc->pos >= sc->len || sc->s[sc->pos] != ':')
+            goto unexpected;
+        sc->pos++;
     }
 
+unexpected:
+    rc = unexpected(sc);
+    goto fail;
 oom:
+    fail(sc, 0, "out of memory");
+    rc = XD_ENOMEM;
+fail:
     cJSON_free(key);
     cJSON_Delete(root);
-    return XD_ENOMEM;
+    return rc;
 }
 
 int xd_json_parse(const char *buf, size_t len, const struct xd_json_limits *lim, cJSON **out,
@@ -661,7 +589,6 @@ int xd_json_parse(const char *buf, size_t len, const struct xd_json_limits *lim,
         .max_string = lim && lim->max_string ? lim->max_string : DEFAULT_STRING,
         .err = err,
     };
-    int rc;
 
     *out = NULL;
     if (sc.max_depth > CJSON_NESTING_LIMIT)
@@ -669,17 +596,7 @@ int xd_json_parse(const char *buf, size_t len, const struct xd_json_limits *lim,
     /* A UTF-8 byte order mark is allowed (RFC 8259 section 8.1); cJSON skips it too. */
     if (sc.len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
         sc.pos = 3;
-    size_t start = sc.pos;
-    rc = scan_document(&sc);
-    if (rc < 0)
-        return rc;
-
-    struct build b = {.s = sc.s, .pos = start, .len = sc.len};
-    build_ws(&b);
-    rc = build_document(&b, out);
-    if (rc < 0)
-        fail(&sc, 0, "out of memory");
-    return rc;
+    return scan_document(&sc, out);
 }
 
 /* ---- output ---- */

@@ -1,11 +1,10 @@
 /*
  * JSON input: the one place request bodies and files are parsed into cJSON
  * trees. One pass over the bytes checks syntax, UTF-8, nesting depth and
- * string length, so that a syntax error is reported with its byte offset and
- * only input within our limits goes on; numbers that overflow a double are
- * rejected there too. A second pass builds the tree cJSON_Parse() would
- * build from the same bytes (cJSON's own parser re-checks everything and
- * cost more than both passes together).
+ * string length, so that a syntax error is reported with its byte offset,
+ * rejects numbers that overflow a double, and builds the tree cJSON_Parse()
+ * would build from the same bytes (cJSON's own parser cost more than the
+ * whole pass).
  *
  * Ownership: on success *out is a cJSON tree the caller frees with
  * cJSON_Delete(). xd_json_write() appends to the caller's buffer.

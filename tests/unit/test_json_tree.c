@@ -4,7 +4,8 @@
  * valueint and bit-identical valuedouble, the same sibling links (including
  * cJSON's first-child prev pointing at the last child). Hand-picked numbers
  * and escapes first, then every document the random generators of
- * test_json.c produce that the first pass accepts.
+ * test_json.c produce that the parser accepts; then running out of memory
+ * at every allocation in turn.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -64,7 +65,7 @@ static int compare_one(const char *in, size_t len)
         const char *end = NULL;
         cJSON *theirs = cJSON_ParseWithLengthOpts(exact, len, &end, 0);
         if (!theirs)
-            fail_msg("'%.*s': cJSON refused what the pass accepted", (int)len, in);
+            fail_msg("'%.*s': cJSON refused what we accepted", (int)len, in);
         same_tree(ours, theirs, in, len);
         cJSON_Delete(theirs);
     }
@@ -176,12 +177,62 @@ static void test_random_numbers(void **state)
     }
 }
 
+/* Allocations that fail after a countdown (cJSON's hooks, as test_x12.c does). */
+static int allocs_left;
+
+static void *failing_malloc(size_t n)
+{
+    if (allocs_left == 0)
+        return NULL;
+    allocs_left--;
+    return malloc(n);
+}
+
+/*
+ * Out of memory at every allocation in turn: XD_ENOMEM, "out of memory",
+ * nothing returned and (under LeakSanitizer) nothing leaked, until there is
+ * enough and the tree is cJSON's. A syntax error after the part built so
+ * far still deletes that part.
+ */
+static void test_out_of_memory(void **state)
+{
+    (void)state;
+    static const char doc[] = "{\"a\":[1,\"x\\n\",{\"b\":null}],\"c\":true,\"d\":\"caf\u00e9\"}";
+    cJSON_Hooks hooks = {.malloc_fn = failing_malloc, .free_fn = free};
+    int ok = 0;
+    cJSON_InitHooks(&hooks);
+    for (int k = 0; k < 100 && !ok; k++) {
+        cJSON *root = (cJSON *)1;
+        struct xd_json_error err;
+        allocs_left = k;
+        int rc = xd_json_parse(doc, sizeof doc - 1, NULL, &root, &err);
+        if (rc == 0) {
+            ok = 1;
+            cJSON_Delete(root);
+            break;
+        }
+        assert_int_equal(rc, XD_ENOMEM);
+        assert_string_equal(err.message, "out of memory");
+        assert_null(root);
+    }
+    allocs_left = 1000;
+    cJSON *root = (cJSON *)1;
+    struct xd_json_error err;
+    static const char bad[] = "{\"a\":[1,\"x\",{\"b\":null}],\"c\":tru}";
+    assert_int_equal(xd_json_parse(bad, sizeof bad - 1, NULL, &root, &err), XD_EPARSE);
+    assert_null(root);
+    cJSON_InitHooks(NULL);
+    assert_true(ok);
+    assert_true(compare_one(doc, sizeof doc - 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_cases),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_random_numbers),
+        cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
