@@ -293,7 +293,7 @@ static void unescape(char *d, const unsigned char *s, size_t n)
             unsigned cp = 0, lo = 0;
             hex4(s + i, &cp);
             i += 4;
-            if (cp >= 0xd800 && cp <= 0xdbff) { /* the first pass saw its pair */
+            if (cp >= 0xd800 && cp <= 0xdbff) { /* scan_u_escape saw its pair */
                 hex4(s + i + 2, &lo);
                 i += 6;
                 cp = 0x10000 + ((cp & 0x3ff) << 10 | (lo & 0x3ff));

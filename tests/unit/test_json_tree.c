@@ -50,7 +50,7 @@ static void same_tree(const cJSON *a, const cJSON *b, const char *in, size_t len
     }
 }
 
-/* 1 when the first pass accepted in (and then the trees were compared). */
+/* 1 when xd_json_parse accepted in (and then the trees were compared). */
 static int compare_one(const char *in, size_t len)
 {
     char *exact = malloc(len ? len : 1); /* no NUL after it: ASan sees over-reads */
