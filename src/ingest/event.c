@@ -224,14 +224,18 @@ static void check_object(struct vctx *c, const cJSON *obj, const struct xd_spec 
  */
 static size_t chars(const char *s, size_t max, int *ctl)
 {
+    /* Per byte: 1 if it starts a character (not 10xxxxxx), 2 if a control. */
+    static const unsigned char cls[256] = {
+        [0x01 ... 0x1f] = 3, [0x20 ... 0x7e] = 1, [0x7f] = 3, [0xc0 ... 0xff] = 1,
+    };
     size_t n = 0;
-    *ctl = 0;
+    unsigned seen = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p && n <= max; p++) {
-        if ((*p & 0xc0) != 0x80)
-            n++;
-        if (*p < 0x20 || *p == 0x7f)
-            *ctl = 1;
+        unsigned k = cls[*p];
+        n += k & 1;
+        seen |= k;
     }
+    *ctl = (seen & 2) != 0;
     return n;
 }
 
