@@ -228,19 +228,47 @@ static int scan_string(struct scan *sc)
 /* ---- the tree ---- */
 
 /*
+ * Every allocation made through the hooks is preceded by one of these tags
+ * (8 bytes, so what follows stays aligned for cJSON's doubles and pointers).
+ */
+#define TAG_HEAP  ((uint64_t)0x7864686561703031u) /* "xdheap01" */
+#define TAG_ARENA ((uint64_t)0x786461726e613031u) /* "xdarna01" */
+
+/* The arena this thread's cJSON allocations come from (see xd_json_arena_enter). */
+static _Thread_local struct xd_json_arena *current;
+
+/*
+ * What the tree's nodes and strings are allocated with: cJSON_malloc(),
+ * which goes to hook_malloc() below when the hooks are installed, except
+ * that the common case (an arena with room) is done here without the calls.
+ */
+static void *tree_alloc(size_t n)
+{
+    struct xd_json_arena *a = current;
+    size_t need = (sizeof(uint64_t) + n + 7) & ~(size_t)7;
+    if (a && n < SIZE_MAX - 16 && (size_t)(a->end - a->cur) >= need) {
+        uint64_t *h = (uint64_t *)(void *)a->cur;
+        a->cur += need;
+        *h = TAG_ARENA;
+        return h + 1;
+    }
+    return cJSON_malloc(n);
+}
+
+/*
  * The pass builds the cJSON tree as it goes, exactly the one
  * cJSON_ParseWithLengthOpts() builds from the same input (the unit tests
  * compare them node by node): the same types, valueint as cJSON saturates
  * it, keys in ->string, and each container's first child's prev pointing at
- * its last one. It allocates through cJSON_malloc(), so cJSON_Delete() frees
- * the tree and an arena (below) can hold it. On an error the part built so
- * far is deleted. Doing this here rather than in cJSON skips what cJSON
+ * its last one. It allocates as cJSON_malloc() would (tree_alloc), so
+ * cJSON_Delete() frees the tree and an arena (below) can hold it. On an
+ * error the part built so far is deleted. Doing this here rather than in cJSON skips what cJSON
  * spends on input it cannot trust: three strncmp() per value, two passes
  * per string, a copy and strtod() per number.
  */
 static cJSON *new_node(int type)
 {
-    cJSON *n = cJSON_malloc(sizeof *n);
+    cJSON *n = tree_alloc(sizeof *n);
     if (n)
         *n = (cJSON){.type = type};
     return n;
@@ -318,7 +346,7 @@ static void unescape(char *d, const unsigned char *s, size_t n)
 static char *string_value(const struct scan *sc, size_t start)
 {
     size_t n = sc->pos - start - 2;
-    char *out = cJSON_malloc(n + 1); /* unescaping never makes a string longer */
+    char *out = tree_alloc(n + 1); /* unescaping never makes a string longer */
     if (!out)
         return NULL;
     if (sc->escaped) {
@@ -811,18 +839,11 @@ int xd_json_write(struct xd_buf *b, const cJSON *item)
 
 /* ---- arenas (see json.h) ---- */
 
-/*
- * Every allocation made through the hooks is preceded by one of these tags
- * (8 bytes, so what follows stays aligned for cJSON's doubles and pointers).
- */
-#define TAG_HEAP  ((uint64_t)0x7864686561703031u) /* "xdheap01" */
-#define TAG_ARENA ((uint64_t)0x786461726e613031u) /* "xdarna01" */
 
 #define CHUNK_MIN     16384
 #define CHUNK_MAX     (4u << 20)
 
 static int hooks_installed;
-static _Thread_local struct xd_json_arena *current;
 
 void xd_json_arena_init(struct xd_json_arena *a, size_t hint)
 {
