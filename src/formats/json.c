@@ -943,6 +943,29 @@ static void hook_free(void *p)
     /* An arena allocation goes when its arena is disposed. */
 }
 
+/*
+ * cJSON_Delete() with the hooks' free inline: per node three indirect calls
+ * became three tag checks. The walk and its order are cJSON_Delete()'s.
+ */
+void xd_json_delete(cJSON *item)
+{
+    if (!hooks_installed) {
+        cJSON_Delete(item);
+        return;
+    }
+    while (item) {
+        cJSON *next = item->next;
+        if (!(item->type & cJSON_IsReference) && item->child)
+            xd_json_delete(item->child);
+        if (!(item->type & cJSON_IsReference) && item->valuestring)
+            hook_free(item->valuestring);
+        if (!(item->type & cJSON_StringIsConst) && item->string)
+            hook_free(item->string);
+        hook_free(item);
+        item = next;
+    }
+}
+
 void xd_json_hooks_install(void)
 {
     cJSON_Hooks hooks = {.malloc_fn = hook_malloc, .free_fn = hook_free};

@@ -30,7 +30,7 @@ void xd_intake_dispose(struct xd_intake *in)
         xd_event_dispose(&in->events[i]);
     free(in->events);
     for (size_t i = 0; i < in->nroots; i++)
-        cJSON_Delete(in->roots[i]);
+        xd_json_delete(in->roots[i]);
     free(in->roots);
     xd_json_arena_dispose(&in->arena); /* after the trees that may live in it */
     xd_verrs_dispose(&in->errs);
