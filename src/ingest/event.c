@@ -560,10 +560,25 @@ int xd_event_validate(const cJSON *ev, const char *prefix, struct xd_verrs *errs
 
 /* ---- preparation ---- */
 
+/*
+ * cJSON_GetObjectItemCaseSensitive(obj, name), the same answer (the first
+ * member of that name; a member without a name ends the search as there),
+ * comparing first bytes before calling strcmp(): cJSON calls it for every
+ * member it passes.
+ */
+static cJSON *member(const cJSON *obj, const char *name)
+{
+    cJSON *m = obj ? obj->child : NULL;
+    for (; m && m->string; m = m->next)
+        if (m->string[0] == name[0] && strcmp(m->string, name) == 0)
+            return m;
+    return NULL;
+}
+
 /* Sets obj.name to item when it is absent or null; takes item (even on failure). */
 static int set_default(cJSON *obj, const char *name, cJSON *item)
 {
-    cJSON *cur = cJSON_GetObjectItemCaseSensitive(obj, name);
+    cJSON *cur = member(obj, name);
     if (!item)
         return XD_ENOMEM;
     if (!cur) {
@@ -588,11 +603,11 @@ static int fill_defaults(cJSON *obj, const struct xd_spec *s)
         cJSON *v;
         int rc = 0;
         if (f->dflt) {
-            v = cJSON_GetObjectItemCaseSensitive(obj, f->name);
+            v = member(obj, f->name);
             if (!v || cJSON_IsNull(v))
                 rc = set_default(obj, f->name, cJSON_CreateStringReference(f->dflt));
         } else if (f->kind == XD_FK_OBJECT || f->kind == XD_FK_OBJECTS) {
-            v = cJSON_GetObjectItemCaseSensitive(obj, f->name);
+            v = member(obj, f->name);
             if (cJSON_IsObject(v))
                 rc = fill_defaults(v, f->sub);
             for (cJSON *e = cJSON_IsArray(v) ? v->child : NULL; e && rc == 0; e = e->next)
@@ -606,7 +621,7 @@ static int fill_defaults(cJSON *obj, const struct xd_spec *s)
 
 static const char *member_string(const cJSON *obj, const char *name)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    const cJSON *v = member(obj, name);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
@@ -621,20 +636,20 @@ int xd_event_prepare(cJSON *ev, const char *default_source, struct xd_event *out
     xd_buf_init(&b);
     type = member_string(ev, "type");
     t = type ? xd_event_type_parse(type) : -1;
-    data = cJSON_GetObjectItemCaseSensitive(ev, "data");
+    data = member(ev, "data");
     if (t < 0 || !cJSON_IsObject(data))
         goto fail; /* not validated */
 
     rc = fill_defaults(data, xd_data_specs[t]);
     if (rc < 0)
         goto fail;
-    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(ev, "source"))) {
+    if (!cJSON_IsString(member(ev, "source"))) {
         rc = set_default(ev, "source",
                          cJSON_CreateString(default_source ? default_source : "unknown"));
         if (rc < 0)
             goto fail;
     }
-    if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(ev, "schema_version"))) {
+    if (!cJSON_IsNumber(member(ev, "schema_version"))) {
         rc = set_default(ev, "schema_version", cJSON_CreateNumber(1));
         if (rc < 0)
             goto fail;
