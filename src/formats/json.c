@@ -62,7 +62,8 @@ struct scan {
     unsigned max_depth;
     size_t max_string;
     struct xd_json_error *err;
-    int escaped; /* the last string scanned holds a backslash escape */
+    int escaped;     /* the last string scanned holds a backslash escape */
+    size_t noncanon; /* whitespace runs, escapes and numbers not in the writer's form so far */
 };
 
 static int fail(struct scan *sc, size_t offset, const char *fmt, ...)
@@ -96,6 +97,7 @@ static void skip_ws(struct scan *sc)
     size_t pos = sc->pos;
     while (pos < sc->len && is_ws[sc->s[pos]])
         pos++;
+    sc->noncanon += pos != sc->pos;
     sc->pos = pos;
 }
 
@@ -206,6 +208,7 @@ static int scan_string(struct scan *sc)
             break;
         }
         default: /* SC_ESCAPE */
+            sc->noncanon += !sc->escaped;
             sc->escaped = 1;
             if (pos + 1 >= len)
                 return fail(sc, len, "unexpected end of input");
@@ -234,8 +237,43 @@ static int scan_string(struct scan *sc)
 #define TAG_HEAP  ((uint64_t)0x7864686561703031u) /* "xdheap01" */
 #define TAG_ARENA ((uint64_t)0x786461726e613031u) /* "xdarna01" */
 
+/* Set once by xd_json_hooks_install(): from then on every cJSON allocation is tagged. */
+static int hooks_installed;
 /* The arena this thread's cJSON allocations come from (see xd_json_arena_enter). */
 static _Thread_local struct xd_json_arena *current;
+
+/*
+ * A container parsed into an arena carries the bytes it was parsed from,
+ * right after its node (tag TAG_SPAN instead of TAG_ARENA): when those
+ * bytes are already what the writer would print for it (no whitespace, no
+ * escapes, numbers as the writer prints them: canonical) and nothing was
+ * changed in it since (dirty, set by xd_json_touch()), the spliced writer
+ * copies them instead of printing the subtree again. The bytes are the
+ * caller's input buffer: valid only while that buffer is.
+ */
+#define TAG_SPAN ((uint64_t)0x78647370616e3031u) /* "xdspan01" */
+
+struct span {
+    const char *start; /* the opening bracket in the input */
+    size_t len;        /* through the closing bracket */
+    size_t mark;       /* the scan's noncanon count at the opening bracket */
+    unsigned char canonical, dirty;
+};
+
+/* v's span, or NULL. Reads v's tag: only for nodes cJSON allocated (with the hooks installed). */
+static struct span *span_of(const cJSON *v)
+{
+    if (!hooks_installed || ((const uint64_t *)(const void *)v)[-1] != TAG_SPAN)
+        return NULL;
+    return (struct span *)(void *)((char *)(uintptr_t)v + sizeof(cJSON));
+}
+
+void xd_json_touch(cJSON *node)
+{
+    struct span *sp = node ? span_of(node) : NULL;
+    if (sp)
+        sp->dirty = 1;
+}
 
 /*
  * What the tree's nodes and strings are allocated with: cJSON_malloc(),
@@ -272,6 +310,35 @@ static cJSON *new_node(int type)
     if (n)
         *n = (cJSON){.type = type};
     return n;
+}
+
+/* A new object or array opening at pos; with a span when it is parsed into an arena. */
+static cJSON *new_container(const struct scan *sc, int type)
+{
+    struct xd_json_arena *a = current;
+    size_t need = sizeof(uint64_t) + sizeof(cJSON) + sizeof(struct span);
+    if (!a || (size_t)(a->end - a->cur) < need)
+        return new_node(type);
+    uint64_t *h = (uint64_t *)(void *)a->cur;
+    a->cur += need;
+    *h = TAG_SPAN;
+    cJSON *n = (cJSON *)(void *)(h + 1);
+    *n = (cJSON){.type = type};
+    *(struct span *)(void *)(n + 1) = (struct span){
+        .start = (const char *)sc->s + sc->pos,
+        .mark = sc->noncanon,
+    };
+    return n;
+}
+
+/* Ends v's span, if it has one, at pos (just past its closing bracket). */
+static void close_container(const struct scan *sc, cJSON *v)
+{
+    struct span *sp = current ? span_of(v) : NULL;
+    if (!sp)
+        return;
+    sp->len = (size_t)((const char *)sc->s + sc->pos - sp->start);
+    sp->canonical = sc->noncanon == sp->mark;
 }
 
 /* Appends UTF-8 for code point cp at d; returns the byte after it. */
@@ -341,6 +408,8 @@ static void unescape(char *d, const unsigned char *s, size_t n)
     }
     *d = '\0';
 }
+
+static size_t format_number(char out[32], double d);
 
 /* The string just scanned (its opening quote at start), in a new allocation; NULL: no memory. */
 static char *string_value(const struct scan *sc, size_t start)
@@ -412,15 +481,25 @@ static int scan_number(struct scan *sc, double *value)
     if (!has_exp && digits <= 15 && decimals <= 22) {
         double d = (double)m / pow10[decimals];
         *value = neg ? -d : d;
-        return 0;
+    } else {
+        char tmp[MAX_NUMBER + 1];
+        memcpy(tmp, sc->s + start, n);
+        tmp[n] = '\0';
+        *value = strtod(tmp, NULL);
+        /* Without an exponent, 63 digits stay far below DBL_MAX (~1.8e308). */
+        if (has_exp && isinf(*value))
+            return fail(sc, start, "number out of range");
     }
-    char tmp[MAX_NUMBER + 1];
-    memcpy(tmp, sc->s + start, n);
-    tmp[n] = '\0';
-    *value = strtod(tmp, NULL);
-    /* Without an exponent, 63 digits stay far below DBL_MAX (~1.8e308). */
-    if (has_exp && isinf(*value))
-        return fail(sc, start, "number out of range");
+    /*
+     * Spans need to know whether the writer prints the number as it is
+     * written: an integer of up to 15 digits (not -0) it does; for any other
+     * number, print it and compare.
+     */
+    if (current && (has_exp || decimals || digits > 15 || (neg && m == 0))) {
+        char out[32];
+        size_t k = format_number(out, *value);
+        sc->noncanon += k != n || memcmp(out, sc->s + start, n) != 0;
+    }
     return 0;
 }
 
@@ -531,7 +610,7 @@ static int scan_document(struct scan *sc, cJSON **out)
                 rc = fail(sc, sc->pos, "nesting deeper than %u", sc->max_depth);
                 goto fail;
             }
-            v = new_node(c == '{' ? cJSON_Object : cJSON_Array);
+            v = new_container(sc, c == '{' ? cJSON_Object : cJSON_Array);
             if (!v)
                 goto oom;
         } else {
@@ -553,7 +632,7 @@ static int scan_document(struct scan *sc, cJSON **out)
             skip_ws(sc);
             if (sc->pos < sc->len && sc->s[sc->pos] == (c == '{' ? '}' : ']')) {
                 sc->pos++;
-                depth--;
+                close_container(sc, stack[--depth]);
                 goto after_value;
             }
             if (c == '[')
@@ -574,7 +653,7 @@ static int scan_document(struct scan *sc, cJSON **out)
         c = sc->s[sc->pos];
         if (c == (in_object ? '}' : ']')) {
             sc->pos++;
-            depth--;
+            close_container(sc, stack[--depth]);
             goto after_value;
         }
         if (c != ',')
@@ -690,22 +769,6 @@ static int put_string(struct xd_buf *b, const char *s, size_t n)
     return 0;
 }
 
-/* Digits of an integer-valued double below 1e15 (exact in a long long). */
-static int put_integer(struct xd_buf *b, double d)
-{
-    char tmp[24];
-    char *p = tmp + sizeof tmp;
-    long long v = (long long)d;
-    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    return put(b, p, (size_t)(tmp + sizeof tmp - p));
-}
-
 /*
  * A number with a few decimals (18.4, 0.05) the fast way: the integer m with
  * m / 10^k == d exactly, for the smallest k, gives a decimal of at most 15
@@ -751,21 +814,42 @@ static int put_fixed(char *out, double d)
  * %.15g and %.17g that reads back as the same double (as cJSON prints them).
  * Not finite (only possible in a tree built by hand): null.
  */
+/* put_number()'s bytes into out (at most 25 of the 32): the one place numbers are formatted. */
+static size_t format_number(char out[32], double d)
+{
+    int n;
+    if (!isfinite(d)) {
+        memcpy(out, "null", 4);
+        return 4;
+    }
+    if (fabs(d) < 1e15 && d == (double)(long long)d) {
+        char tmp[24];
+        char *p = tmp + sizeof tmp;
+        long long v = (long long)d;
+        unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (v < 0)
+            *--p = '-';
+        memcpy(out, p, (size_t)(tmp + sizeof tmp - p));
+        return (size_t)(tmp + sizeof tmp - p);
+    }
+    n = put_fixed(out, d);
+    if (n > 0)
+        return (size_t)n;
+    n = snprintf(out, 32, "%.15g", d);
+    if (strtod(out, NULL) != d)
+        n = snprintf(out, 32, "%.17g", d);
+    return (size_t)n;
+}
+
 static int put_number(struct xd_buf *b, double d)
 {
     char tmp[32];
-    int n;
-    if (!isfinite(d))
-        return put(b, "null", 4);
-    if (fabs(d) < 1e15 && d == (double)(long long)d)
-        return put_integer(b, d);
-    n = put_fixed(tmp, d);
-    if (n > 0)
-        return put(b, tmp, (size_t)n);
-    n = snprintf(tmp, sizeof tmp, "%.15g", d);
-    if (strtod(tmp, NULL) != d)
-        n = snprintf(tmp, sizeof tmp, "%.17g", d);
-    return put(b, tmp, (size_t)n);
+    size_t n = format_number(tmp, d);
+    return put(b, tmp, n);
 }
 
 static int write_value(struct xd_buf *b, const cJSON *v)
@@ -813,6 +897,39 @@ static int write_value(struct xd_buf *b, const cJSON *v)
     }
 }
 
+/* write_value(), copying the input bytes of containers whose span allows it. */
+static int write_spliced(struct xd_buf *b, const cJSON *v)
+{
+    const cJSON *c;
+    int rc = 0;
+    int type = v->type & 0xff;
+    if (type != cJSON_Array && type != cJSON_Object)
+        return write_value(b, v);
+    const struct span *sp = span_of(v);
+    if (sp && sp->canonical && !sp->dirty)
+        return put(b, sp->start, sp->len);
+    rc = put(b, type == cJSON_Array ? "[" : "{", 1);
+    for (c = v->child; c && rc == 0; c = c->next) {
+        if (c != v->child)
+            rc = put(b, ",", 1);
+        if (rc == 0 && type == cJSON_Object)
+            rc = put_string(b, c->string ? c->string : "", c->string ? strlen(c->string) : 0);
+        if (rc == 0 && type == cJSON_Object)
+            rc = put(b, ":", 1);
+        if (rc == 0)
+            rc = write_spliced(b, c);
+    }
+    return rc < 0 ? rc : put(b, type == cJSON_Array ? "]" : "}", 1);
+}
+
+int xd_json_write_spliced(struct xd_buf *b, const cJSON *item)
+{
+    int rc = write_spliced(b, item);
+    if (b->data)
+        b->data[b->len] = '\0'; /* room() always kept a byte for it */
+    return rc;
+}
+
 int xd_json_write_string(struct xd_buf *b, const char *s, size_t n)
 {
     int rc = put_string(b, s, n);
@@ -843,7 +960,6 @@ int xd_json_write(struct xd_buf *b, const cJSON *item)
 #define CHUNK_MIN     16384
 #define CHUNK_MAX     (4u << 20)
 
-static int hooks_installed;
 
 void xd_json_arena_init(struct xd_json_arena *a, size_t hint)
 {
@@ -938,7 +1054,7 @@ static void hook_free(void *p)
     uint64_t *h = (uint64_t *)p - 1;
     if (*h == TAG_HEAP)
         free(h);
-    else if (*h != TAG_ARENA)
+    else if (*h != TAG_ARENA && *h != TAG_SPAN)
         abort(); /* not from these hooks: freeing it would corrupt the heap */
     /* An arena allocation goes when its arena is disposed. */
 }

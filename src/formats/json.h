@@ -90,6 +90,21 @@ struct xd_json_arena {
 void xd_json_hooks_install(void);
 /* cJSON_Delete(item), faster when the hooks are installed. */
 void xd_json_delete(cJSON *item);
+
+/*
+ * Splicing. An object or array parsed into an arena remembers the input
+ * bytes it came from. xd_json_write_spliced() appends exactly what
+ * xd_json_write() would, but copies those bytes for every container that
+ * was written in the writer's own form (compact, no escapes, numbers as it
+ * prints them) and has not been changed since. Whoever changes such a
+ * container (adds, replaces or removes a member, or changes a value in it)
+ * must first call xd_json_touch() on it and on every container above it.
+ * Only while the input buffer still lives, on a tree all allocated by cJSON
+ * (as parsed trees and cJSON_Create*() nodes are). Without the hooks
+ * installed there are no spans and it is xd_json_write().
+ */
+int xd_json_write_spliced(struct xd_buf *b, const cJSON *item);
+void xd_json_touch(cJSON *node);
 void xd_json_arena_init(struct xd_json_arena *a, size_t hint);
 void xd_json_arena_dispose(struct xd_json_arena *a);
 struct xd_json_arena *xd_json_arena_enter(struct xd_json_arena *a);

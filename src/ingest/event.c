@@ -595,28 +595,44 @@ fail:
     return XD_ENOMEM;
 }
 
-/* Fills the defaults named in spec s into obj and the objects below it. */
+/*
+ * Fills the defaults named in spec s into obj and the objects below it.
+ * Returns 1 when it changed anything (obj and every container on the way
+ * down to the change are then touched, formats/json.h), 0 when not, or an
+ * error.
+ */
 static int fill_defaults(cJSON *obj, const struct xd_spec *s)
 {
+    int changed = 0;
     for (unsigned i = 0; i < s->n; i++) {
         const struct xd_field *f = &s->fields[i];
         cJSON *v;
         int rc = 0;
         if (f->dflt) {
             v = member(obj, f->name);
-            if (!v || cJSON_IsNull(v))
+            if (!v || cJSON_IsNull(v)) {
                 rc = set_default(obj, f->name, cJSON_CreateStringReference(f->dflt));
+                if (rc == 0)
+                    rc = 1;
+            }
         } else if (f->kind == XD_FK_OBJECT || f->kind == XD_FK_OBJECTS) {
             v = member(obj, f->name);
             if (cJSON_IsObject(v))
                 rc = fill_defaults(v, f->sub);
-            for (cJSON *e = cJSON_IsArray(v) ? v->child : NULL; e && rc == 0; e = e->next)
-                rc = fill_defaults(e, f->sub);
+            for (cJSON *e = cJSON_IsArray(v) ? v->child : NULL; e && rc >= 0; e = e->next) {
+                int r = fill_defaults(e, f->sub);
+                rc = r < 0 ? r : rc | r;
+            }
+            if (rc > 0 && cJSON_IsArray(v))
+                xd_json_touch(v);
         }
         if (rc < 0)
             return rc;
+        changed |= rc;
     }
-    return 0;
+    if (changed)
+        xd_json_touch(obj); /* the spliced writer must print it again */
+    return changed;
 }
 
 static const char *member_string(const cJSON *obj, const char *name)
@@ -630,7 +646,7 @@ int xd_event_prepare(cJSON *ev, const char *default_source, struct xd_event *out
     struct xd_buf b;
     const char *type;
     cJSON *data;
-    int rc = XD_EINVAL, t;
+    int rc = XD_EINVAL, t, changed;
 
     memset(out, 0, sizeof *out);
     xd_buf_init(&b);
@@ -643,17 +659,22 @@ int xd_event_prepare(cJSON *ev, const char *default_source, struct xd_event *out
     rc = fill_defaults(data, xd_data_specs[t]);
     if (rc < 0)
         goto fail;
+    changed = rc;
     if (!cJSON_IsString(member(ev, "source"))) {
         rc = set_default(ev, "source",
                          cJSON_CreateString(default_source ? default_source : "unknown"));
         if (rc < 0)
             goto fail;
+        changed = 1;
     }
     if (!cJSON_IsNumber(member(ev, "schema_version"))) {
         rc = set_default(ev, "schema_version", cJSON_CreateNumber(1));
         if (rc < 0)
             goto fail;
+        changed = 1;
     }
+    if (changed)
+        xd_json_touch(ev);
 
     out->json = ev;
     out->type = (enum xd_event_type)t;
@@ -677,7 +698,8 @@ int xd_event_prepare(cJSON *ev, const char *default_source, struct xd_event *out
     rc = xd_buf_reserve(&b, 1024);
     if (rc < 0)
         goto fail;
-    rc = xd_json_write(&b, ev);
+    /* Containers nothing was added to are copied from the input as they were written. */
+    rc = xd_json_write_spliced(&b, ev);
     if (rc < 0)
         goto fail;
     out->body_len = b.len;

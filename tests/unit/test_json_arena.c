@@ -183,6 +183,51 @@ static void test_lines_and_errors(void **state)
     free(c);
 }
 
+/*
+ * The spliced writer: events written in every mix of forms (compact or not,
+ * escapes, numbers as the writer prints them or not, defaults present,
+ * absent or null, unknown members) get, through the arena and its spans,
+ * exactly the body the plain writer gives on the heap.
+ */
+static void test_spliced_bodies(void **state)
+{
+    (void)state;
+    static const char *const ws[] = {"", " ", "\n  "};
+    static const char *const qtys[] = {"12", "4.5", "4.50", "1e2", "7", "0.1", "1.0", "123456789012"};
+    static const char *const uoms[] = {"", ",\"uom\":\"CS\"", ",\"uom\":null", ",\"uom\":\"E\\u0041\""};
+    static const char *const srcs[] = {"", "\"source\":\"wms\",", "\"source\":null,",
+                                       "\"source\":\"w\\/s\","};
+    static const char *const vers[] = {"", ",\"schema_version\":1", ",\"schema_version\":1.0"};
+    static const char *const extras[] = {"", ",\"x\":{\"a\":[1,2.5,-0,1E2,0.5e-3,{\"b\":null}],\"c\":\"d\"}",
+                                         ",\"x\":[]", ",\"x\":{\"q\":\"\\\"\"}"};
+    unsigned iter = 0;
+    for (unsigned w = 0; w < 3; w++)
+        for (unsigned q = 0; q < 8; q++)
+            for (unsigned u = 0; u < 4; u++)
+                for (unsigned so = 0; so < 4; so++)
+                    for (unsigned v = 0; v < 3; v++)
+                        for (unsigned x = 0; x < 4; x++, iter++) {
+                            const char *sp = ws[(w + iter) % 3];
+                            char *t = NULL;
+                            assert_true(
+                                asprintf(&t,
+                                         "{%s\"event_id\":\"s-%u\",%s%s\"type\":\"shipment.confirmed\","
+                                         "\"occurred_at\":\"2026-11-28T14:03:11Z\",\"data\":{%s\"warehouse\""
+                                         ":\"DC1\",\"shipment_id\":\"S\",\"order_id\":\"O\",\"customer\":"
+                                         "\"C\",\"carrier\":{\"code\":\"U\"},\"lines\":[{\"sku\":\"A\","
+                                         "\"qty\":%s%s},{\"sku\":\"B\",\"qty\":2,\"uom\":\"EA\"}%s]%s}%s}",
+                                         ws[w], iter, sp, srcs[so], sp, qtys[q], uoms[u], sp,
+                                         extras[x], vers[v]) > 0);
+                            struct xd_intake in;
+                            xd_intake_init(&in, &limits, "src");
+                            if (xd_intake_add_body(&in, t, strlen(t)) != 0)
+                                fail_msg("refused: %s", t);
+                            assert_same_as_heap(&in.events[0], t);
+                            xd_intake_dispose(&in);
+                            free(t);
+                        }
+}
+
 /* What cJSON allocates for callers (printing) is freed by cJSON_free in or out of an arena. */
 static void test_print_and_free(void **state)
 {
@@ -217,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_heap_tree_gets_arena_defaults),
         cmocka_unit_test(test_lines_grow),
         cmocka_unit_test(test_lines_and_errors),
+        cmocka_unit_test(test_spliced_bodies),
         cmocka_unit_test(test_print_and_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
