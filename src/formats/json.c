@@ -12,7 +12,10 @@
  * would build from the same bytes.
  *
  * Output (xd_json_write) is compact, keeps key order, and prints numbers the
- * same way every time, so that a hash of the output is stable.
+ * same way every time, so that a hash of the output is stable;
+ * xd_json_write_spliced gives the same bytes, copying the input's bytes of
+ * containers already in that form (spans). The allocator hooks and the
+ * arenas that parsed trees live in are at the end.
  */
 #include "formats/json.h"
 #include "core/buf.h"
