@@ -80,7 +80,7 @@ void xd_h_deliveries_list(struct xd_req *r)
         f.state = xd_dlv_state_parse(state);
         if (f.state < 0) {
             xd_http_problem(r, 400, "bad-query", "Bad Request",
-                            "state must be pending, done, dead or skipped", NULL);
+                            "state must be pending, done, dead, skipped or held", NULL);
             return;
         }
     }

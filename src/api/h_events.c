@@ -225,7 +225,7 @@ void xd_h_events_post_resume(struct xd_req *r)
 struct timeline_ctx {
     struct xd_buf *o;
     size_t n;
-    int pending, dead, done, skipped;
+    int pending, dead, done, skipped, held;
 };
 
 static void timeline_dlv(void *ctx, struct xd_stored_dlv *d)
@@ -238,13 +238,15 @@ static void timeline_dlv(void *ctx, struct xd_stored_dlv *d)
     c->dead += d->state == XD_DLV_DEAD;
     c->done += d->state == XD_DLV_DONE;
     c->skipped += d->state == XD_DLV_SKIPPED;
+    c->held += d->state == XD_DLV_HELD;
     xd_stored_dlv_dispose(d);
 }
 
 /*
  * The event's state is derived from its deliveries, never stored twice:
  * received (no route took it), processing (something pending),
- * dead_lettered (something dead), delivered (all done or filtered out).
+ * dead_lettered (something dead), awaiting_master_data (something held for
+ * an xref entry), delivered (all done or filtered out).
  */
 static const char *event_state(const struct timeline_ctx *c)
 {
@@ -252,6 +254,8 @@ static const char *event_state(const struct timeline_ctx *c)
         return "received";
     if (c->dead)
         return "dead_lettered";
+    if (c->held)
+        return "awaiting_master_data";
     if (c->pending)
         return "processing";
     return "delivered";

@@ -187,6 +187,8 @@ void xd_h_metrics(struct xd_req *r)
     head(o, "crossdock_charges_total", "counter", "Charges recorded, by customer and currency.");
     xd_store_charge_counts(srv->store, charge_count, o);
 
+    xd_kpi_metrics(srv, o); /* holds, exceptions by age, KPIs per warehouse and customer */
+
     long rss, hwm;
     process_memory(&rss, &hwm);
     struct rusage ru;

@@ -110,6 +110,12 @@ void xd_h_exception_get(struct xd_req *r);
 void xd_h_exception_patch(struct xd_req *r);
 void xd_h_billing_close(struct xd_req *r);
 void xd_h_metrics(struct xd_req *r);
+void xd_h_xref_get(struct xd_req *r);    /* h_xref.c */
+void xd_h_xref_put(struct xd_req *r);
+void xd_h_xref_delete(struct xd_req *r);
+void xd_h_kpis(struct xd_req *r);        /* h_kpis.c */
+/* Appends the holds, exception and KPI metrics (h_kpis.c) to /metrics. */
+void xd_kpi_metrics(struct xd_server *srv, struct xd_buf *o);
 
 /* Called again when a suspended request is resumed. */
 void xd_h_events_post_resume(struct xd_req *r);

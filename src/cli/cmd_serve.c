@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "reconcile/watch.h"
 
 #include <getopt.h>
 #include <pthread.h>
@@ -52,6 +53,7 @@ int xd_cmd_serve(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP); /* reloads the xref tables and exception owners */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -69,7 +71,15 @@ int xd_cmd_serve(int argc, char **argv)
     fprintf(stderr, "listening on port %u\n", hub->port);
 
     int sig = 0;
-    sigwait(&stop, &sig);
+    while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
+        struct xd_buf why;
+        xd_buf_init(&why);
+        if (xd_watch_reload(hub->watch, path, &why) == 0)
+            xd_info("SIGHUP: xref tables and exception owners reloaded from %s", path);
+        else
+            xd_error("SIGHUP: %s not reloaded: %s", path, xd_buf_str(&why));
+        xd_buf_dispose(&why);
+    }
     xd_info("%s: stopping: draining requests in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
     xd_hub_stop(hub);
     xd_info("stopped cleanly");

@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "ingest/inbox.h"
+#include "reconcile/watch.h"
 #include "route/dispatch.h"
 #include "route/route.h"
 #include "store/store.h"
@@ -41,6 +42,9 @@ int xd_hub_start(const struct xd_config *cfg, struct xd_hub **out, struct xd_buf
     if (rc < 0)
         goto fail;
     stage = "";
+    rc = xd_watch_start(cfg, h->store, h->disp, &h->watch, &why);
+    if (rc < 0)
+        goto fail;
     rc = xd_server_start(cfg, h->store, h->disp, &h->srv, &why);
     if (rc < 0)
         goto fail;
@@ -65,6 +69,7 @@ void xd_hub_stop(struct xd_hub *h)
         return;
     xd_inbox_stop(h->inbox);
     xd_server_stop(h->srv, 30000);
+    xd_watch_stop(h->watch);
     xd_dispatch_stop(h->disp, 10000);
     if (h->store)
         xd_store_close(h->store);

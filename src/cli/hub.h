@@ -20,6 +20,7 @@ struct xd_inboxes;
 struct xd_routes;
 struct xd_server;
 struct xd_store;
+struct xd_watch;
 
 struct xd_hub {
     const struct xd_config *cfg; /* borrowed */
@@ -28,6 +29,7 @@ struct xd_hub {
     struct xd_dispatcher *disp;
     struct xd_server *srv;
     struct xd_inboxes *inbox;    /* the watched folders (NULL: none configured) */
+    struct xd_watch *watch;      /* holds, SLA clocks, alerts (reconcile/watch.h) */
     unsigned short port; /* the port the server listens on (server.listen may say 0) */
 };
 

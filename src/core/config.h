@@ -84,6 +84,13 @@ struct xd_step {
     struct xd_config_pos deliver_pos;
 };
 
+/* A business SLA of a route: its events must reach target within `within` of their receipt. */
+struct xd_sla {
+    char *target; /* a target the route delivers to */
+    char *within; /* a duration: "15m", "1h", "90s", "500ms" */
+    struct xd_config_pos pos;
+};
+
 struct xd_route {
     char *name;
     char **on; /* event types */
@@ -91,6 +98,8 @@ struct xd_route {
     char *filter; /* optional jq filter */
     struct xd_step *steps;
     size_t nsteps;
+    struct xd_sla *sla; /* business SLA clocks (reconcile/watch.h) */
+    size_t nsla;
     struct xd_config_pos pos;
     struct xd_config_pos filter_pos;
 };
@@ -149,6 +158,25 @@ struct xd_inbox {
     struct xd_config_pos pos;
 };
 
+/* exceptions.owners[]: who owns a new exception; NULL fields match anything. */
+struct xd_exc_owner {
+    char *category, *warehouse, *customer;
+    char *owner;
+    struct xd_config_pos pos;
+};
+
+/* exceptions.alert: an HTTP target told about new exceptions. */
+struct xd_exc_alert {
+    char *target;   /* a target of type http */
+    char *throttle; /* a duration: at most one message per category this often, "5m" */
+};
+
+struct xd_exceptions {
+    struct xd_exc_owner *owners;
+    size_t nowners;
+    struct xd_exc_alert alert;
+};
+
 struct xd_config {
     char *path; /* file it was loaded from */
 
@@ -193,6 +221,7 @@ struct xd_config {
     size_t npartners;
     struct xd_inbox *inbox;
     size_t ninbox;
+    struct xd_exceptions exceptions; /* routing and alerts (docs/exceptions.md) */
 };
 
 /*

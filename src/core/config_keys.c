@@ -8,6 +8,7 @@
  * docs/config.md (the unit test compares them).
  */
 #include "core/config_map.h"
+#include "core/duration.h"
 #include "ingest/event.h"
 
 #include <openssl/evp.h>
@@ -677,6 +678,30 @@ static const struct xd_cfg_struct step_s = {
     .validate = step_validate,
 };
 
+static const char *check_duration(const char *s)
+{
+    int64_t ms;
+    return xd_duration_parse(s, &ms) < 0 || ms <= 0
+               ? "must be a duration: a positive number with ms, s, m, h or d (\"15m\")"
+               : NULL;
+}
+
+static const struct xd_cfg_key sla_keys[] = {
+    K("target", STR, .off = offsetof(struct xd_sla, target), .flags = XD_CF_REQUIRED,
+      .help = "The target the route's events must reach (a target one of its steps delivers to)."),
+    K("within", STR, .off = offsetof(struct xd_sla, within), .flags = XD_CF_REQUIRED,
+      .check = check_duration, .doc_type = "duration",
+      .help = "How long after the hub received the event (`15m`, `1h`, `90s`); later, or not at "
+              "all, opens one `sla` exception."),
+};
+static const struct xd_cfg_struct sla_s = {
+    .what = "sla",
+    .size = sizeof(struct xd_sla),
+    .keys = sla_keys,
+    .nkeys = NKEYS(sla_keys),
+    .pos_off = POS(struct xd_sla, pos),
+};
+
 static const struct xd_cfg_key route_keys[] = {
     K("name", STR, .off = offsetof(struct xd_route, name), .flags = XD_CF_REQUIRED,
       .help = "Unique name, shown in deliveries and the timeline."),
@@ -692,6 +717,10 @@ static const struct xd_cfg_key route_keys[] = {
       .off_n = offsetof(struct xd_route, nsteps), .flags = XD_CF_REQUIRED | XD_CF_NONZERO,
       .sub = &step_s,
       .help = "Run in order for each event; a step runs only after the one before succeeded."),
+    K("sla", LIST, .off = offsetof(struct xd_route, sla), .off_n = offsetof(struct xd_route, nsla),
+      .sub = &sla_s,
+      .help = "Business SLA clocks, `[{target: erp, within: 15m}]`: an event of this route not "
+              "delivered to the target in time opens an exception (docs/exceptions.md)."),
 };
 static const struct xd_cfg_struct route_s = {
     .what = "route",
@@ -846,6 +875,51 @@ static const struct xd_cfg_struct auth_s = {
     .nkeys = NKEYS(auth_keys),
 };
 
+static const struct xd_cfg_key exc_owner_keys[] = {
+    K("category", STR, .off = offsetof(struct xd_exc_owner, category),
+      .help = "Exceptions of this category (`dead_letter`, `master_data`, `sla`, ...); absent: "
+              "any."),
+    K("warehouse", STR, .off = offsetof(struct xd_exc_owner, warehouse),
+      .help = "Whose event's `data.warehouse` is this; absent: any."),
+    K("customer", STR, .off = offsetof(struct xd_exc_owner, customer),
+      .help = "Whose event's `data.customer` is this; absent: any."),
+    K("owner", STR, .off = offsetof(struct xd_exc_owner, owner), .flags = XD_CF_REQUIRED,
+      .help = "The owner a matching exception gets when it opens."),
+};
+static const struct xd_cfg_struct exc_owner_s = {
+    .what = "owner rule",
+    .size = sizeof(struct xd_exc_owner),
+    .keys = exc_owner_keys,
+    .nkeys = NKEYS(exc_owner_keys),
+    .pos_off = POS(struct xd_exc_owner, pos),
+};
+static const struct xd_cfg_key exc_alert_keys[] = {
+    K("target", STR, .off = offsetof(struct xd_exc_alert, target),
+      .help = "An `http` target (a chat webhook) sent one JSON message per new exception."),
+    K("throttle", STR, .off = offsetof(struct xd_exc_alert, throttle), .def = "5m",
+      .check = check_duration, .doc_type = "duration",
+      .help = "At most one message per category this often; the exceptions that came "
+              "meanwhile go out together as a summary."),
+};
+static const struct xd_cfg_struct exc_alert_s = {
+    .what = "alert",
+    .keys = exc_alert_keys,
+    .nkeys = NKEYS(exc_alert_keys),
+};
+static const struct xd_cfg_key exceptions_keys[] = {
+    K("owners", LIST, .off = offsetof(struct xd_exceptions, owners),
+      .off_n = offsetof(struct xd_exceptions, nowners), .sub = &exc_owner_s,
+      .help = "Owner rules, first match wins: `[{category: dead_letter, warehouse: DC1, owner: "
+              "ops-dc1}]`."),
+    K("alert", TABLE, .off = offsetof(struct xd_exceptions, alert), .sub = &exc_alert_s,
+      .help = "Where new exceptions are announced."),
+};
+static const struct xd_cfg_struct exceptions_s = {
+    .what = "exceptions",
+    .keys = exceptions_keys,
+    .nkeys = NKEYS(exceptions_keys),
+};
+
 static const struct xd_cfg_key root_keys[] = {
     K("path", STR, .off = offsetof(struct xd_config, path), .flags = XD_CF_INTERNAL),
     K("server", TABLE, .off = offsetof(struct xd_config, server), .sub = &server_s,
@@ -875,6 +949,8 @@ static const struct xd_cfg_key root_keys[] = {
       .off_n = offsetof(struct xd_config, ninbox), .sub = &inbox_s,
       .help = "Watched folders: files dropped in are ingested whole or rejected with a report "
               "(docs/inbox.md)."),
+    K("exceptions", TABLE, .off = offsetof(struct xd_config, exceptions), .sub = &exceptions_s,
+      .help = "Who owns an exception and where new ones are announced (docs/exceptions.md)."),
 };
 
 const struct xd_cfg_struct xd_cfg_root = {

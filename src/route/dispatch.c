@@ -30,6 +30,7 @@
 #include "deliver/target.h"
 #include "deliver/trace.h"
 #include "formats/json.h"
+#include "route/hold.h"
 #include "route/rate_step.h"
 #include "route/route.h"
 #include "store/store.h"
@@ -417,6 +418,11 @@ static void start(struct xd_dispatcher *d, struct target *t, struct job *j)
     struct xd_jq *map = map_of(d, ri, j->d.step);
     int rc = map ? xd_jq_map(map, ev, &j->payload, &j->error) : xd_json_write(&j->payload, ev);
     cJSON_Delete(ev);
+    if (rc < 0 && map && xd_hold_wanted(&j->error)) { /* master data missing: wait for it */
+        no_request(j);
+        finish(d, j, XD_DLV_HELD, 0, "held", 0, 0, "master_data");
+        return;
+    }
     if (rc < 0) {
         if (map) {
             char *msg = xd_buf_steal(&j->error);

@@ -18,6 +18,7 @@
  * - Every SQLite result code is mapped here to an xd_err (err_map[]).
  */
 #include "store/store_int.h"
+#include "store/sqlite_int.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "ingest/event.h"
@@ -137,6 +138,56 @@ static const char *const migrations[] = {
     " updated_ms INTEGER NOT NULL);"
     "CREATE INDEX exceptions_state ON exceptions(state, id);"
     "CREATE INDEX exceptions_open_delivery ON exceptions(delivery_id) WHERE state != 'resolved';",
+    /*
+     * 2 -> 3: master-data holds, xref entries, exception routing and alerts
+     * (sqlite_holds.c, docs/exceptions.md). A held delivery (state 4) waits
+     * for xref hold_table/hold_key and holds its key's line like a dead one,
+     * so the line index now covers it. xref_entries are the entries added
+     * through the API; they overlay the config's tables. Exceptions get a
+     * dedup key (one per missing entry, one per SLA breach), the event's
+     * warehouse and customer, and an owner from exception_owners (the
+     * config's rules, first match wins) set by a trigger as they open, so
+     * every path that opens one routes it. alerted_ms: when the alert target
+     * was told (existing exceptions count as told).
+     */
+    "ALTER TABLE deliveries ADD COLUMN hold_table TEXT;"
+    "ALTER TABLE deliveries ADD COLUMN hold_key TEXT;"
+    "CREATE INDEX deliveries_held ON deliveries(hold_table, hold_key) WHERE state = 4;"
+    "DROP INDEX deliveries_line;"
+    "CREATE INDEX deliveries_line ON deliveries(target, bkey, id) WHERE state IN (0, 2, 4);"
+    "CREATE TABLE xref_entries ("
+    " tbl TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (tbl, key));"
+    "ALTER TABLE exceptions ADD COLUMN dedup TEXT;"
+    "ALTER TABLE exceptions ADD COLUMN warehouse TEXT;"
+    "ALTER TABLE exceptions ADD COLUMN customer TEXT;"
+    "ALTER TABLE exceptions ADD COLUMN alerted_ms INTEGER;"
+    "UPDATE exceptions SET alerted_ms = updated_ms;"
+    "CREATE INDEX exceptions_dedup ON exceptions(category, dedup) WHERE dedup IS NOT NULL;"
+    "CREATE INDEX exceptions_unalerted ON exceptions(id) WHERE alerted_ms IS NULL;"
+    "CREATE TABLE exception_owners ("
+    " pos INTEGER PRIMARY KEY,"
+    " category TEXT,"
+    " warehouse TEXT,"
+    " customer TEXT,"
+    " owner TEXT NOT NULL);"
+    "CREATE TRIGGER exceptions_route AFTER INSERT ON exceptions BEGIN"
+    " UPDATE exceptions SET"
+    "  warehouse = coalesce(NEW.warehouse, (SELECT json_extract(e.body, '$.data.warehouse')"
+    "                                       FROM events e WHERE e.event_id = NEW.event_id)),"
+    "  customer = coalesce(NEW.customer, (SELECT json_extract(e.body, '$.data.customer')"
+    "                                     FROM events e WHERE e.event_id = NEW.event_id))"
+    "  WHERE id = NEW.id;"
+    " UPDATE exceptions SET owner = (SELECT o.owner FROM exception_owners o"
+    "   WHERE (o.category IS NULL OR o.category = exceptions.category)"
+    "   AND (o.warehouse IS NULL OR o.warehouse = exceptions.warehouse)"
+    "   AND (o.customer IS NULL OR o.customer = exceptions.customer)"
+    "   ORDER BY o.pos LIMIT 1)"
+    "  WHERE id = NEW.id AND owner IS NULL;"
+    " END;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -246,7 +297,7 @@ static const char *const stmt_sql[ST__COUNT] = {
         " LEFT JOIN charges c ON d.part != '' AND c.charge_id = d.part"
         " WHERE d.target = ?1 AND d.state = 0 AND d.next_ms <= ?2"
         " AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.target = ?1 AND p.bkey = d.bkey"
-        "                 AND p.state IN (0, 2) AND p.id < d.id)"
+        "                 AND p.state IN (0, 2, 4) AND p.id < d.id)"
         " ORDER BY d.id LIMIT ?3",
     [ST_DLV_GET] =
         "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey, d.state,"
@@ -922,6 +973,11 @@ static int sq_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
         if (rc != SQLITE_DONE)
             return fail(c, rc, "resolve exception");
     }
+    if (o->state == XD_DLV_HELD) {
+        rc = xd_sq_hold(c, o, now_ms); /* sqlite_holds.c: what it waits for, its exception */
+        if (rc < 0)
+            return rc;
+    }
     if (o->exception) {
         rc = stmt(c, ST_EXC_ADD, &st);
         if (rc < 0)
@@ -1439,6 +1495,17 @@ static int sq_charge_counts(struct xd_store_conn *c,
            (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2));
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : fail(c, rc, "charge counts");
+}
+
+/* For sqlite_holds.c (sqlite_int.h). */
+sqlite3 *xd_sq_db(struct xd_store_conn *c)
+{
+    return c->db;
+}
+
+int xd_sq_fail(struct xd_store_conn *c, int rc, const char *what)
+{
+    return fail(c, rc, what);
 }
 
 static const char *sq_errmsg(struct xd_store_conn *c)

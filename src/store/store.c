@@ -237,6 +237,12 @@ static int write_request(struct xd_store *s, struct xd_append *a, int64_t receiv
             return rc;
         outcome = rc;
     }
+    if (outcome == 0 && a->ext_op) {
+        rc = a->ext_op->fn(s->w, a->ext_op->arg, received_ms);
+        if (rc < 0 && !request_error(rc))
+            return rc;
+        outcome = rc;
+    }
     for (size_t i = 0; outcome == 0 && i < a->noutcomes; i++) {
         int applied = 0;
         rc = d->record_outcome(s->w, &a->outcomes[i], received_ms, &applied);
@@ -352,7 +358,8 @@ static void probe(struct xd_store *s)
 /* How many rows a request writes, roughly: what a group's size is counted in. */
 static size_t weight(const struct xd_append *a)
 {
-    size_t w = a->n + a->ncharges + (a->exc_op != NULL) + (a->counter_op != NULL);
+    size_t w = a->n + a->ncharges + (a->exc_op != NULL) + (a->counter_op != NULL) +
+               (a->ext_op != NULL);
     for (size_t i = 0; i < a->noutcomes; i++)
         w += 1 + a->outcomes[i].ncharges;
     return w;
@@ -418,11 +425,13 @@ static int check_request(const struct xd_append *a)
 {
     if (!a || !a->done || (a->n && !a->events) || (a->noutcomes && !a->outcomes) ||
         (a->ncharges && !a->charges) ||
-        (!!a->n + !!a->noutcomes + !!a->ncharges + !!a->exc_op + !!a->counter_op) > 1)
+        (!!a->n + !!a->noutcomes + !!a->ncharges + !!a->exc_op + !!a->counter_op +
+         !!a->ext_op) > 1 ||
+        (a->ext_op && !a->ext_op->fn))
         return XD_EINVAL;
     for (size_t i = 0; i < a->noutcomes; i++)
         if (a->outcomes[i].delivery_id <= 0 || a->outcomes[i].state < XD_DLV_PENDING ||
-            a->outcomes[i].state > XD_DLV_SKIPPED)
+            a->outcomes[i].state > XD_DLV_HELD)
             return XD_EINVAL;
     for (size_t i = 0; i < a->n; i++) {
         const struct xd_event *e = &a->events[i];
@@ -571,18 +580,18 @@ void xd_store_set_planner(struct xd_store *s, xd_planner_fn fn, void *ctx)
     pthread_mutex_unlock(&s->mu);
 }
 
-static const char *const dlv_state_names[] = {"pending", "done", "dead", "skipped"};
+static const char *const dlv_state_names[] = {"pending", "done", "dead", "skipped", "held"};
 
 const char *xd_dlv_state_name(int state)
 {
-    if (state < 0 || state > XD_DLV_SKIPPED)
+    if (state < 0 || state > XD_DLV_HELD)
         return "unknown";
     return dlv_state_names[state];
 }
 
 int xd_dlv_state_parse(const char *name)
 {
-    for (int i = 0; i <= XD_DLV_SKIPPED; i++)
+    for (int i = 0; i <= XD_DLV_HELD; i++)
         if (strcmp(dlv_state_names[i], name) == 0)
             return i;
     return -1;
@@ -743,6 +752,23 @@ int xd_store_open_exception(struct xd_store *s, const char *category, const char
                            .reason = reason};
     struct xd_append a = {.exc_op = &op};
     return xd_store_append(s, &a);
+}
+
+int xd_store_ext_write(struct xd_store *s, const struct xd_ext_op *op)
+{
+    struct xd_append a = {.ext_op = op};
+    return xd_store_append(s, &a);
+}
+
+int xd_store_ext_read(struct xd_store *s, int (*fn)(struct xd_store_conn *c, void *arg),
+                      void *arg)
+{
+    WITH_READER(s, fn(c_, arg));
+}
+
+const char *xd_store_driver_name(const struct xd_store *s)
+{
+    return s->drv->name;
 }
 
 int xd_store_next_counter(struct xd_store *s, const char *name, int64_t *value)

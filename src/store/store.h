@@ -29,6 +29,7 @@ struct xd_config;
 struct xd_buf;
 struct xd_counter_op;
 struct xd_exc_op;
+struct xd_ext_op;
 struct xd_event;
 struct xd_store;
 
@@ -45,8 +46,9 @@ enum xd_dlv_state {
     XD_DLV_DONE = 1,    /* the target accepted it (or a local step succeeded) */
     XD_DLV_DEAD = 2,    /* dead-lettered: attempts exhausted or refused; holds its key */
     XD_DLV_SKIPPED = 3, /* the route's filter said no, or an operator discarded it */
+    XD_DLV_HELD = 4,    /* awaiting master data (an xref entry, store/holds.h); holds its key */
 };
-const char *xd_dlv_state_name(int state); /* "pending", "done", "dead", "skipped" */
+const char *xd_dlv_state_name(int state); /* "pending", "done", "dead", "skipped", "held" */
 int xd_dlv_state_parse(const char *name); /* -1 when unknown */
 
 /* A delivery to create: one step of one route for one event. */
@@ -132,6 +134,8 @@ struct xd_append {
     const struct xd_exc_op *exc_op;
     /* Or a counter to step (internal: see xd_store_next_counter). */
     struct xd_counter_op *counter_op;
+    /* Or a driver-specific write (internal: see store_int.h, store/holds.h). */
+    const struct xd_ext_op *ext_op;
     unsigned char *results; /* out: n xd_append_result values (caller storage, or NULL) */
     /*
      * out: 0 when the request's new events are durable (results say which

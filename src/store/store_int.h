@@ -41,6 +41,25 @@ struct xd_counter_op {
     int64_t value;
 };
 
+/*
+ * A write that belongs to one driver (store/holds.h: xref entries, holds,
+ * SLA breaches, alerts): fn runs on the committer thread inside the group's
+ * transaction, in the request's savepoint, with the writer connection. It
+ * returns 0 or a negative xd_err (XD_EINVAL / XD_ETOOBIG fail this request
+ * alone, anything else the group).
+ */
+struct xd_ext_op {
+    int (*fn)(struct xd_store_conn *c, void *arg, int64_t now_ms);
+    void *arg;
+};
+/* Submits op and waits: returns its outcome. */
+int xd_store_ext_write(struct xd_store *s, const struct xd_ext_op *op);
+/* Runs fn with a pooled read connection; returns what fn returns. */
+int xd_store_ext_read(struct xd_store *s, int (*fn)(struct xd_store_conn *c, void *arg),
+                      void *arg);
+/* "sqlite", "postgres": which driver's ext functions apply. */
+const char *xd_store_driver_name(const struct xd_store *s);
+
 /* The config's store section, copied (the store outlives a config reload). */
 struct xd_store_opts {
     char *driver;             /* "sqlite" | "postgres" */

@@ -1,0 +1,9 @@
+/* Master-data holds, the router's side (see hold.h). */
+#include "route/hold.h"
+#include "core/buf.h"
+#include "transform/transform.h"
+
+int xd_hold_wanted(const struct xd_buf *err)
+{
+    return err && err->len && xd_jq_xref_miss(err->data, NULL, NULL, NULL, NULL);
+}
