@@ -79,6 +79,7 @@ struct xd_watch {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stopping, kick; /* guarded by mu */
+    int rules_pending;  /* the owner rules could not be stored yet; guarded by mu */
 };
 
 /* ---- master data ---- */
@@ -462,6 +463,8 @@ static void *watch_main(void *arg)
     pthread_mutex_lock(&w->mu);
     while (!w->stopping) {
         w->kick = 0;
+        if (w->rules_pending && load_rules(w->store, w->cfg) == 0)
+            w->rules_pending = 0; /* under mu: a reload's rules are not overwritten */
         pthread_mutex_unlock(&w->mu);
         sweep_holds(w);
         run_clocks(w);
@@ -515,10 +518,10 @@ int xd_watch_start(const struct xd_config *cfg, struct xd_store *store,
                       xd_strerror(rc));
         goto fail;
     }
-    rc = load_rules(store, cfg);
-    if (rc < 0) {
-        xd_buf_printf(err, "cannot store the exception owner rules: %s", xd_strerror(rc));
-        goto fail;
+    if (load_rules(store, cfg) < 0) {
+        /* A store that cannot be written now (read-only, full) still serves: try each tick. */
+        xd_warn("cannot store the exception owner rules yet; trying again");
+        w->rules_pending = 1;
     }
     rc = clocks_setup(w, err);
     if (rc == 0)
@@ -560,8 +563,12 @@ int xd_watch_reload(struct xd_watch *w, const char *path, struct xd_buf *err)
     if (!cfg)
         return XD_ECONFIG;
     int rc = xd_xref_use_config(cfg);
+    pthread_mutex_lock(&w->mu);
     if (rc == 0)
         rc = load_rules(w->store, cfg);
+    if (rc == 0)
+        w->rules_pending = 0;
+    pthread_mutex_unlock(&w->mu);
     xd_config_destroy(cfg);
     if (rc < 0) {
         xd_buf_printf(err, "%s", xd_strerror(rc));

@@ -480,6 +480,9 @@ static void xref_add(void *ctx, const char *table, const char *key, const char *
     if (!jv_is_valid(tab)) {
         jv_free(tab);
         tab = jv_object();
+    } else {
+        /* Take it out first: with one reference the set below is in place, not a copy. */
+        *all = jv_object_delete(*all, jv_string(table));
     }
     tab = jv_object_set(tab, jv_string(key), jv_string(value));
     *all = jv_object_set(*all, jv_string(table), tab);
