@@ -421,6 +421,15 @@ static void root_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *
     struct xd_config *cfg = base;
     size_t most = cfg->nroutes;
     (void)path;
+    const char *alert = cfg->exceptions.alert.target;
+    if (alert) {
+        const struct xd_target *t = xd_config_target(cfg, alert);
+        if (!t || !t->type || strcmp(t->type, "http") != 0)
+            xd_cfg_error(w,
+                         xd_cfg_find(w, xd_cfg_find(w, xd_cfg_find(w, root, "exceptions"), "alert"),
+                                     "target"),
+                         "exceptions.alert.target: '%s' is not an http target", alert);
+    }
     if (cfg->auth.nkeys > most)
         most = cfg->auth.nkeys;
     if (cfg->nrate_cards > most)
@@ -702,6 +711,24 @@ static const struct xd_cfg_struct sla_s = {
     .pos_off = POS(struct xd_sla, pos),
 };
 
+/* An SLA's target must be one the route delivers to: otherwise its clock could never stop. */
+static void route_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *node,
+                           const char *path)
+{
+    const struct xd_route *r = base;
+    const yaml_node_t *slas = xd_cfg_find(w, node, "sla");
+    for (size_t i = 0; i < r->nsla; i++) {
+        const char *t = r->sla[i].target;
+        int found = 0;
+        for (size_t k = 0; t && k < r->nsteps; k++)
+            found |= r->steps[k].deliver && strcmp(r->steps[k].deliver, t) == 0;
+        if (t && !found)
+            xd_cfg_error(w, xd_cfg_find(w, xd_cfg_item(w, slas, i), "target"),
+                         "%s.sla[%zu].target: the route delivers to no target named '%s'", path,
+                         i, t);
+    }
+}
+
 static const struct xd_cfg_key route_keys[] = {
     K("name", STR, .off = offsetof(struct xd_route, name), .flags = XD_CF_REQUIRED,
       .help = "Unique name, shown in deliveries and the timeline."),
@@ -728,6 +755,7 @@ static const struct xd_cfg_struct route_s = {
     .keys = route_keys,
     .nkeys = NKEYS(route_keys),
     .pos_off = POS(struct xd_route, pos),
+    .validate = route_validate,
 };
 
 static const struct xd_cfg_key tier_keys[] = {
