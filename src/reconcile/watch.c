@@ -41,7 +41,6 @@
 
 #define TICK_MS        1000 /* how often the watch looks */
 #define SLA_PAGE       500  /* events looked at per rule per tick */
-#define ALERT_PAGE     200  /* untold exceptions read per tick */
 #define ALERT_LIST_MAX 10   /* exceptions listed in a summary */
 #define ALERT_WAIT_MS  15000
 
@@ -257,14 +256,6 @@ static int clocks_setup(struct xd_watch *w, struct xd_buf *err)
 
 /* ---- alerts ---- */
 
-struct alert_batch {
-    struct xd_buf cats[16]; /* JSON of each category's exceptions */
-    char cat[16][64];
-    int64_t *ids[16];
-    size_t nids[16], capids[16], count[16];
-    size_t ncat;
-};
-
 static int64_t *sent_at(struct xd_watch *w, const char *cat)
 {
     for (size_t i = 0; i < w->nsent; i++)
@@ -288,36 +279,14 @@ static void put_field(struct xd_buf *o, const char *name, const char *v)
         xd_buf_puts(o, "null");
 }
 
+/* One exception of a message, as JSON. */
 static void alert_row(void *ctx, const struct xd_exc_brief *x)
 {
-    struct alert_batch *b = ctx;
-    const char *cat = x->category ? x->category : "";
-    size_t i = 0;
-    while (i < b->ncat && strcmp(b->cat[i], cat) != 0)
-        i++;
-    if (i == b->ncat) {
-        if (b->ncat == 16)
-            return; /* the rest next time */
-        snprintf(b->cat[i], sizeof b->cat[i], "%s", cat);
-        xd_buf_init(&b->cats[i]);
-        b->ncat++;
-    }
-    if (b->nids[i] == b->capids[i]) {
-        size_t cap = b->capids[i] ? b->capids[i] * 2 : 16;
-        int64_t *v = realloc(b->ids[i], cap * sizeof *v);
-        if (!v)
-            return;
-        b->ids[i] = v;
-        b->capids[i] = cap;
-    }
-    b->ids[i][b->nids[i]++] = x->id;
-    if (b->count[i]++ >= ALERT_LIST_MAX)
-        return;
-    struct xd_buf *o = &b->cats[i];
+    struct xd_buf *o = ctx;
     char when[96];
     xd_iso_ms(when, sizeof when, x->created_ms);
-    xd_buf_printf(o, "%s{\"id\":%lld,\"opened_at\":\"%s\"", o->len ? "," : "", (long long)x->id,
-                  when);
+    xd_buf_printf(o, "%s{\"id\":%lld,\"opened_at\":\"%s\"", o->data[o->len - 1] == '[' ? "" : ",",
+                  (long long)x->id, when);
     put_field(o, "category", x->category);
     put_field(o, "state", x->state);
     put_field(o, "owner", x->owner);
@@ -327,6 +296,25 @@ static void alert_row(void *ctx, const struct xd_exc_brief *x)
     put_field(o, "target", x->target);
     put_field(o, "reason", x->reason);
     xd_buf_putc(o, '}');
+}
+
+/* The categories with untold exceptions, copied out of the store's callback. */
+struct pending {
+    struct {
+        char name[64];
+        int64_t n, max_id;
+    } v[32];
+    size_t n;
+};
+
+static void pending_cat(void *ctx, const char *category, int64_t n, int64_t max_id)
+{
+    struct pending *p = ctx;
+    if (p->n < sizeof p->v / sizeof p->v[0] && category && strlen(category) < 64) {
+        snprintf(p->v[p->n].name, sizeof p->v[p->n].name, "%s", category);
+        p->v[p->n].n = n;
+        p->v[p->n++].max_id = max_id;
+    }
 }
 
 struct send_state {
@@ -374,38 +362,37 @@ static int post(struct xd_watch *w, const struct xd_buf *body, int64_t first_id)
     return 0;
 }
 
+/*
+ * One message per category that has untold exceptions and was not told
+ * within the throttle period: the exception itself, or a summary of all
+ * of them (the first ALERT_LIST_MAX listed). All of them are then told.
+ */
 static void send_alerts(struct xd_watch *w)
 {
     if (!w->alert || !w->http)
         return;
-    struct alert_batch b;
-    memset(&b, 0, sizeof b);
-    if (xd_store_unalerted(w->store, ALERT_PAGE, alert_row, &b) <= 0)
-        goto out;
+    struct pending p = {.n = 0};
+    if (xd_store_unalerted_categories(w->store, pending_cat, &p) <= 0)
+        return;
     int64_t mono = xd_mono_ms();
-    for (size_t i = 0; i < b.ncat; i++) {
-        int64_t *at = sent_at(w, b.cat[i]);
-        if (!at || mono - *at < w->throttle_ms || b.nids[i] == 0)
+    for (size_t i = 0; i < p.n; i++) {
+        int64_t *at = sent_at(w, p.v[i].name);
+        if (!at || mono - *at < w->throttle_ms)
             continue; /* throttled: they wait and go out as one summary */
         struct xd_buf o;
         xd_buf_init(&o);
-        size_t n = b.count[i];
-        if (n == 1)
-            xd_buf_printf(&o, "{\"text\":\"crossdock: new %s exception\"", b.cat[i]);
-        else
-            xd_buf_printf(&o, "{\"text\":\"crossdock: %zu new %s exceptions\"", n, b.cat[i]);
-        xd_buf_printf(&o, ",\"category\":\"%s\",\"count\":%zu,\"exceptions\":[", b.cat[i], n);
-        xd_buf_append(&o, b.cats[i].data ? b.cats[i].data : "", b.cats[i].len);
-        xd_buf_printf(&o, "],\"more\":%zu}", n > ALERT_LIST_MAX ? n - ALERT_LIST_MAX : 0);
-        if (!o.oom && post(w, &o, b.ids[i][0]) == 0 &&
-            xd_store_mark_alerted(w->store, b.ids[i], b.nids[i]) == 0)
+        long long n = (long long)p.v[i].n;
+        xd_buf_printf(&o, "{\"text\":\"crossdock: %lld new %s exception%s\",\"category\":", n,
+                      p.v[i].name, n == 1 ? "" : "s");
+        xd_buf_json_str(&o, p.v[i].name);
+        xd_buf_printf(&o, ",\"count\":%lld,\"exceptions\":[", n);
+        int listed = xd_store_unalerted(w->store, p.v[i].name, p.v[i].max_id, ALERT_LIST_MAX,
+                                        alert_row, &o);
+        xd_buf_printf(&o, "],\"more\":%lld}", listed >= 0 && n > listed ? n - listed : 0);
+        if (listed > 0 && !o.oom && post(w, &o, p.v[i].max_id) == 0 &&
+            xd_store_mark_alerted(w->store, p.v[i].name, p.v[i].max_id) == 0)
             *at = mono;
         xd_buf_dispose(&o);
-    }
-out:
-    for (size_t i = 0; i < b.ncat; i++) {
-        xd_buf_dispose(&b.cats[i]);
-        free(b.ids[i]);
     }
 }
 
@@ -511,14 +498,18 @@ int xd_watch_start(const struct xd_config *cfg, struct xd_store *store,
     pthread_condattr_destroy(&ca);
 
     int rc = xd_xref_use_config(cfg);
-    if (rc == 0)
-        rc = xd_store_xref_list(store, NULL, api_entry, &rc) < 0 ? XD_EUNAVAIL : rc;
+    int lrc = rc == 0 ? xd_store_xref_list(store, NULL, api_entry, &rc) : 0;
+    if (lrc == XD_EINVAL) /* a driver without them (store/holds.h): the rest still works */
+        xd_warn("store driver %s: xref entries, holds, SLA clocks and alerts are not available",
+                xd_store_driver_name(store));
+    else if (lrc < 0)
+        rc = lrc;
     if (rc < 0) {
         xd_buf_printf(err, "cannot load the xref entries added through the API: %s",
                       xd_strerror(rc));
         goto fail;
     }
-    if (load_rules(store, cfg) < 0) {
+    if (lrc != XD_EINVAL && load_rules(store, cfg) < 0) {
         /* A store that cannot be written now (read-only, full) still serves: try each tick. */
         xd_warn("cannot store the exception owner rules yet; trying again");
         w->rules_pending = 1;

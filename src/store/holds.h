@@ -16,6 +16,9 @@
 
 struct xd_store;
 
+/* "sqlite", "postgres": the store's driver (these functions need "sqlite"). */
+const char *xd_store_driver_name(const struct xd_store *s);
+
 /* ---- xref entries added through the API (they overlay the config's) ---- */
 
 /*
@@ -72,10 +75,16 @@ struct xd_exc_brief {
     int64_t id, created_ms;
     const char *category, *state, *event_id, *target, *reason, *owner, *warehouse, *customer;
 };
-/* The oldest untold exceptions (at most limit), oldest first. */
-int xd_store_unalerted(struct xd_store *s, size_t limit,
+/* Untold exceptions per category: how many, and the newest id. */
+int xd_store_unalerted_categories(struct xd_store *s,
+                                  void (*cb)(void *ctx, const char *category, int64_t n,
+                                             int64_t max_id),
+                                  void *ctx);
+/* The oldest untold exceptions of category up to max_id (at most limit), oldest first. */
+int xd_store_unalerted(struct xd_store *s, const char *category, int64_t max_id, size_t limit,
                        void (*cb)(void *ctx, const struct xd_exc_brief *x), void *ctx);
-int xd_store_mark_alerted(struct xd_store *s, const int64_t *ids, size_t n);
+/* Marks every untold exception of category up to max_id as told. */
+int xd_store_mark_alerted(struct xd_store *s, const char *category, int64_t max_id);
 
 /* ---- SLA clocks ---- */
 

@@ -477,46 +477,63 @@ static void row_brief(sqlite3_stmt *st, void *p)
     fn(c->ctx, &x);
 }
 
-int xd_store_unalerted(struct xd_store *s, size_t limit,
+static void row_cat(sqlite3_stmt *st, void *p)
+{
+    struct cb_ctx *c = p;
+    void (*fn)(void *, const char *, int64_t, int64_t) = c->fn;
+    fn(c->ctx, col(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
+}
+
+int xd_store_unalerted_categories(struct xd_store *s,
+                                  void (*cb)(void *ctx, const char *category, int64_t n,
+                                             int64_t max_id),
+                                  void *ctx)
+{
+    struct cb_ctx c = {.fn = (void *)cb, .ctx = ctx};
+    return query(s,
+                 "SELECT category, count(*), max(id) FROM exceptions WHERE alerted_ms IS NULL"
+                 " GROUP BY category ORDER BY min(id)",
+                 NULL, NULL, row_cat, &c);
+}
+
+int xd_store_unalerted(struct xd_store *s, const char *category, int64_t max_id, size_t limit,
                        void (*cb)(void *ctx, const struct xd_exc_brief *x), void *ctx)
 {
     struct cb_ctx c = {.fn = (void *)cb, .ctx = ctx};
-    struct params p = {.i4 = (int64_t)(limit ? limit : 100)};
+    struct params p = {.t1 = category, .i4 = max_id, .i5 = (int64_t)(limit ? limit : 100)};
     return query(s,
                  "SELECT id, category, state, event_id, target, reason, owner, warehouse,"
                  " customer, created_ms FROM exceptions WHERE alerted_ms IS NULL"
-                 " ORDER BY id LIMIT ?4",
+                 " AND category = ?1 AND id <= ?4 ORDER BY id LIMIT ?5",
                  bind_params, &p, row_brief, &c);
 }
 
 struct mark_arg {
-    const int64_t *ids;
-    size_t n;
+    const char *category;
+    int64_t max_id;
 };
 
 static int w_mark(struct xd_store_conn *c, void *arg, int64_t now_ms)
 {
     struct mark_arg *a = arg;
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < a->n; i++) {
-        sqlite3_stmt *st = NULL;
-        rc = prep(c, "UPDATE exceptions SET alerted_ms = ?2 WHERE id = ?1", &st);
-        if (rc < 0)
-            break;
-        sqlite3_bind_int64(st, 1, a->ids[i]);
-        sqlite3_bind_int64(st, 2, now_ms);
-        rc = done(c, st, "mark alerted");
-    }
-    return rc;
+    sqlite3_stmt *st = NULL;
+    int rc = prep(c,
+                  "UPDATE exceptions SET alerted_ms = ?3 WHERE alerted_ms IS NULL"
+                  " AND category = ?1 AND id <= ?2",
+                  &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, a->category, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, a->max_id);
+    sqlite3_bind_int64(st, 3, now_ms);
+    return done(c, st, "mark alerted");
 }
 
-int xd_store_mark_alerted(struct xd_store *s, const int64_t *ids, size_t n)
+int xd_store_mark_alerted(struct xd_store *s, const char *category, int64_t max_id)
 {
-    if (sqlite_only(s) < 0)
+    if (!category || sqlite_only(s) < 0)
         return XD_EINVAL;
-    if (n == 0)
-        return 0;
-    struct mark_arg a = {.ids = ids, .n = n};
+    struct mark_arg a = {.category = category, .max_id = max_id};
     struct xd_ext_op op = {.fn = w_mark, .arg = &a};
     return xd_store_ext_write(s, &op);
 }

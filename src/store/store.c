@@ -38,6 +38,7 @@
  * connection for its duration.
  */
 #include "store/store_int.h"
+#include "store/holds.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"

@@ -57,8 +57,6 @@ int xd_store_ext_write(struct xd_store *s, const struct xd_ext_op *op);
 /* Runs fn with a pooled read connection; returns what fn returns. */
 int xd_store_ext_read(struct xd_store *s, int (*fn)(struct xd_store_conn *c, void *arg),
                       void *arg);
-/* "sqlite", "postgres": which driver's ext functions apply. */
-const char *xd_store_driver_name(const struct xd_store *s);
 
 /* The config's store section, copied (the store outlives a config reload). */
 struct xd_store_opts {
