@@ -103,7 +103,10 @@ struct xd_sla_row {
 int xd_store_sla_rows(struct xd_store *s, int64_t after_seq, int64_t due_ms, const char *route,
                       const char *target, size_t limit,
                       void (*cb)(void *ctx, const struct xd_sla_row *r), void *ctx);
-/* The last event received at or before ms (0: none): where a new SLA clock starts. */
+/*
+ * The last event received at or before ms (0: none), by binary search on the
+ * journal position: where a new SLA clock starts, where a KPI window begins.
+ */
 int xd_store_last_seq_before(struct xd_store *s, int64_t ms, int64_t *seq);
 /* A small durable value in store_meta (name up to 100 characters). *v = 0 when unset. */
 int xd_store_meta_get(struct xd_store *s, const char *name, int64_t *v);

@@ -561,7 +561,13 @@ int xd_store_sla_rows(struct xd_store *s, int64_t after_seq, int64_t due_ms, con
                       void (*cb)(void *ctx, const struct xd_sla_row *r), void *ctx)
 {
     struct cb_ctx c = {.fn = (void *)cb, .ctx = ctx};
-    struct params p = {.t1 = route, .t2 = target, .i4 = after_seq, .i5 = due_ms,
+    int64_t last = 0; /* the scan ends there, not at the journal's end */
+    int rc = xd_store_last_seq_before(s, due_ms, &last);
+    if (rc < 0)
+        return rc;
+    if (last <= after_seq)
+        return 0;
+    struct params p = {.t1 = route, .t2 = target, .t3 = NULL, .i4 = after_seq, .i5 = last,
                        .i6 = (int64_t)(limit ? limit : 500)};
     return query(s,
                  "SELECT e.seq, e.event_id, e.type, e.received_ms,"
@@ -570,7 +576,7 @@ int xd_store_sla_rows(struct xd_store *s, int64_t after_seq, int64_t due_ms, con
                  "  AND d.state = 3),"
                  " coalesce((SELECT min(d.updated_ms) FROM deliveries d WHERE d.event_seq = e.seq"
                  "  AND d.route = ?1 AND d.target = ?2 AND d.state = 1), 0)"
-                 " FROM events e WHERE e.seq > ?4 AND e.received_ms <= ?5"
+                 " FROM events e WHERE e.seq > ?4 AND e.seq <= ?5"
                  " ORDER BY e.seq LIMIT ?6",
                  bind_params, &p, row_sla, &c);
 }
@@ -580,13 +586,67 @@ static void row_i64(sqlite3_stmt *st, void *p)
     *(int64_t *)p = sqlite3_column_int64(st, 0);
 }
 
+struct seq_arg {
+    int64_t ms, seq;
+};
+
+/* received_ms of the first event at or after seq; 0 when there is none (*rc set on failure). */
+static int64_t received_at(struct xd_store_conn *c, sqlite3_stmt *st, int64_t seq, int *rc)
+{
+    sqlite3_bind_int64(st, 1, seq);
+    int r = sqlite3_step(st);
+    int64_t ms = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        *rc = xd_sq_fail(c, r, "received at");
+    sqlite3_reset(st);
+    return ms;
+}
+
+/*
+ * Binary search by journal position: events are committed in seq order and
+ * each group's received_ms is taken as it commits, so received_ms does not
+ * go down as seq goes up (a wall clock stepped back aside). About 2 log2(n)
+ * primary-key lookups instead of a scan of the journal.
+ */
+static int r_last_seq(struct xd_store_conn *c, void *arg)
+{
+    struct seq_arg *a = arg;
+    sqlite3_stmt *st = NULL;
+    int rc = prep(c, "SELECT coalesce(max(seq), 0) FROM events", &st);
+    if (rc < 0)
+        return rc;
+    int r = sqlite3_step(st);
+    int64_t hi = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (r != SQLITE_ROW)
+        return xd_sq_fail(c, r, "max seq");
+    rc = prep(c, "SELECT received_ms FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1", &st);
+    if (rc < 0)
+        return rc;
+    int64_t lo = 0; /* invariant: events up to lo are at or before ms; after hi, after it */
+    if (received_at(c, st, hi, &rc) <= a->ms)
+        lo = hi;
+    while (rc == 0 && lo < hi) {
+        int64_t mid = lo + (hi - lo + 1) / 2;
+        if (received_at(c, st, mid, &rc) <= a->ms)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    sqlite3_finalize(st);
+    a->seq = lo;
+    return rc;
+}
+
 int xd_store_last_seq_before(struct xd_store *s, int64_t ms, int64_t *seq)
 {
     *seq = 0;
-    struct params p = {.i4 = ms};
-    int rc = query(s,
-                   "SELECT coalesce(max(seq), 0) FROM events WHERE received_ms <= ?4",
-                   bind_params, &p, row_i64, seq);
+    if (sqlite_only(s) < 0)
+        return XD_EINVAL;
+    struct seq_arg a = {.ms = ms};
+    int rc = xd_store_ext_read(s, r_last_seq, &a);
+    if (rc == 0)
+        *seq = a.seq;
     return rc < 0 ? rc : 0;
 }
 
