@@ -1314,7 +1314,7 @@ static int sq_list_charges(struct xd_store_conn *c, const struct xd_charge_filte
 
 #define XD_EXC_COLS                                                                                \
     "id, category, state, event_id, delivery_id, target, reason, owner, note, created_ms,"         \
-    " updated_ms"
+    " updated_ms, warehouse, customer"
 
 static int read_exception(sqlite3_stmt *st, struct xd_exception *x)
 {
@@ -1331,6 +1331,8 @@ static int read_exception(sqlite3_stmt *st, struct xd_exception *x)
     x->note = col_dup(st, 8, &oom);
     x->created_ms = sqlite3_column_int64(st, 9);
     x->updated_ms = sqlite3_column_int64(st, 10);
+    x->warehouse = col_dup(st, 11, &oom);
+    x->customer = col_dup(st, 12, &oom);
     if (oom) {
         xd_exception_dispose(x);
         return XD_ENOMEM;
@@ -1348,6 +1350,8 @@ static int sq_list_exceptions(struct xd_store_conn *c, const struct xd_exception
         xd_buf_puts(&q, " AND state = ?2");
     if (f->category)
         xd_buf_puts(&q, " AND category = ?3");
+    if (f->owner)
+        xd_buf_puts(&q, " AND owner = ?5");
     xd_buf_puts(&q, " ORDER BY id LIMIT ?4");
     sqlite3_stmt *st = NULL;
     int rc = prepare_built(c, &q, &st, "prepare list exceptions");
@@ -1357,6 +1361,7 @@ static int sq_list_exceptions(struct xd_store_conn *c, const struct xd_exception
     bind_text_or_null(st, 2, f->state);
     bind_text_or_null(st, 3, f->category);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)(f->limit ? f->limit : 100));
+    bind_text_or_null(st, 5, f->owner);
     int n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct xd_exception x;

@@ -686,6 +686,8 @@ void xd_exception_dispose(struct xd_exception *x)
     free(x->reason);
     free(x->owner);
     free(x->note);
+    free(x->warehouse);
+    free(x->customer);
     memset(x, 0, sizeof *x);
 }
 

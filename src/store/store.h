@@ -288,11 +288,13 @@ struct xd_exception {
     int64_t id;
     char *category, *state, *event_id, *target, *reason, *owner, *note;
     int64_t delivery_id, created_ms, updated_ms;
+    char *warehouse, *customer; /* of its event, when it has one */
 };
 void xd_exception_dispose(struct xd_exception *x);
 struct xd_exception_filter {
     const char *state;    /* open | acknowledged | resolved, or NULL */
     const char *category;
+    const char *owner;
     int64_t after_id;
     size_t limit;         /* 0 = 100 */
 };

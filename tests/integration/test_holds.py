@@ -150,6 +150,9 @@ class HoldsTest(unittest.TestCase):
         owners = {("SKU-NEW" in x["reason"]): x["owner"] for x in exc}
         self.assertEqual(owners, {True: "mdm-dc1", False: "mdm"})
         self.assertTrue(all(x["state"] == "open" for x in exc), exc)
+        mine = self.get(hub, "/v1/exceptions?owner=mdm-dc1")["exceptions"]
+        self.assertEqual([(x["category"], x["warehouse"], x["customer"]) for x in mine],
+                         [("master_data", "DC1", "ACME")])
 
         metrics = hub.request("GET", "/metrics", key=OPS)[2].decode()
         self.assertIn('crossdock_held_deliveries{target="erp"} 3', metrics)
