@@ -168,8 +168,13 @@ static void sla_row(void *ctx, const struct xd_sla_row *r)
     if (s->failed)
         return;
     int64_t deadline = r->received_ms + c->within_ms;
+    /*
+     * Settled without a breach: the route did not take it, its filter said no,
+     * it reached the target in time, or the route finished with nothing for
+     * the target (a rate step that produced no charge for billing).
+     */
     if (!takes(c->route, r->type) || r->deliveries == 0 || r->skipped > 0 ||
-        (r->done_ms && r->done_ms <= deadline)) {
+        (r->done_ms && r->done_ms <= deadline) || (r->to_target == 0 && r->unfinished == 0)) {
         s->last = r->seq;
         return;
     }

@@ -95,6 +95,8 @@ struct xd_sla_row {
     int64_t deliveries; /* of the route for this event */
     int64_t skipped;    /* of them filtered out */
     int64_t done_ms;    /* first delivery to target done at (0: none done) */
+    int64_t to_target;  /* deliveries of the route to target, in any state */
+    int64_t unfinished; /* deliveries of the route pending, dead or held */
 };
 /*
  * Events after after_seq received at or before due_ms (oldest first, at

@@ -552,6 +552,8 @@ static void row_sla(sqlite3_stmt *st, void *p)
         .deliveries = sqlite3_column_int64(st, 4),
         .skipped = sqlite3_column_int64(st, 5),
         .done_ms = sqlite3_column_int64(st, 6),
+        .to_target = sqlite3_column_int64(st, 7),
+        .unfinished = sqlite3_column_int64(st, 8),
     };
     fn(c->ctx, &r);
 }
@@ -575,7 +577,11 @@ int xd_store_sla_rows(struct xd_store *s, int64_t after_seq, int64_t due_ms, con
                  " (SELECT count(*) FROM deliveries d WHERE d.event_seq = e.seq AND d.route = ?1"
                  "  AND d.state = 3),"
                  " coalesce((SELECT min(d.updated_ms) FROM deliveries d WHERE d.event_seq = e.seq"
-                 "  AND d.route = ?1 AND d.target = ?2 AND d.state = 1), 0)"
+                 "  AND d.route = ?1 AND d.target = ?2 AND d.state = 1), 0),"
+                 " (SELECT count(*) FROM deliveries d WHERE d.event_seq = e.seq AND d.route = ?1"
+                 "  AND d.target = ?2),"
+                 " (SELECT count(*) FROM deliveries d WHERE d.event_seq = e.seq AND d.route = ?1"
+                 "  AND d.state IN (0, 2, 4))"
                  " FROM events e WHERE e.seq > ?4 AND e.seq <= ?5"
                  " ORDER BY e.seq LIMIT ?6",
                  bind_params, &p, row_sla, &c);

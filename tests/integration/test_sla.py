@@ -3,7 +3,8 @@
 A route with `sla: [{target: T, within: D}]`: an event not delivered to T
 within D of the hub receiving it opens exactly one exception (category
 sla, one per event, route and target), before anyone asks; events that
-reached T in time open none; a restart opens no second one.
+reached T in time open none, nor do events the route finished with nothing
+for T (rated to no charge); a restart opens no second one.
 """
 import os
 import sys
@@ -52,7 +53,14 @@ class SlaTest(unittest.TestCase):
                "    sla: [{target: erp, within: 1s}]\n"
                "  - name: shipments\n    on: [shipment.confirmed]\n"
                "    steps: [{deliver: billing}]\n"
-               "    sla: [{target: billing, within: 5s}]\n")
+               "    sla: [{target: billing, within: 5s}]\n"
+               # Receipts without pallets are rated to no charge: nothing for billing, no breach.
+               "  - name: receipt-charges\n    on: [goods.received]\n"
+               "    steps: [{rate: true}, {deliver: billing}]\n"
+               "    sla: [{target: billing, within: 5s}]\n"
+               "rate_cards:\n"
+               "  - {customer: ACME, currency: USD, effective_from: 2026-01-01, charges:\n"
+               "     [{code: RECEIVE_PALLET, on: goods.received, per: pallet, price: \"6.00\"}]}\n")
         hub = Hub(config_extra=cfg)
         self.addCleanup(hub.cleanup)
         hub.start(timeout=HANG_GUARD_S)
