@@ -1,6 +1,7 @@
 /*
  * Cross-reference entries over HTTP (docs/exceptions.md, master-data holds):
  *
+ *   GET    /v1/xref                 the tables, with how many entries each has
  *   GET    /v1/xref/{table}         the table as jq sees it: the config's
  *                                   entries overlaid with those added here
  *   PUT    /v1/xref/{table}/{key}   body: the value (a JSON string, number, or
@@ -22,6 +23,7 @@
 #include "transform/xref.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define NAME_MAX_LEN  128
@@ -86,6 +88,62 @@ void xd_h_xref_get(struct xd_req *r)
     struct table_ctx c = {.table = table, .o = o};
     xd_xref_each(table_row, &c); /* config first, then API: a later row for a key wins */
     xd_buf_puts(o, "]}");
+    xd_http_reply_json(r, 200);
+}
+
+struct tables_ctx {
+    struct {
+        char name[NAME_MAX_LEN + 1];
+        size_t config, api;
+    } v[256];
+    size_t n;
+};
+
+static void count_row(void *ctx, const char *table, const char *key, const char *value, int api)
+{
+    (void)key;
+    (void)value;
+    struct tables_ctx *c = ctx;
+    size_t i = 0;
+    while (i < c->n && strcmp(c->v[i].name, table) != 0)
+        i++;
+    if (i == c->n) {
+        if (c->n == sizeof c->v / sizeof c->v[0])
+            return;
+        snprintf(c->v[i].name, sizeof c->v[i].name, "%s", table);
+        c->v[i].config = c->v[i].api = 0;
+        c->n++;
+    }
+    if (api)
+        c->v[i].api++;
+    else
+        c->v[i].config++;
+}
+
+void xd_h_xref_tables(struct xd_req *r)
+{
+    if (xd_xref_version() == 0) {
+        xd_http_problem(r, 503, "not-ready", "Service Unavailable", "xref tables not loaded",
+                        NULL);
+        return;
+    }
+    struct tables_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        xd_http_store_error(r, XD_ENOMEM);
+        return;
+    }
+    xd_xref_each(count_row, c);
+    struct xd_buf *o = &r->out;
+    xd_buf_reset(o);
+    xd_buf_puts(o, "{\"tables\":[");
+    for (size_t i = 0; i < c->n; i++) {
+        xd_buf_puts(o, i ? ",{\"table\":" : "{\"table\":");
+        xd_buf_json_str(o, c->v[i].name);
+        xd_buf_printf(o, ",\"config_entries\":%zu,\"api_entries\":%zu}", c->v[i].config,
+                      c->v[i].api);
+    }
+    xd_buf_puts(o, "]}");
+    free(c);
     xd_http_reply_json(r, 200);
 }
 

@@ -110,7 +110,8 @@ void xd_h_exception_get(struct xd_req *r);
 void xd_h_exception_patch(struct xd_req *r);
 void xd_h_billing_close(struct xd_req *r);
 void xd_h_metrics(struct xd_req *r);
-void xd_h_xref_get(struct xd_req *r);    /* h_xref.c */
+void xd_h_xref_tables(struct xd_req *r); /* h_xref.c */
+void xd_h_xref_get(struct xd_req *r);
 void xd_h_xref_put(struct xd_req *r);
 void xd_h_xref_delete(struct xd_req *r);
 void xd_h_kpis(struct xd_req *r);        /* h_kpis.c */

@@ -48,6 +48,7 @@ static const struct xd_http_route routes[] = {
     {"PATCH", "/v1/exceptions/{id}", XD_SCOPE_OPS, 1, xd_h_exception_patch},
     {"POST", "/v1/billing/close", XD_SCOPE_OPS, 1, xd_h_billing_close},
     {"GET", "/metrics", XD_SCOPE_READ, 0, xd_h_metrics},
+    {"GET", "/v1/xref", XD_SCOPE_READ | XD_SCOPE_OPS | XD_SCOPE_ADMIN, 0, xd_h_xref_tables},
     {"GET", "/v1/xref/{table}", XD_SCOPE_READ | XD_SCOPE_OPS | XD_SCOPE_ADMIN, 0, xd_h_xref_get},
     {"PUT", "/v1/xref/{table}/{key}", XD_SCOPE_OPS | XD_SCOPE_ADMIN, 1, xd_h_xref_put},
     {"DELETE", "/v1/xref/{table}/{key}", XD_SCOPE_OPS | XD_SCOPE_ADMIN, 0, xd_h_xref_delete},

@@ -201,6 +201,8 @@ class HoldsTest(unittest.TestCase):
         table = self.get(hub, "/v1/xref/material")
         self.assertIn({"key": "SKU-NEW", "value": "M-NEW", "source": "api"}, table["entries"])
         self.assertIn({"key": "SKU-1", "value": "M-1", "source": "config"}, table["entries"])
+        self.assertEqual(self.get(hub, "/v1/xref")["tables"],
+                         [{"table": "material", "config_entries": 2, "api_entries": 1}])
         self.post(hub, [ship("E1", "SHP-E", ["SKU-NEW"])])
         self.wait_state(hub, ["E1"], "delivered")
         self.assertEqual(self.held(hub), ["D1"])
