@@ -173,8 +173,7 @@ void xd_h_kpis(struct xd_req *r)
         xd_buf_json_str(o, k->held[i].table);
         xd_buf_puts(o, ",\"key\":");
         xd_buf_json_str(o, k->held[i].key);
-        xd_buf_printf(o, ",\"deliveries\":%lld,\"since\":\"%s\"}", (long long)k->held[i].n,
-                      when);
+        xd_buf_printf(o, ",\"deliveries\":%lld,\"since\":\"%s\"}", (long long)k->held[i].n, when);
     }
     xd_buf_puts(o, "]}");
     xd_kpi_put(k);

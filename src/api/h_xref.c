@@ -76,8 +76,7 @@ void xd_h_xref_get(struct xd_req *r)
     if (names(r, table, key, 0) < 0)
         return;
     if (xd_xref_version() == 0) {
-        xd_http_problem(r, 503, "not-ready", "Service Unavailable", "xref tables not loaded",
-                        NULL);
+        xd_http_problem(r, 503, "not-ready", "Service Unavailable", "xref tables not loaded", NULL);
         return;
     }
     struct xd_buf *o = &r->out;
@@ -123,8 +122,7 @@ static void count_row(void *ctx, const char *table, const char *key, const char 
 void xd_h_xref_tables(struct xd_req *r)
 {
     if (xd_xref_version() == 0) {
-        xd_http_problem(r, 503, "not-ready", "Service Unavailable", "xref tables not loaded",
-                        NULL);
+        xd_http_problem(r, 503, "not-ready", "Service Unavailable", "xref tables not loaded", NULL);
         return;
     }
     struct tables_ctx *c = calloc(1, sizeof *c);
@@ -188,8 +186,7 @@ void xd_h_xref_put(struct xd_req *r)
         return;
     }
     if (xd_xref_version() == 0) {
-        xd_http_problem(r, 503, "not-ready", "Service Unavailable", "xref tables not loaded",
-                        NULL);
+        xd_http_problem(r, 503, "not-ready", "Service Unavailable", "xref tables not loaded", NULL);
         return;
     }
     int rc = xd_xref_set(table, key, value);

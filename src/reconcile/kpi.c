@@ -69,8 +69,8 @@ static void rev_row(void *ctx, int64_t rowid, const char *customer, const char *
         if (!v)
             return;
         rev = v;
-        rev[i] = (struct rev_sum){dup0(customer), dup0(warehouse), dup0(currency),
-                                  xd_dec_int(0), 0};
+        rev[i] =
+            (struct rev_sum){dup0(customer), dup0(warehouse), dup0(currency), xd_dec_int(0), 0};
         nrev++;
     }
     if (xd_dec_add(rev[i].sum, a, &s) == 0)
@@ -85,7 +85,7 @@ struct samples {
         char *warehouse, *customer;
         double *v;
         size_t n, cap;
-    } *g;
+    } * g;
     size_t n;
 };
 
@@ -93,8 +93,8 @@ static void sample(void *ctx, const struct xd_kpi_charge *c)
 {
     struct samples *s = ctx;
     size_t i = 0;
-    while (i < s->n && !(same(s->g[i].warehouse, c->warehouse) &&
-                         same(s->g[i].customer, c->customer)))
+    while (i < s->n &&
+           !(same(s->g[i].warehouse, c->warehouse) && same(s->g[i].customer, c->customer)))
         i++;
     if (i == s->n) {
         struct group *v = realloc(s->g, (s->n + 1) * sizeof *v);
@@ -163,9 +163,9 @@ static void exc_row(void *ctx, const char *category, const char *warehouse, cons
     struct exc_ctx *c = ctx;
     struct xd_kpi_snapshot *k = c->k;
     size_t i = 0;
-    while (i < k->nexc && !(same(k->exc[i].category, category) &&
-                            same(k->exc[i].warehouse, warehouse) &&
-                            same(k->exc[i].customer, customer)))
+    while (i < k->nexc &&
+           !(same(k->exc[i].category, category) && same(k->exc[i].warehouse, warehouse) &&
+             same(k->exc[i].customer, customer)))
         i++;
     if (i == k->nexc) {
         struct xd_kpi_exc *v = realloc(k->exc, (k->nexc + 1) * sizeof *v);

@@ -48,7 +48,7 @@ struct sla_clock {
     const struct xd_route *route;
     const struct xd_sla *sla;
     int64_t within_ms;
-    int64_t wm;    /* events up to this seq are settled */
+    int64_t wm; /* events up to this seq are settled */
     char meta[160];
 };
 
@@ -129,8 +129,8 @@ static void sweep_holds(struct xd_watch *w)
         int64_t n = 0;
         snprintf(why, sizeof why, "xref %.200s: %.200s is there now", l.table[i], l.key[i]);
         if (xd_store_release_holds(w->store, l.table[i], l.key[i], why, &n) == 0 && n > 0) {
-            xd_info("master data: %lld delivery(ies) waiting for xref %s/%s released",
-                    (long long)n, l.table[i], l.key[i]);
+            xd_info("master data: %lld delivery(ies) waiting for xref %s/%s released", (long long)n,
+                    l.table[i], l.key[i]);
             total += n;
         }
         free(l.table[i]);
@@ -183,14 +183,18 @@ static void sla_row(void *ctx, const struct xd_sla_row *r)
     xd_iso_ms(when, sizeof when, r->received_ms);
     if (r->done_ms)
         snprintf(reason, sizeof reason,
-                 "route %s: reached %s %.1f s after it was received (%s), SLA %s",
-                 c->route->name, c->sla->target, (double)(r->done_ms - r->received_ms) / 1000.0,
-                 when, c->sla->within);
+                 "route %s: reached %s %.1f s after it was received (%s), SLA %s", c->route->name,
+                 c->sla->target, (double)(r->done_ms - r->received_ms) / 1000.0, when,
+                 c->sla->within);
     else
         snprintf(reason, sizeof reason, "route %s: not delivered to %s within %s of %s",
                  c->route->name, c->sla->target, c->sla->within, when);
-    struct xd_exc_new x = {.category = "sla", .dedup = dedup, .event_id = r->event_id,
-                           .target = c->sla->target, .reason = reason, .ever = 1};
+    struct xd_exc_new x = {.category = "sla",
+                           .dedup = dedup,
+                           .event_id = r->event_id,
+                           .target = c->sla->target,
+                           .reason = reason,
+                           .ever = 1};
     int opened = 0;
     if (xd_store_open_exception_once(s->w->store, &x, &opened) < 0) {
         s->failed = 1; /* try again next tick, from here */
@@ -240,7 +244,8 @@ static int clocks_setup(struct xd_watch *w, struct xd_buf *err)
             for (size_t s = 0; s < r->nsteps; s++)
                 delivers |= r->steps[s].deliver && strcmp(r->steps[s].deliver, c->sla->target) == 0;
             if (!delivers) {
-                xd_buf_printf(err, "%s:%u:%u: routes[%s].sla[%zu].target: route %s delivers to "
+                xd_buf_printf(err,
+                              "%s:%u:%u: routes[%s].sla[%zu].target: route %s delivers to "
                               "no target named '%s'",
                               cfg->path ? cfg->path : "config", c->sla->pos.line, c->sla->pos.col,
                               r->name, k, r->name, c->sla->target);
@@ -344,8 +349,8 @@ static int post(struct xd_watch *w, const struct xd_buf *body, int64_t first_id)
     struct send_state s = {0};
     struct xd_trace trace;
     xd_trace_new(&trace, xd_rand64, NULL);
-    int rc = xd_http_target_submit(w->http, &w->ht, body->data, body->len, key, &trace, sent_cb,
-                                   &s);
+    int rc =
+        xd_http_target_submit(w->http, &w->ht, body->data, body->len, key, &trace, sent_cb, &s);
     if (rc < 0)
         return rc;
     int64_t until = xd_mono_ms() + ALERT_WAIT_MS;
@@ -391,8 +396,8 @@ static void send_alerts(struct xd_watch *w)
                       p.v[i].name, n == 1 ? "" : "s");
         xd_buf_json_str(&o, p.v[i].name);
         xd_buf_printf(&o, ",\"count\":%lld,\"exceptions\":[", n);
-        int listed = xd_store_unalerted(w->store, p.v[i].name, p.v[i].max_id, ALERT_LIST_MAX,
-                                        alert_row, &o);
+        int listed =
+            xd_store_unalerted(w->store, p.v[i].name, p.v[i].max_id, ALERT_LIST_MAX, alert_row, &o);
         xd_buf_printf(&o, "],\"more\":%lld}", listed >= 0 && n > listed ? n - listed : 0);
         if (listed > 0 && !o.oom && post(w, &o, p.v[i].max_id) == 0 &&
             xd_store_mark_alerted(w->store, p.v[i].name, p.v[i].max_id) == 0)
@@ -485,8 +490,8 @@ static void watch_free(struct xd_watch *w)
     free(w);
 }
 
-int xd_watch_start(const struct xd_config *cfg, struct xd_store *store,
-                   struct xd_dispatcher *disp, struct xd_watch **out, struct xd_buf *err)
+int xd_watch_start(const struct xd_config *cfg, struct xd_store *store, struct xd_dispatcher *disp,
+                   struct xd_watch **out, struct xd_buf *err)
 {
     *out = NULL;
     struct xd_watch *w = calloc(1, sizeof *w);

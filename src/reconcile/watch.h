@@ -30,8 +30,8 @@ struct xd_store;
 struct xd_watch;
 
 /* XD_ECONFIG (reason in err) when an SLA or the alert names a target that does not fit. */
-int xd_watch_start(const struct xd_config *cfg, struct xd_store *store,
-                   struct xd_dispatcher *disp, struct xd_watch **out, struct xd_buf *err);
+int xd_watch_start(const struct xd_config *cfg, struct xd_store *store, struct xd_dispatcher *disp,
+                   struct xd_watch **out, struct xd_buf *err);
 void xd_watch_stop(struct xd_watch *w);
 
 /*

@@ -39,9 +39,10 @@ int xd_store_xref_list(struct xd_store *s, const char *table,
 
 /* ---- holds ---- */
 
-/* Releases the deliveries held for TABLE.KEY (as xd_store_xref_put does); why goes in the timeline. */
-int xd_store_release_holds(struct xd_store *s, const char *table, const char *key,
-                           const char *why, int64_t *released);
+/* Releases the deliveries held for TABLE.KEY (as xd_store_xref_put does); why goes in the timeline.
+ */
+int xd_store_release_holds(struct xd_store *s, const char *table, const char *key, const char *why,
+                           int64_t *released);
 /* What is held: one call per missing entry, with how many deliveries wait and since when. */
 int xd_store_held(struct xd_store *s,
                   void (*cb)(void *ctx, const char *table, const char *key, int64_t n,
@@ -59,7 +60,7 @@ struct xd_exc_new {
     const char *event_id; /* or NULL; its warehouse and customer route the exception */
     const char *target;   /* or NULL */
     const char *reason;
-    int ever;             /* 1: never again once opened (an SLA breach); 0: not while one is open */
+    int ever; /* 1: never again once opened (an SLA breach); 0: not while one is open */
 };
 /* *opened (may be NULL) = 1 when a new exception was opened. */
 int xd_store_open_exception_once(struct xd_store *s, const struct xd_exc_new *x, int *opened);

@@ -126,8 +126,11 @@ int xd_sq_hold(struct xd_store_conn *c, const struct xd_outcome_rec *o, int64_t 
              "xref %.*s has no entry for %.*s: deliveries that need it wait "
              "(PUT /v1/xref/%.*s/%.*s releases them)",
              (int)tl, t, (int)kl, k, (int)tl, t, (int)kl, k);
-    struct xd_exc_new x = {.category = "master_data", .dedup = dedup, .event_id = event_id,
-                           .target = target, .reason = reason};
+    struct xd_exc_new x = {.category = "master_data",
+                           .dedup = dedup,
+                           .event_id = event_id,
+                           .target = target,
+                           .reason = reason};
     rc = open_once(c, &x, now_ms, NULL);
 out:
     free(target);
@@ -198,11 +201,12 @@ static int w_put(struct xd_store_conn *c, void *arg, int64_t now_ms)
     struct release_arg *a = arg;
     if (a->put) {
         sqlite3_stmt *st = NULL;
-        int rc = prep(c,
-                      "INSERT INTO xref_entries (tbl, key, value, updated_ms) VALUES (?1, ?2, ?3, ?4)"
-                      " ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value,"
-                      " updated_ms = excluded.updated_ms",
-                      &st);
+        int rc =
+            prep(c,
+                 "INSERT INTO xref_entries (tbl, key, value, updated_ms) VALUES (?1, ?2, ?3, ?4)"
+                 " ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value,"
+                 " updated_ms = excluded.updated_ms",
+                 &st);
         if (rc < 0)
             return rc;
         sqlite3_bind_text(st, 1, a->table, -1, SQLITE_STATIC);
@@ -231,8 +235,8 @@ int xd_store_xref_put(struct xd_store *s, const char *table, const char *key, co
     return rc;
 }
 
-int xd_store_release_holds(struct xd_store *s, const char *table, const char *key,
-                           const char *why, int64_t *released)
+int xd_store_release_holds(struct xd_store *s, const char *table, const char *key, const char *why,
+                           int64_t *released)
 {
     if (!table || !key || sqlite_only(s) < 0)
         return XD_EINVAL;
@@ -335,16 +339,26 @@ static void bind_params(sqlite3_stmt *st, const void *p)
     }
 }
 
+/* A caller's callback (of the type its read hands rows to) and its context. */
 struct cb_ctx {
-    void *fn;
+    union {
+        void (*xref)(void *, const char *, const char *, const char *, int64_t);
+        void (*held)(void *, const char *, const char *, int64_t, int64_t);
+        void (*target_n)(void *, const char *, int64_t);
+        void (*brief)(void *, const struct xd_exc_brief *);
+        void (*cat)(void *, const char *, int64_t, int64_t);
+        void (*sla)(void *, const struct xd_sla_row *);
+        void (*kpi)(void *, const struct xd_kpi_charge *);
+        void (*exc)(void *, const char *, const char *, const char *, int64_t);
+        void (*rev)(void *, int64_t, const char *, const char *, const char *, const char *);
+    } fn;
     void *ctx;
 };
 
 static void row_xref(sqlite3_stmt *st, void *p)
 {
     struct cb_ctx *c = p;
-    void (*fn)(void *, const char *, const char *, const char *, int64_t) = c->fn;
-    fn(c->ctx, col(st, 0), col(st, 1), col(st, 2), sqlite3_column_int64(st, 3));
+    c->fn.xref(c->ctx, col(st, 0), col(st, 1), col(st, 2), sqlite3_column_int64(st, 3));
 }
 
 int xd_store_xref_list(struct xd_store *s, const char *table,
@@ -352,7 +366,7 @@ int xd_store_xref_list(struct xd_store *s, const char *table,
                                   int64_t updated_ms),
                        void *ctx)
 {
-    struct cb_ctx c = {.fn = (void *)cb, .ctx = ctx};
+    struct cb_ctx c = {.fn.xref = cb, .ctx = ctx};
     struct params p = {.t1 = table};
     return query(s,
                  "SELECT tbl, key, value, updated_ms FROM xref_entries"
@@ -363,8 +377,8 @@ int xd_store_xref_list(struct xd_store *s, const char *table,
 static void row_held(sqlite3_stmt *st, void *p)
 {
     struct cb_ctx *c = p;
-    void (*fn)(void *, const char *, const char *, int64_t, int64_t) = c->fn;
-    fn(c->ctx, col(st, 0), col(st, 1), sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3));
+    c->fn.held(c->ctx, col(st, 0), col(st, 1), sqlite3_column_int64(st, 2),
+               sqlite3_column_int64(st, 3));
 }
 
 int xd_store_held(struct xd_store *s,
@@ -372,7 +386,7 @@ int xd_store_held(struct xd_store *s,
                              int64_t since_ms),
                   void *ctx)
 {
-    struct cb_ctx c = {.fn = (void *)cb, .ctx = ctx};
+    struct cb_ctx c = {.fn.held = cb, .ctx = ctx};
     return query(s,
                  "SELECT hold_table, hold_key, count(*), min(updated_ms) FROM deliveries"
                  " WHERE state = 4 GROUP BY hold_table, hold_key ORDER BY 4",
@@ -382,16 +396,15 @@ int xd_store_held(struct xd_store *s,
 static void row_target_n(sqlite3_stmt *st, void *p)
 {
     struct cb_ctx *c = p;
-    void (*fn)(void *, const char *, int64_t) = c->fn;
-    fn(c->ctx, col(st, 0), sqlite3_column_int64(st, 1));
+    c->fn.target_n(c->ctx, col(st, 0), sqlite3_column_int64(st, 1));
 }
 
 int xd_store_held_by_target(struct xd_store *s,
                             void (*cb)(void *ctx, const char *target, int64_t n), void *ctx)
 {
-    struct cb_ctx c = {.fn = (void *)cb, .ctx = ctx};
-    return query(s, "SELECT target, count(*) FROM deliveries WHERE state = 4 GROUP BY target",
-                 NULL, NULL, row_target_n, &c);
+    struct cb_ctx c = {.fn.target_n = cb, .ctx = ctx};
+    return query(s, "SELECT target, count(*) FROM deliveries WHERE state = 4 GROUP BY target", NULL,
+                 NULL, row_target_n, &c);
 }
 
 /* ---- exceptions ---- */
@@ -461,7 +474,6 @@ int xd_store_set_owner_rules(struct xd_store *s, const struct xd_owner_rule *r, 
 static void row_brief(sqlite3_stmt *st, void *p)
 {
     struct cb_ctx *c = p;
-    void (*fn)(void *, const struct xd_exc_brief *) = c->fn;
     struct xd_exc_brief x = {
         .id = sqlite3_column_int64(st, 0),
         .category = col(st, 1),
@@ -474,14 +486,13 @@ static void row_brief(sqlite3_stmt *st, void *p)
         .customer = col(st, 8),
         .created_ms = sqlite3_column_int64(st, 9),
     };
-    fn(c->ctx, &x);
+    c->fn.brief(c->ctx, &x);
 }
 
 static void row_cat(sqlite3_stmt *st, void *p)
 {
     struct cb_ctx *c = p;
-    void (*fn)(void *, const char *, int64_t, int64_t) = c->fn;
-    fn(c->ctx, col(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
+    c->fn.cat(c->ctx, col(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
 }
 
 int xd_store_unalerted_categories(struct xd_store *s,
@@ -489,7 +500,7 @@ int xd_store_unalerted_categories(struct xd_store *s,
                                              int64_t max_id),
                                   void *ctx)
 {
-    struct cb_ctx c = {.fn = (void *)cb, .ctx = ctx};
+    struct cb_ctx c = {.fn.cat = cb, .ctx = ctx};
     return query(s,
                  "SELECT category, count(*), max(id) FROM exceptions WHERE alerted_ms IS NULL"
                  " GROUP BY category ORDER BY min(id)",
@@ -499,7 +510,7 @@ int xd_store_unalerted_categories(struct xd_store *s,
 int xd_store_unalerted(struct xd_store *s, const char *category, int64_t max_id, size_t limit,
                        void (*cb)(void *ctx, const struct xd_exc_brief *x), void *ctx)
 {
-    struct cb_ctx c = {.fn = (void *)cb, .ctx = ctx};
+    struct cb_ctx c = {.fn.brief = cb, .ctx = ctx};
     struct params p = {.t1 = category, .i4 = max_id, .i5 = (int64_t)(limit ? limit : 100)};
     return query(s,
                  "SELECT id, category, state, event_id, target, reason, owner, warehouse,"
@@ -543,7 +554,6 @@ int xd_store_mark_alerted(struct xd_store *s, const char *category, int64_t max_
 static void row_sla(sqlite3_stmt *st, void *p)
 {
     struct cb_ctx *c = p;
-    void (*fn)(void *, const struct xd_sla_row *) = c->fn;
     struct xd_sla_row r = {
         .seq = sqlite3_column_int64(st, 0),
         .event_id = col(st, 1),
@@ -555,21 +565,25 @@ static void row_sla(sqlite3_stmt *st, void *p)
         .to_target = sqlite3_column_int64(st, 7),
         .unfinished = sqlite3_column_int64(st, 8),
     };
-    fn(c->ctx, &r);
+    c->fn.sla(c->ctx, &r);
 }
 
 int xd_store_sla_rows(struct xd_store *s, int64_t after_seq, int64_t due_ms, const char *route,
                       const char *target, size_t limit,
                       void (*cb)(void *ctx, const struct xd_sla_row *r), void *ctx)
 {
-    struct cb_ctx c = {.fn = (void *)cb, .ctx = ctx};
+    struct cb_ctx c = {.fn.sla = cb, .ctx = ctx};
     int64_t last = 0; /* the scan ends there, not at the journal's end */
     int rc = xd_store_last_seq_before(s, due_ms, &last);
     if (rc < 0)
         return rc;
     if (last <= after_seq)
         return 0;
-    struct params p = {.t1 = route, .t2 = target, .t3 = NULL, .i4 = after_seq, .i5 = last,
+    struct params p = {.t1 = route,
+                       .t2 = target,
+                       .t3 = NULL,
+                       .i4 = after_seq,
+                       .i5 = last,
                        .i6 = (int64_t)(limit ? limit : 500)};
     return query(s,
                  "SELECT e.seq, e.event_id, e.type, e.received_ms,"
@@ -700,20 +714,19 @@ int xd_store_meta_set(struct xd_store *s, const char *name, int64_t v)
 static void row_kpi(sqlite3_stmt *st, void *p)
 {
     struct cb_ctx *c = p;
-    void (*fn)(void *, const struct xd_kpi_charge *) = c->fn;
     struct xd_kpi_charge k = {
         .warehouse = col(st, 0),
         .customer = col(st, 1),
         .occurred_ms = sqlite3_column_int64(st, 2),
         .accepted_ms = sqlite3_column_int64(st, 3),
     };
-    fn(c->ctx, &k);
+    c->fn.kpi(c->ctx, &k);
 }
 
 int xd_store_kpi_charges(struct xd_store *s, int64_t after_seq,
                          void (*cb)(void *ctx, const struct xd_kpi_charge *c), void *ctx)
 {
-    struct cb_ctx c = {.fn = (void *)cb, .ctx = ctx};
+    struct cb_ctx c = {.fn.kpi = cb, .ctx = ctx};
     struct params p = {.i4 = after_seq};
     return query(s,
                  "SELECT c.warehouse, c.customer, c.occurred_us / 1000, min(d.updated_ms)"
@@ -728,7 +741,7 @@ int xd_store_kpi_charges(struct xd_store *s, int64_t after_seq,
 int xd_store_kpi_receipts(struct xd_store *s, int64_t after_seq,
                           void (*cb)(void *ctx, const struct xd_kpi_charge *c), void *ctx)
 {
-    struct cb_ctx c = {.fn = (void *)cb, .ctx = ctx};
+    struct cb_ctx c = {.fn.kpi = cb, .ctx = ctx};
     struct params p = {.i4 = after_seq};
     return query(s,
                  "SELECT json_extract(e.body, '$.data.warehouse'),"
@@ -745,8 +758,7 @@ int xd_store_kpi_receipts(struct xd_store *s, int64_t after_seq,
 static void row_exc(sqlite3_stmt *st, void *p)
 {
     struct cb_ctx *c = p;
-    void (*fn)(void *, const char *, const char *, const char *, int64_t) = c->fn;
-    fn(c->ctx, col(st, 0), col(st, 1), col(st, 2), sqlite3_column_int64(st, 3));
+    c->fn.exc(c->ctx, col(st, 0), col(st, 1), col(st, 2), sqlite3_column_int64(st, 3));
 }
 
 int xd_store_kpi_exceptions(struct xd_store *s,
@@ -754,7 +766,7 @@ int xd_store_kpi_exceptions(struct xd_store *s,
                                        const char *customer, int64_t created_ms),
                             void *ctx)
 {
-    struct cb_ctx c = {.fn = (void *)cb, .ctx = ctx};
+    struct cb_ctx c = {.fn.exc = cb, .ctx = ctx};
     return query(s,
                  "SELECT category, warehouse, customer, created_ms FROM exceptions"
                  " WHERE state IN ('open', 'acknowledged')",
@@ -764,8 +776,7 @@ int xd_store_kpi_exceptions(struct xd_store *s,
 static void row_rev(sqlite3_stmt *st, void *p)
 {
     struct cb_ctx *c = p;
-    void (*fn)(void *, int64_t, const char *, const char *, const char *, const char *) = c->fn;
-    fn(c->ctx, sqlite3_column_int64(st, 0), col(st, 1), col(st, 2), col(st, 3), col(st, 4));
+    c->fn.rev(c->ctx, sqlite3_column_int64(st, 0), col(st, 1), col(st, 2), col(st, 3), col(st, 4));
 }
 
 int xd_store_kpi_revenue(struct xd_store *s, int64_t after,
@@ -774,7 +785,7 @@ int xd_store_kpi_revenue(struct xd_store *s, int64_t after,
                                     const char *amount),
                          void *ctx)
 {
-    struct cb_ctx c = {.fn = (void *)cb, .ctx = ctx};
+    struct cb_ctx c = {.fn.rev = cb, .ctx = ctx};
     struct params p = {.i4 = after};
     return query(s,
                  "SELECT rowid, customer, warehouse, currency, amount FROM charges"

@@ -18,9 +18,9 @@ struct set {
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static struct set base, over;          /* the config's; the API's */
-static _Atomic uint64_t version;       /* 0: inactive */
-static uint64_t counter;               /* guarded by mu: the next version */
+static struct set base, over;    /* the config's; the API's */
+static _Atomic uint64_t version; /* 0: inactive */
+static uint64_t counter;         /* guarded by mu: the next version */
 
 static void set_clear(struct set *s)
 {
@@ -89,8 +89,8 @@ int xd_xref_use_config(const struct xd_config *cfg)
         for (size_t j = 0; j < t->n; j++) {
             if (!t->entries[j].key)
                 continue;
-            if (set_put(&fresh, t->name ? t->name : "", t->entries[j].key,
-                        t->entries[j].value) < 0) {
+            if (set_put(&fresh, t->name ? t->name : "", t->entries[j].key, t->entries[j].value) <
+                0) {
                 set_clear(&fresh);
                 return XD_ENOMEM;
             }

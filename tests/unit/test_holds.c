@@ -32,12 +32,14 @@ static void test_durations(void **state)
         int rc;
         int64_t ms;
     } cases[] = {
-        {"500ms", 0, 500},      {"1s", 0, 1000},        {"90s", 0, 90000},
-        {"15m", 0, 900000},     {"1h", 0, 3600000},     {"2d", 0, 172800000},
-        {"0s", 0, 0},           {"", XD_EINVAL, 0},     {"15", XD_EINVAL, 0},
-        {"m", XD_EINVAL, 0},    {"1.5h", XD_EINVAL, 0}, {"-1s", XD_EINVAL, 0},
-        {"1 s", XD_EINVAL, 0},  {"1w", XD_EINVAL, 0},   {"400d", XD_EINVAL, 0},
-        {"99999999999999999999s", XD_EINVAL, 0},
+        {"500ms", 0, 500},      {"1s", 0, 1000},
+        {"90s", 0, 90000},      {"15m", 0, 900000},
+        {"1h", 0, 3600000},     {"2d", 0, 172800000},
+        {"0s", 0, 0},           {"", XD_EINVAL, 0},
+        {"15", XD_EINVAL, 0},   {"m", XD_EINVAL, 0},
+        {"1.5h", XD_EINVAL, 0}, {"-1s", XD_EINVAL, 0},
+        {"1 s", XD_EINVAL, 0},  {"1w", XD_EINVAL, 0},
+        {"400d", XD_EINVAL, 0}, {"99999999999999999999s", XD_EINVAL, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int64_t ms = -1;
@@ -185,7 +187,8 @@ static void test_config_checks(void **state)
         {"exceptions:\n  owners: [{category: sla, warehouse: DC1, owner: ops-dc1}, {owner: ops}]\n"
          "  alert: {target: chat, throttle: 30s}\n",
          NULL},
-        {"exceptions:\n  owners: [{category: sla}]\n", "exceptions.owners[0]: missing required key"},
+        {"exceptions:\n  owners: [{category: sla}]\n",
+         "exceptions.owners[0]: missing required key"},
         {"exceptions:\n  alert: {target: files}\n",
          "exceptions.alert.target: 'files' is not an http target"},
         {"exceptions:\n  alert: {target: nowhere}\n", "'nowhere' is not an http target"},
