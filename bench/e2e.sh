@@ -10,6 +10,12 @@
 #   max   load as fast as the hub takes it (batches of E2E_BATCH events) for
 #         E2E_SECONDS; then wait until the backlog is drained. Reports events/s
 #         end to end = events delivered to both targets / (load + drain time).
+#   sustain  about E2E_SUSTAIN events/s (default 10000) offered in batches of
+#         E2E_BATCH for E2E_SECONDS, as a WMS feed would; then wait until the
+#         backlog is drained. Reports the rate offered and achieved at intake,
+#         how long the drain after the load took, and events/s end to end =
+#         events delivered to both targets / (load + drain time). A hub that
+#         keeps up drains in about a second.
 #   paced about E2E_RATE events/s (wrk's delay() pacing, single events) for
 #         E2E_SECONDS; reports p50/p99 from intake (commit) to the second
 #         target's 2xx (recorded outcome), read from the store afterwards.
@@ -21,8 +27,9 @@ BIN=${CROSSDOCK_BIN:-$ROOT/build/crossdock}
 SECS=${E2E_SECONDS:-20}
 RATE=${E2E_RATE:-5000}
 BATCH=${E2E_BATCH:-50}
+SUSTAIN=${E2E_SUSTAIN:-10000}
 NGINX=${NGINX:-/usr/sbin/nginx}
-if [ $# -gt 0 ]; then SCENARIOS=$*; else SCENARIOS="max paced"; fi
+if [ $# -gt 0 ]; then SCENARIOS=$*; else SCENARIOS="sustain max paced"; fi
 
 die() { echo "e2e: $*" >&2; exit 2; }
 for tool in wrk curl sqlite3 awk; do
@@ -146,6 +153,25 @@ for sc in $SCENARIOS; do
             printf "max:   %d events in %.1f s load + %.1f s drain: intake %.0f events/s, end to end %.0f events/s (both targets), dead %d, peak RSS %.1f MB\n",
                 e, load, t2 - t1, e / load, b / total, d, rss / 1024 }'
         ;;
+    sustain)
+        # batches of BATCH events over 32 connections, each waiting its share of
+        # the interval before it sends (+5%: the answer's own latency comes on top)
+        t0=$(date +%s.%N)
+        wrk -t2 -c32 -d"${SECS}s" -s "$ROOT/bench/intake.lua" "http://127.0.0.1:$HPORT" -- batch="$BATCH" run="s$$" pace="$((SUSTAIN * 105 / 100 / BATCH))" conns=32 >"$WORK/$sc/wrk.out" 2>&1 || true
+        t1=$(date +%s.%N)
+        left=$(pending "$db")
+        while [ "$(pending "$db")" != 0 ]; do sleep 0.1; done
+        t2=$(date +%s.%N)
+        rss=$(hwm "$HUB_PID")
+        stop_hub
+        events=$(sqlite3 "$db" "SELECT count(*) FROM events")
+        both=$(sqlite3 "$db" "SELECT count(*) FROM deliveries WHERE step = 1 AND state = 1")
+        dead=$(sqlite3 "$db" "SELECT count(*) FROM deliveries WHERE state = 2")
+        awk -v e="$events" -v b="$both" -v d="$dead" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v rss="$rss" -v off="$SUSTAIN" -v left="$left" 'BEGIN {
+            load = t1 - t0; total = t2 - t0;
+            printf "sustain: %d events offered at %d/s for %.1f s (intake %.0f events/s); %s deliveries pending when the load stopped, drained in %.1f s: end to end %.0f events/s (both targets), dead %d, peak RSS %.1f MB\n",
+                e, off, load, e / load, left, t2 - t1, b / total, d, rss / 1024 }'
+        ;;
     paced)
         # delay() paces each of 64 connections at RATE/64 per second; the answer's
         # own latency comes on top, so the offered rate is raised by 12%
@@ -162,6 +188,6 @@ for sc in $SCENARIOS; do
             printf "paced: %d events at %.0f events/s: intake to second target p50 %d ms, p99 %d ms, max %d ms, peak RSS %.1f MB\n",
                 NR, NR / (span > 0 ? span : 1), p50, p99, v[NR], rss / 1024 }' "$WORK/$sc/lat.txt"
         ;;
-    *) die "unknown scenario $sc (max, paced)" ;;
+    *) die "unknown scenario $sc (sustain, max, paced)" ;;
     esac
 done

@@ -6,7 +6,8 @@ set -eu
 
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libmicrohttpd-dev libcurl4-openssl-dev libjq-dev libyaml-dev libcsv-dev
-libssl-dev libgmp-dev libcmocka-dev libcjson-dev libsqlite3-dev sqlite3
+libssl-dev libgnutls28-dev libgmp-dev libcmocka-dev libcjson-dev libsqlite3-dev sqlite3
+libpq-dev postgresql-15
 python3 curl wrk nginx-light time bc"
 
 missing=""

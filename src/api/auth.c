@@ -10,11 +10,16 @@
 #include "api/auth.h"
 #include "api/http.h"
 #include "core/clock.h"
+#include "core/err.h"
+#include "core/keyfile.h"
+#include "core/log.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
 #include <openssl/params.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,55 +27,206 @@
 
 #define SIG_WINDOW_S 300 /* a timestamp further than this from the hub's clock is refused */
 
-struct bucket {
+struct xd_bucket {
     pthread_mutex_t mu;
     double tokens;
     int64_t last_ms;
+    char *id;
+    struct xd_bucket *next;
 };
 
-struct xd_limits {
-    struct bucket *b; /* one per configured key, same index */
+/* The keys in force: immutable once built, freed when the last holder lets go. */
+struct xd_keyset {
+    atomic_int refs;
+    struct xd_api_key *keys;
     size_t n;
+    struct xd_keyfile_entry *file; /* the key file's lines, owning their strings */
+    size_t nfile;
 };
 
-struct xd_limits *xd_limits_create(const struct xd_config *cfg)
+struct xd_auth {
+    const struct xd_config *cfg;
+    int enabled;             /* keys configured or a key file named: every route but health asks */
+    pthread_mutex_t mu;      /* guards cur and buckets */
+    struct xd_keyset *cur;
+    struct xd_bucket *buckets; /* one per key id ever seen, kept across reloads */
+};
+
+static void keyset_release(struct xd_keyset *ks)
 {
-    struct xd_limits *l = calloc(1, sizeof *l);
-    if (!l)
-        return NULL;
-    l->n = cfg->auth.nkeys;
-    l->b = calloc(l->n ? l->n : 1, sizeof *l->b);
-    if (!l->b) {
-        free(l);
-        return NULL;
-    }
-    for (size_t i = 0; i < l->n; i++) {
-        pthread_mutex_init(&l->b[i].mu, NULL);
-        l->b[i].tokens = cfg->auth.keys[i].rate_limit; /* a full second's worth to start */
-        l->b[i].last_ms = xd_mono_ms();
-    }
-    return l;
+    if (!ks || atomic_fetch_sub(&ks->refs, 1) != 1)
+        return;
+    free(ks->keys);
+    xd_keyfile_free(ks->file, ks->nfile);
+    free(ks);
 }
 
-void xd_limits_destroy(struct xd_limits *l)
+/* The bucket of id, made when new; call with a->mu held. NULL when out of memory. */
+static struct xd_bucket *bucket_of(struct xd_auth *a, const char *id, unsigned rate)
 {
-    if (!l)
+    for (struct xd_bucket *b = a->buckets; b; b = b->next)
+        if (strcmp(b->id, id) == 0)
+            return b;
+    struct xd_bucket *b = calloc(1, sizeof *b);
+    if (!b || !(b->id = strdup(id))) {
+        free(b);
+        return NULL;
+    }
+    pthread_mutex_init(&b->mu, NULL);
+    b->tokens = rate; /* a full second's worth to start */
+    b->last_ms = xd_mono_ms();
+    b->next = a->buckets;
+    a->buckets = b;
+    return b;
+}
+
+/* A new key set from the configuration and the key file; NULL (err says why) on failure. */
+static struct xd_keyset *keyset_build(struct xd_auth *a, struct xd_buf *err, int *rc)
+{
+    const struct xd_config *cfg = a->cfg;
+    struct xd_keyset *ks = calloc(1, sizeof *ks);
+    *rc = XD_ENOMEM;
+    if (!ks)
+        return NULL;
+    atomic_init(&ks->refs, 1);
+    if (cfg->auth.key_file) {
+        int warn = 0;
+        *rc = xd_keyfile_load(cfg->auth.key_file, &ks->file, &ks->nfile, err, &warn);
+        if (*rc < 0)
+            goto fail;
+        if (warn)
+            xd_warn("auth.key_file %s holds secrets and is readable by other users "
+                    "(chmod 600, or write the keys as sha256:<hex>)",
+                    cfg->auth.key_file);
+    }
+    ks->keys = calloc(cfg->auth.nkeys + ks->nfile + 1, sizeof *ks->keys);
+    *rc = XD_ENOMEM;
+    if (!ks->keys)
+        goto fail;
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < cfg->auth.nkeys; i++) {
+        const struct xd_key *k = &cfg->auth.keys[i];
+        if (!k->secret)
+            continue; /* its variable is unset: it matches nothing */
+        struct xd_api_key *o = &ks->keys[ks->n++];
+        *o = (struct xd_api_key){.id = k->id, .scopes = k->scopes, .rate_limit = k->rate_limit,
+                                 .secret = k->secret};
+        memcpy(o->sha256, k->secret_sha256, sizeof o->sha256);
+        o->bucket = bucket_of(a, k->id, k->rate_limit);
+    }
+    for (size_t i = 0; i < ks->nfile; i++) {
+        const struct xd_keyfile_entry *e = &ks->file[i];
+        struct xd_api_key *o = &ks->keys[ks->n++];
+        *o = (struct xd_api_key){.id = e->id, .scopes = e->scopes, .rate_limit = e->rate_limit,
+                                 .secret = e->secret};
+        memcpy(o->sha256, e->sha256, sizeof o->sha256);
+        o->bucket = bucket_of(a, e->id, e->rate_limit);
+    }
+    int oom = 0;
+    for (size_t i = 0; i < ks->n; i++)
+        oom |= ks->keys[i].bucket == NULL;
+    pthread_mutex_unlock(&a->mu);
+    if (oom)
+        goto fail;
+    *rc = 0;
+    return ks;
+fail:
+    keyset_release(ks);
+    return NULL;
+}
+
+int xd_auth_create(const struct xd_config *cfg, struct xd_auth **out, struct xd_buf *err)
+{
+    int rc = XD_ENOMEM;
+    *out = NULL;
+    struct xd_auth *a = calloc(1, sizeof *a);
+    if (!a)
+        return XD_ENOMEM;
+    a->cfg = cfg;
+    a->enabled = cfg->auth.nkeys > 0 || cfg->auth.key_file != NULL;
+    pthread_mutex_init(&a->mu, NULL);
+    a->cur = keyset_build(a, err, &rc);
+    if (!a->cur) {
+        xd_auth_destroy(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+int xd_auth_reload(struct xd_auth *a, struct xd_buf *err)
+{
+    int rc;
+    struct xd_keyset *ks = keyset_build(a, err, &rc);
+    if (!ks)
+        return rc;
+    pthread_mutex_lock(&a->mu);
+    struct xd_keyset *old = a->cur;
+    a->cur = ks;
+    pthread_mutex_unlock(&a->mu);
+    keyset_release(old); /* freed once the requests still holding it complete */
+    return (int)ks->n;
+}
+
+void xd_auth_destroy(struct xd_auth *a)
+{
+    if (!a)
         return;
-    for (size_t i = 0; i < l->n; i++)
-        pthread_mutex_destroy(&l->b[i].mu);
-    free(l->b);
-    free(l);
+    keyset_release(a->cur);
+    for (struct xd_bucket *b = a->buckets, *next; b; b = next) {
+        next = b->next;
+        pthread_mutex_destroy(&b->mu);
+        free(b->id);
+        free(b);
+    }
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
+/* The key set in force, held for the request until xd_auth_release(). */
+static struct xd_keyset *hold(struct xd_req *r)
+{
+    struct xd_auth *a = r->srv->auth;
+    if (!r->keyset) {
+        pthread_mutex_lock(&a->mu);
+        struct xd_keyset *ks = a->cur;
+        atomic_fetch_add(&ks->refs, 1);
+        pthread_mutex_unlock(&a->mu);
+        r->keyset = ks;
+    }
+    return r->keyset;
+}
+
+void xd_auth_release(struct xd_req *r)
+{
+    keyset_release(r->keyset);
+    r->keyset = NULL;
+}
+
+/* Every key is compared, match or not, so timing says nothing about which matched. */
+static const struct xd_api_key *key_by_secret(const struct xd_keyset *ks, const char *secret)
+{
+    unsigned char digest[32];
+    unsigned int mdlen = 0;
+    size_t len = strlen(secret);
+    if (len == 0 || !EVP_Digest(secret, len, digest, &mdlen, EVP_sha256(), NULL))
+        return NULL;
+    size_t hit = ks->n;
+    for (size_t i = ks->n; i-- > 0;) {
+        size_t eq = (size_t)(CRYPTO_memcmp(digest, ks->keys[i].sha256, sizeof digest) == 0);
+        size_t mask = (size_t)0 - eq;
+        hit = (i & mask) | (hit & ~mask); /* keeps the first match */
+    }
+    OPENSSL_cleanse(digest, sizeof digest);
+    return hit < ks->n ? &ks->keys[hit] : NULL;
 }
 
 /* Takes a token for key; 0, or the seconds to wait (>= 1) when there is none. */
-static unsigned take_token(struct xd_server *srv, const struct xd_key *key)
+static unsigned take_token(const struct xd_api_key *key)
 {
-    if (!key || key->rate_limit == 0 || !srv->limits)
+    if (!key || key->rate_limit == 0 || !key->bucket)
         return 0;
-    size_t i = (size_t)(key - srv->cfg->auth.keys);
-    if (i >= srv->limits->n)
-        return 0;
-    struct bucket *b = &srv->limits->b[i];
+    struct xd_bucket *b = key->bucket;
     double rate = key->rate_limit;
     unsigned wait = 0;
     pthread_mutex_lock(&b->mu);
@@ -87,16 +243,20 @@ static unsigned take_token(struct xd_server *srv, const struct xd_key *key)
     return wait;
 }
 
-/* Scope and rate limit, once the key is known; answers 403/429 itself. */
+/* Scope and rate limit, once the key is known; answers 403/429 itself. admin implies all. */
 static int admit(struct xd_req *r)
 {
-    if ((r->key->scopes & r->route->scope) == 0) {
-        char detail[200];
-        snprintf(detail, sizeof detail, "key '%s' lacks the scope this needs", r->key->id);
+    unsigned have = r->key->scopes;
+    if (have & XD_SCOPE_ADMIN)
+        have = ~0u;
+    if ((have & r->route->scope) == 0) {
+        char detail[240];
+        snprintf(detail, sizeof detail, "key '%s' lacks the scope this needs (%s)", r->key->id,
+                 xd_scope_name(r->route->scope) ? xd_scope_name(r->route->scope) : "?");
         xd_http_problem(r, 403, "forbidden", "Forbidden", detail, NULL);
         return -1;
     }
-    unsigned wait = take_token(r->srv, r->key);
+    unsigned wait = take_token(r->key);
     if (wait) {
         char detail[200];
         snprintf(detail, sizeof detail, "key '%s' is over its rate limit of %u requests/s",
@@ -115,8 +275,7 @@ static const char *header(struct xd_req *r, const char *name)
 
 int xd_auth_headers(struct xd_req *r)
 {
-    const struct xd_config *cfg = r->srv->cfg;
-    if (r->route->scope == 0 || cfg->auth.nkeys == 0)
+    if (r->route->scope == 0 || !r->srv->auth->enabled)
         return 0;
     const char *h = header(r, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h && header(r, "X-Crossdock-Signature") && r->route->takes_body) {
@@ -133,7 +292,7 @@ int xd_auth_headers(struct xd_req *r)
     const char *secret = h + 7;
     while (*secret == ' ')
         secret++;
-    r->key = xd_config_key_by_secret(cfg, secret, strlen(secret));
+    r->key = key_by_secret(hold(r), secret);
     if (!r->key) {
         xd_http_problem(r, 401, "unauthorized", "Unauthorized", "the API key is not valid", NULL);
         return -1;
@@ -156,7 +315,7 @@ int xd_auth_body(struct xd_req *r)
 {
     if (!r->sig_pending)
         return 0;
-    const struct xd_config *cfg = r->srv->cfg;
+    const struct xd_keyset *ks = hold(r);
     const char *ts = header(r, "X-Crossdock-Timestamp");
     const char *sig = header(r, "X-Crossdock-Signature");
     char *end = NULL;
@@ -188,9 +347,9 @@ int xd_auth_body(struct xd_req *r)
         want[i] = (unsigned char)(hi << 4 | lo);
     }
     /* HMAC-SHA256(secret, timestamp "." body), tried with every key, all compared. */
-    const struct xd_key *hit = NULL;
-    for (size_t i = 0; i < cfg->auth.nkeys; i++) {
-        const struct xd_key *k = &cfg->auth.keys[i];
+    const struct xd_api_key *hit = NULL;
+    for (size_t i = 0; i < ks->n; i++) {
+        const struct xd_api_key *k = &ks->keys[i];
         if (!k->secret)
             continue;
         unsigned char mac[32];

@@ -324,6 +324,19 @@ void xd_h_healthz(struct xd_req *r)
     xd_http_reply_json(r, 200);
 }
 
+struct warn_list {
+    struct xd_buf *o;
+    size_t n;
+};
+
+static void readyz_warning(void *ctx, const struct xd_config_pos *pos, const char *msg)
+{
+    struct warn_list *w = ctx;
+    (void)pos;
+    xd_buf_puts(w->o, w->n++ ? "," : ",\"warnings\":[");
+    xd_buf_json_str(w->o, msg);
+}
+
 void xd_h_readyz(struct xd_req *r)
 {
     int rc = xd_store_ready(r->srv->store);
@@ -334,6 +347,11 @@ void xd_h_readyz(struct xd_req *r)
         return;
     }
     xd_buf_reset(&r->out);
-    xd_buf_puts(&r->out, "{\"status\":\"ready\"}");
+    xd_buf_puts(&r->out, "{\"status\":\"ready\"");
+    struct warn_list w = {&r->out, 0};
+    xd_config_warnings(r->srv->cfg, readyz_warning, &w); /* e.g. tls.verify: false */
+    if (w.n)
+        xd_buf_putc(&r->out, ']');
+    xd_buf_putc(&r->out, '}');
     xd_http_reply_json(r, 200);
 }

@@ -187,6 +187,16 @@ void xd_h_metrics(struct xd_req *r)
     head(o, "crossdock_charges_total", "counter", "Charges recorded, by customer and currency.");
     xd_store_charge_counts(srv->store, charge_count, o);
 
+    head(o, "crossdock_target_tls_verify", "gauge",
+         "0 for an http target whose TLS certificate is not checked (tls.verify: false).");
+    for (size_t i = 0; i < srv->cfg->ntargets; i++) {
+        const struct xd_target *t = &srv->cfg->targets[i];
+        if (!t->type || strcmp(t->type, "http") != 0)
+            continue;
+        xd_buf_puts(o, "crossdock_target_tls_verify{target=");
+        label(o, t->name);
+        xd_buf_printf(o, "} %d\n", t->tls.verify ? 1 : 0);
+    }
     xd_kpi_metrics(srv, o); /* holds, exceptions by age, KPIs per warehouse and customer */
 
     long rss, hwm;

@@ -11,6 +11,7 @@
 #ifndef XD_HTTP_H
 #define XD_HTTP_H
 
+#include "api/auth.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "ingest/intake.h"
@@ -23,7 +24,8 @@ struct xd_server {
     const struct xd_config *cfg;
     struct xd_store *store;
     struct xd_dispatcher *dispatcher; /* nudged after intake commits; may be NULL */
-    struct xd_limits *limits;         /* the keys' rate limits (auth.c) */
+    struct xd_auth *auth;             /* the keys in force and their rate limits (auth.c) */
+    struct xd_tls *tls;               /* the listener's certificate, NULL: plain HTTP (tls.c) */
     struct MHD_Daemon *daemon;
     unsigned short port;     /* the port actually bound */
     atomic_long inflight;    /* requests started and not yet completed */
@@ -51,7 +53,8 @@ struct xd_req {
     struct xd_server *srv;
     struct MHD_Connection *conn;
     const struct xd_http_route *route;
-    const struct xd_key *key; /* the caller's key, NULL when auth is off */
+    const struct xd_api_key *key; /* the caller's key, NULL when auth is off */
+    struct xd_keyset *keyset; /* the key set key belongs to, held until completion */
     int sig_pending;          /* a signed request: checked once the body is in */
     const char *url;
     char param[256];          /* the {x} segment of the pattern, if any */
@@ -110,6 +113,17 @@ void xd_h_exception_get(struct xd_req *r);
 void xd_h_exception_patch(struct xd_req *r);
 void xd_h_billing_close(struct xd_req *r);
 void xd_h_metrics(struct xd_req *r);
+void xd_h_audit_list(struct xd_req *r);
+
+/* Records an ops/admin change request in the audit log (h_audit.c); runs for every answer. */
+void xd_audit_http(struct xd_req *r);
+
+#ifdef XD_FUZZ_HOOKS
+/* server.c's MHD callbacks, for tests/fuzz/fuzz_http.c (fuzz builds only). */
+extern const MHD_AccessHandlerCallback xd_fuzz_on_request;
+extern const MHD_RequestCompletedCallback xd_fuzz_on_completed;
+#endif
+void xd_h_admin_reload(struct xd_req *r);
 void xd_h_xref_tables(struct xd_req *r); /* h_xref.c */
 void xd_h_xref_get(struct xd_req *r);
 void xd_h_xref_put(struct xd_req *r);

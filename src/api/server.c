@@ -13,6 +13,7 @@
 #include "api/server.h"
 #include "api/auth.h"
 #include "api/http.h"
+#include "api/tls.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "ingest/files.h"
@@ -47,12 +48,14 @@ static const struct xd_http_route routes[] = {
     {"GET", "/v1/exceptions/{id}", XD_SCOPE_READ, 0, xd_h_exception_get},
     {"PATCH", "/v1/exceptions/{id}", XD_SCOPE_OPS, 1, xd_h_exception_patch},
     {"POST", "/v1/billing/close", XD_SCOPE_OPS, 1, xd_h_billing_close},
+    {"POST", "/v1/admin/reload", XD_SCOPE_ADMIN, 0, xd_h_admin_reload},
     {"GET", "/metrics", XD_SCOPE_READ, 0, xd_h_metrics},
     {"GET", "/v1/xref", XD_SCOPE_READ | XD_SCOPE_OPS | XD_SCOPE_ADMIN, 0, xd_h_xref_tables},
     {"GET", "/v1/xref/{table}", XD_SCOPE_READ | XD_SCOPE_OPS | XD_SCOPE_ADMIN, 0, xd_h_xref_get},
     {"PUT", "/v1/xref/{table}/{key}", XD_SCOPE_OPS | XD_SCOPE_ADMIN, 1, xd_h_xref_put},
     {"DELETE", "/v1/xref/{table}/{key}", XD_SCOPE_OPS | XD_SCOPE_ADMIN, 0, xd_h_xref_delete},
     {"GET", "/v1/kpis", XD_SCOPE_READ, 0, xd_h_kpis},
+    {"GET", "/v1/audit", XD_SCOPE_OPS | XD_SCOPE_ADMIN, 0, xd_h_audit_list},
     {"GET", "/healthz", 0, 0, xd_h_healthz},
     {"GET", "/readyz", 0, 0, xd_h_readyz},
 };
@@ -131,6 +134,7 @@ static void count_rejection(struct xd_req *r)
 
 static void send_answer(struct xd_req *r)
 {
+    xd_audit_http(r); /* before the answer leaves: an operator who got it knows it is recorded */
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         r->out.len, r->out.data ? r->out.data : (void *)"", MHD_RESPMEM_MUST_COPY);
     if (!resp)
@@ -337,6 +341,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (r->intake_used)
         xd_intake_dispose(&r->intake);
+    xd_auth_release(r);
     xd_buf_dispose(&r->ack);
     free(r->results);
     xd_buf_dispose(&r->body);
@@ -345,6 +350,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     atomic_fetch_sub(&srv->inflight, 1);
 }
+
+#ifdef XD_FUZZ_HOOKS
+/*
+ * For the fuzz target tests/fuzz/fuzz_http.c only (built with -DXD_FUZZ=ON):
+ * MHD's two callbacks, so that a request can walk exactly the path above
+ * (route, auth, limits, handler, suspend/resume, answer) without a socket.
+ * The target supplies the connection-level MHD functions the path calls.
+ */
+const MHD_AccessHandlerCallback xd_fuzz_on_request = on_request;
+const MHD_RequestCompletedCallback xd_fuzz_on_completed = on_completed;
+#endif
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -411,10 +427,18 @@ int xd_server_start(const struct xd_config *cfg, struct xd_store *store,
     s->cfg = cfg;
     s->store = store;
     s->dispatcher = dispatcher;
-    s->limits = xd_limits_create(cfg);
-    if (!s->limits) {
+    int rc = xd_auth_create(cfg, &s->auth, err);
+    if (rc < 0) {
         free(s);
-        return XD_ENOMEM;
+        return rc == XD_ENOMEM ? rc : XD_ECONFIG;
+    }
+    if (cfg->server.tls.cert) {
+        rc = xd_tls_create(cfg->server.tls.cert, cfg->server.tls.key, &s->tls, err);
+        if (rc < 0) {
+            xd_auth_destroy(s->auth);
+            free(s);
+            return rc;
+        }
     }
 
     unsigned threads = cfg->server.threads;
@@ -426,15 +450,30 @@ int xd_server_start(const struct xd_config *cfg, struct xd_store *store,
                      MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* Options that depend on the configuration: HTTPS, per-address limit. */
+    struct MHD_OptionItem extra[4];
+    size_t nx = 0;
+    if (s->tls) {
+        flags |= MHD_USE_TLS;
+        extra[nx++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+                                              (void *)xd_tls_retrieve};
+    }
+    if (cfg->server.max_connections_per_ip)
+        extra[nx++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                              (intptr_t)cfg->server.max_connections_per_ip, NULL};
+    extra[nx] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    size_t mem = cfg->server.max_header < 4096 ? 4096 : cfg->server.max_header;
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_LIMIT, cfg->server.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        cfg->server.timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, NULL, MHD_OPTION_END);
+        cfg->server.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
     if (!s->daemon) {
         xd_buf_printf(err, "cannot listen on %s: %s", cfg->server.listen, strerror(errno));
-        xd_limits_destroy(s->limits);
+        xd_tls_destroy(s->tls);
+        xd_auth_destroy(s->auth);
         free(s);
         return XD_EIO;
     }
@@ -463,6 +502,45 @@ void xd_server_stop(struct xd_server *s, unsigned drain_ms)
     MHD_stop_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
-    xd_limits_destroy(s->limits);
+    xd_tls_destroy(s->tls);
+    xd_auth_destroy(s->auth);
     free(s);
+}
+
+int xd_server_reload(struct xd_server *s, struct xd_buf *report)
+{
+    int bad = 0;
+    struct xd_buf why;
+    xd_buf_init(&why);
+    int n = xd_auth_reload(s->auth, &why);
+    if (n < 0) {
+        bad = n;
+        xd_buf_printf(report, "keys not reloaded, the ones in force stay: %s", xd_buf_str(&why));
+    } else {
+        xd_buf_printf(report, "%d key%s in force", n, n == 1 ? "" : "s");
+    }
+    if (s->tls) {
+        xd_buf_reset(&why);
+        int rc = xd_tls_reload(s->tls, &why);
+        if (rc < 0) {
+            bad = bad ? bad : rc;
+            xd_buf_printf(report, "; certificate not reloaded, the one in use stays: %s",
+                          xd_buf_str(&why));
+        } else {
+            xd_buf_puts(report, "; certificate reloaded: ");
+            xd_tls_describe(s->tls, report);
+        }
+    }
+    xd_buf_dispose(&why);
+    for (size_t i = 0; i < report->len; i++) /* one line, whatever the files' errors were */
+        if (report->data[i] == '\n')
+            report->data[i] = i + 1 == report->len ? ' ' : ';';
+    while (report->len && report->data[report->len - 1] == ' ')
+        report->data[--report->len] = '\0';
+    return bad;
+}
+
+int xd_server_tls(const struct xd_server *s)
+{
+    return s->tls != NULL;
 }

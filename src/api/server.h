@@ -18,5 +18,14 @@ int xd_server_start(const struct xd_config *cfg, struct xd_store *store,
                     struct xd_dispatcher *dispatcher, struct xd_server **out, struct xd_buf *err);
 unsigned short xd_server_port(const struct xd_server *s);
 void xd_server_stop(struct xd_server *s, unsigned drain_ms);
+/*
+ * Reads the key file and the TLS certificate and key again (SIGHUP,
+ * POST /v1/admin/reload). What fails to load leaves what is in force in
+ * place. One line for the log in report ("2 keys in force; certificate
+ * reloaded: CN=..."). Returns 0, or the first negative xd_err. Any thread.
+ */
+int xd_server_reload(struct xd_server *s, struct xd_buf *report);
+/* 1 when the listener speaks HTTPS. */
+int xd_server_tls(const struct xd_server *s);
 
 #endif

@@ -5,6 +5,7 @@
  * top-ups and records nothing new.
  */
 #include "cli/cli.h"
+#include "audit/audit.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -52,6 +53,7 @@ int xd_cmd_billing(int argc, char **argv)
                 err.len ? xd_buf_str(&err) : xd_strerror(rc));
         status = rc == XD_EINVAL || rc == XD_ECONFIG ? 2 : 1;
     } else {
+        xd_audit_cli(store, "billing.close", NULL);
         fputs(xd_buf_str(&out), stdout);
     }
     xd_store_close(store);

@@ -12,6 +12,12 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+static void warn_line(void *ctx, const struct xd_config_pos *pos, const char *msg)
+{
+    fprintf(stderr, "%s:%u:%u: warning: %s\n", (const char *)ctx, pos->line, pos->col, msg);
+}
 
 int xd_cmd_check(int argc, char **argv)
 {
@@ -47,6 +53,14 @@ int xd_cmd_check(int argc, char **argv)
             fprintf(stderr, "%s:%u:%u: warning: key '%s': environment variable %s is not set\n",
                     path, cfg->auth.keys[i].pos.line, cfg->auth.keys[i].pos.col,
                     cfg->auth.keys[i].id, cfg->auth.keys[i].secret_env);
+    xd_config_warnings(cfg, warn_line, (void *)path);
+    for (size_t i = 0; i < cfg->ntargets; i++) {
+        const struct xd_target *t = &cfg->targets[i];
+        const char *env = t->auth.client_secret_env;
+        if (t->auth.type && env && (!getenv(env) || !*getenv(env)))
+            fprintf(stderr, "%s:%u:%u: warning: targets.%s.auth: environment variable %s is not set\n",
+                    path, t->pos.line, t->pos.col, t->name, env);
+    }
     if (bad != 0) { /* after the other checks, so that every problem is listed */
         xd_config_destroy(cfg);
         return 2;

@@ -8,6 +8,7 @@
  *   crossdock dlq replay [-c FILE] --all [--target T] [--route R]
  */
 #include "cli/cli.h"
+#include "audit/audit.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -152,6 +153,9 @@ int xd_cmd_dlq(int argc, char **argv)
         size_t applied = 0;
         rc = all ? xd_dlq_replay_filter(store, f, "crossdock dlq", &applied)
                  : xd_dlq_replay_ids(store, ids, nids, "crossdock dlq", &applied);
+        if (rc == 0)
+            xd_audit_cli(store, all ? "delivery.replay_bulk" : "delivery.replay",
+                         "\"replayed\":%zu", applied);
         if (rc < 0) {
             fprintf(stderr, "crossdock dlq: replay failed: %s\n", xd_strerror(rc));
             status = 1;

@@ -4,6 +4,8 @@
  * are taken synchronously with sigwait() on the main thread (blocked in
  * every other thread), so no handler runs inside library code.
  */
+#include "api/server.h"
+#include "audit/audit.h"
 #include "cli/cli.h"
 #include "cli/hub.h"
 #include "core/buf.h"
@@ -17,6 +19,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+
+static void warn_line(void *ctx, const struct xd_config_pos *pos, const char *msg)
+{
+    (void)ctx, (void)pos;
+    xd_warn("%s", msg);
+}
 
 int xd_cmd_serve(int argc, char **argv)
 {
@@ -45,15 +53,16 @@ int xd_cmd_serve(int argc, char **argv)
         xd_config_destroy(cfg);
         return 2;
     }
-    if (cfg->auth.nkeys == 0)
+    if (cfg->auth.nkeys == 0 && !cfg->auth.key_file)
         xd_warn("auth.keys is empty: the API accepts requests without a key");
+    xd_config_warnings(cfg, warn_line, NULL);
 
     /* Block the stop signals before any thread starts, so only sigwait() sees them. */
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGHUP); /* reloads the xref tables and exception owners */
+    sigaddset(&stop, SIGHUP); /* reload the key file, the TLS certificate, the xref tables */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -66,19 +75,33 @@ int xd_cmd_serve(int argc, char **argv)
         rc = rc == XD_ECONFIG ? 2 : 1;
         goto out;
     }
-    xd_info("crossdock %s listening on http://%s (store %s %s)", XD_VERSION, cfg->server.listen,
-            cfg->store.driver, cfg->store.path ? cfg->store.path : "");
+    xd_info("crossdock %s listening on %s://%s (store %s %s)", XD_VERSION,
+            xd_server_tls(hub->srv) ? "https" : "http", cfg->server.listen, cfg->store.driver,
+            /* a URL may hold a password: not logged */
+            strcmp(cfg->store.driver, "postgres") == 0 || !cfg->store.path ? "" : cfg->store.path);
     fprintf(stderr, "listening on port %u\n", hub->port);
 
     int sig = 0;
-    while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
-        struct xd_buf why;
-        xd_buf_init(&why);
-        if (xd_watch_reload(hub->watch, path, &why) == 0)
+    for (;;) {
+        sigwait(&stop, &sig);
+        if (sig != SIGHUP)
+            break;
+        struct xd_buf report;
+        xd_buf_init(&report);
+        if (xd_server_reload(hub->srv, &report) < 0) {
+            xd_warn("SIGHUP: %s", xd_buf_str(&report));
+        } else {
+            xd_info("SIGHUP: %s", xd_buf_str(&report));
+            xd_audit_config_load(hub->store, cfg, "reload (SIGHUP)");
+        }
+        xd_buf_dispose(&report);
+        /* The xref tables and exception owners (reconcile/watch.h); held deliveries go. */
+        xd_buf_init(&report);
+        if (xd_watch_reload(hub->watch, path, &report) == 0)
             xd_info("SIGHUP: xref tables and exception owners reloaded from %s", path);
         else
-            xd_error("SIGHUP: %s not reloaded: %s", path, xd_buf_str(&why));
-        xd_buf_dispose(&why);
+            xd_warn("SIGHUP: xref tables not reloaded from %s: %s", path, xd_buf_str(&report));
+        xd_buf_dispose(&report);
     }
     xd_info("%s: stopping: draining requests in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
     xd_hub_stop(hub);

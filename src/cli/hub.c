@@ -8,6 +8,7 @@
  */
 #include "cli/hub.h"
 #include "api/server.h"
+#include "audit/audit.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -37,6 +38,7 @@ int xd_hub_start(const struct xd_config *cfg, struct xd_hub **out, struct xd_buf
     if (rc < 0)
         goto fail;
     xd_store_set_planner(h->store, xd_routes_plan, h->routes);
+    xd_audit_config_load(h->store, cfg, "start"); /* before the first request can arrive */
     stage = "dispatcher: ";
     rc = xd_dispatch_start(cfg, h->routes, h->store, &h->disp, &why);
     if (rc < 0)

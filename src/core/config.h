@@ -60,6 +60,25 @@ struct xd_header {
     char *value;
 };
 
+/* targets.NAME.tls: how the target's certificate is checked (https:// URLs). */
+struct xd_target_tls {
+    char *ca_file; /* PEM bundle the target's certificate must chain to; NULL = the system's */
+    int verify;    /* 1 (default); 0 only when written `verify: false`, warned about loudly */
+    struct xd_config_pos verify_pos;
+};
+
+/* targets.NAME.auth: credentials the hub fetches for the target (deliver/oauth.c). */
+struct xd_target_auth {
+    char *type;              /* oauth2 */
+    char *token_url;         /* the authorization server's token endpoint */
+    char *client_id;
+    char *client_secret_env; /* environment variable holding the client secret */
+    char *scope;             /* optional, space-separated */
+    char *audience;          /* optional; some servers (Auth0) want it */
+    char *client_auth;       /* basic (default) | body: where the client credentials go */
+    unsigned refresh_margin_s; /* a token is renewed this long before it expires, 60 */
+};
+
 struct xd_target {
     char *name;
     char *type;  /* http | file | nats */
@@ -72,6 +91,8 @@ struct xd_target {
     struct xd_header *headers;
     size_t nheaders;
     struct xd_retry retry;
+    struct xd_target_tls tls;
+    struct xd_target_auth auth; /* type NULL: none */
     struct xd_config_pos pos;
 };
 
@@ -189,6 +210,12 @@ struct xd_config {
         unsigned threads;   /* HTTP worker threads, 0 = number of cores */
         unsigned max_connections; /* 1024 */
         unsigned timeout_s; /* idle connection timeout, 30 */
+        unsigned max_connections_per_ip; /* 0 = no limit */
+        size_t max_header;  /* request line + headers, per connection, 32 KiB */
+        struct {
+            char *cert; /* PEM certificate chain: the listener speaks HTTPS */
+            char *key;  /* PEM private key of cert */
+        } tls;
     } server;
 
     struct {
@@ -197,6 +224,7 @@ struct xd_config {
         char *url;        /* postgres */
         char *synchronous; /* sqlite: full (default) | normal */
         unsigned busy_timeout_ms; /* 5000 */
+        unsigned lease_ms;        /* postgres: a node's claim on a delivery, 30000 */
     } store;
 
     struct {
@@ -207,6 +235,7 @@ struct xd_config {
     struct {
         struct xd_key *keys;
         size_t nkeys;
+        char *key_file; /* more keys, one a line, re-read on SIGHUP (api/keys.c) */
     } auth;
 
     struct xd_xref_table *xref;
@@ -251,6 +280,14 @@ const struct xd_target *xd_config_target(const struct xd_config *cfg, const char
 const char *xd_config_xref(const struct xd_config *cfg, const char *table, const char *key);
 /* partners.ID; NULL when absent. */
 const struct xd_partner *xd_config_partner(const struct xd_config *cfg, const char *id);
+
+/*
+ * What a valid configuration does that weakens security (a target whose
+ * certificate is not checked): fn(ctx, pos, message) once per warning, in
+ * file order. `crossdock check`, `serve`, /readyz and /metrics all say it.
+ */
+typedef void xd_config_warn_fn(void *ctx, const struct xd_config_pos *pos, const char *msg);
+void xd_config_warnings(const struct xd_config *cfg, xd_config_warn_fn *fn, void *ctx);
 
 /* "events:write" -> XD_SCOPE_EVENTS_WRITE; 0 when unknown. */
 unsigned xd_scope_parse(const char *name);

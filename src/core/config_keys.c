@@ -7,14 +7,19 @@
  * is documented where it is defined. To add a key: add a row, and a line to
  * docs/config.md (the unit test compares them).
  */
+#include "core/buf.h"
 #include "core/config_map.h"
 #include "core/duration.h"
+#include "core/redact.h"
+#include "core/err.h"
+#include "core/keyfile.h"
 #include "ingest/event.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NKEYS(a)  (sizeof(a) / sizeof((a)[0]))
 #define POS(T, f) (offsetof(T, f) + 1)
@@ -191,6 +196,8 @@ static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const target_types[] = {"http", "file", "nats", NULL};
 static const char *const file_formats[] = {"csv", "x12", "jsonl", NULL};
 static const char *const inbox_formats[] = {"auto", "json", "jsonl", "csv", "x12", NULL};
+static const char *const auth_types[] = {"oauth2", NULL};
+static const char *const client_auths[] = {"basic", "body", NULL};
 
 /* What `per` counts and which events have it (contract 6.1). */
 static const struct per_rule {
@@ -247,13 +254,23 @@ static void retry_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t 
 }
 
 /* Which of the type-specific keys each target type needs and allows. */
-enum { TF_URL = 1, TF_PATH = 2, TF_FORMAT = 4, TF_SUBJECT = 8, TF_BEARER = 16, TF_HEADERS = 32 };
+enum {
+    TF_URL = 1,
+    TF_PATH = 2,
+    TF_FORMAT = 4,
+    TF_SUBJECT = 8,
+    TF_BEARER = 16,
+    TF_HEADERS = 32,
+    TF_TLS = 64,
+    TF_AUTH = 128,
+};
 static const struct {
     const char *key;
     unsigned bit;
 } target_fields[] = {
     {"url", TF_URL},         {"path", TF_PATH},         {"format", TF_FORMAT},
     {"subject", TF_SUBJECT}, {"bearer_env", TF_BEARER}, {"headers", TF_HEADERS},
+    {"tls", TF_TLS},         {"auth", TF_AUTH},
 };
 static const struct target_kind {
     const char *type;
@@ -261,7 +278,7 @@ static const struct target_kind {
     unsigned allows;
     const char *url_schemes[3]; /* when a url is given, it starts with one of these */
 } target_kinds[] = {
-    {"http", TF_URL, TF_URL | TF_BEARER | TF_HEADERS, {"http://", "https://"}},
+    {"http", TF_URL, TF_URL | TF_BEARER | TF_HEADERS | TF_TLS | TF_AUTH, {"http://", "https://"}},
     {"file", TF_PATH | TF_FORMAT, TF_PATH | TF_FORMAT, {NULL}},
     {"nats", TF_SUBJECT, TF_SUBJECT | TF_URL, {"nats://", "tls://"}},
 };
@@ -294,6 +311,73 @@ static void target_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t
             xd_cfg_error(w, at(w, node, "url"), "%s.url: must start with %s or %s", path,
                          kind->url_schemes[0], kind->url_schemes[1]);
     }
+    if (t->bearer_env && t->auth.type)
+        xd_cfg_error(w, at(w, node, "auth"), "%s.auth: give bearer_env or auth, not both", path);
+}
+
+/* A file named in the configuration must be readable now, not at the first delivery. */
+static void check_readable(struct xd_cfg_walk *w, const yaml_node_t *node, const char *key,
+                           const char *path, const char *file)
+{
+    if (file && access(file, R_OK) != 0)
+        xd_cfg_error(w, at(w, node, key), "%s.%s: cannot read '%.200s'", path, key, file);
+}
+
+static void target_tls_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *node,
+                                const char *path)
+{
+    const struct xd_target_tls *t = base;
+    if (t->ca_file && !t->verify)
+        xd_cfg_error(w, at(w, node, "ca_file"),
+                     "%s.ca_file: does nothing with verify: false (remove one of them)", path);
+    check_readable(w, node, "ca_file", path, t->ca_file);
+}
+
+static void target_auth_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *node,
+                                 const char *path)
+{
+    const struct xd_target_auth *a = base;
+    if (a->token_url && strncmp(a->token_url, "https://", 8) != 0 &&
+        strncmp(a->token_url, "http://", 7) != 0)
+        xd_cfg_error(w, at(w, node, "token_url"), "%s.token_url: must start with https:// or "
+                     "http://", path);
+}
+
+static void server_tls_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *node,
+                                const char *path)
+{
+    const struct xd_config *cfg =
+        (const struct xd_config *)((const char *)base - offsetof(struct xd_config, server.tls));
+    if (!cfg->server.tls.cert != !cfg->server.tls.key)
+        xd_cfg_error(w, node, "%s: needs both cert and key", path);
+    check_readable(w, node, "cert", path, cfg->server.tls.cert);
+    check_readable(w, node, "key", path, cfg->server.tls.key);
+}
+
+/* The key file is read now too, so that `crossdock check` finds its mistakes. */
+static void auth_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *node,
+                          const char *path)
+{
+    const struct xd_config *cfg =
+        (const struct xd_config *)((const char *)base - offsetof(struct xd_config, auth));
+    if (!cfg->auth.key_file)
+        return;
+    struct xd_buf errs;
+    struct xd_keyfile_entry *e = NULL;
+    size_t n = 0;
+    xd_buf_init(&errs);
+    int rc = xd_keyfile_load(cfg->auth.key_file, &e, &n, &errs, NULL);
+    if (rc == XD_ENOMEM)
+        xd_cfg_oom(w);
+    else if (rc < 0) /* the file's own positions, on one line each */
+        for (char *line = errs.data, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+            nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            xd_cfg_error(w, at(w, node, "key_file"), "%s.key_file: %s", path, line);
+        }
+    xd_keyfile_free(e, n);
+    xd_buf_dispose(&errs);
 }
 
 static void step_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *node,
@@ -395,6 +479,7 @@ static void key_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *n
         xd_cfg_oom(w);
         return;
     }
+    xd_redact_add(k->secret); /* never in a log line, an error or an audit entry */
     unsigned int mdlen = 0;
     if (!EVP_Digest(k->secret, strlen(k->secret), k->secret_sha256, &mdlen, EVP_sha256(), NULL))
         xd_cfg_oom(w);
@@ -520,6 +605,20 @@ done:
 
 /* ---- the tables --------------------------------------------------------- */
 
+#define TLSK(f) (offsetof(struct xd_config, server.tls.f) - offsetof(struct xd_config, server.tls))
+static const struct xd_cfg_key server_tls_keys[] = {
+    K("cert", STR, .off = TLSK(cert), .doc_type = "file",
+      .help = "PEM file: the server certificate, then any intermediates."),
+    K("key", STR, .off = TLSK(key), .doc_type = "file",
+      .help = "PEM file: the certificate's private key (unencrypted; keep it mode 0600)."),
+};
+static const struct xd_cfg_struct server_tls_s = {
+    .what = "tls",
+    .keys = server_tls_keys,
+    .nkeys = NKEYS(server_tls_keys),
+    .validate = server_tls_validate,
+};
+
 static const struct xd_cfg_key server_keys[] = {
     K("listen", STR, .off = SEC(server, listen), .def = "127.0.0.1:8080", .check = check_listen,
       .doc_type = "host:port",
@@ -539,6 +638,15 @@ static const struct xd_cfg_key server_keys[] = {
       .flags = XD_CF_NONZERO, .help = "Most simultaneous client connections."),
     K("timeout_s", UINT, .off = SEC(server, timeout_s), .def = "30", .flags = XD_CF_NONZERO,
       .help = "Seconds an idle client connection is kept open."),
+    K("max_connections_per_ip", UINT, .off = SEC(server, max_connections_per_ip), .def = "0",
+      .help = "Most simultaneous connections from one client address; 0 means no limit. "
+              "Connections over it are closed at once."),
+    K("max_header", SIZE, .off = SEC(server, max_header), .def = "32KiB", .flags = XD_CF_NONZERO,
+      .help = "Memory for one connection's request line and headers (at least 4KiB); a "
+              "request whose headers do not fit gets 431."),
+    K("tls", TABLE, .off = SEC(server, tls), .sub = &server_tls_s,
+      .help = "With `cert` and `key` the listener speaks HTTPS only; both files are read "
+              "again on SIGHUP."),
 };
 
 static const struct xd_cfg_key store_keys[] = {
@@ -555,6 +663,9 @@ static const struct xd_cfg_key store_keys[] = {
               "loss (never on a crash of the process)."),
     K("busy_timeout_ms", UINT, .off = SEC(store, busy_timeout_ms), .def = "5000",
       .help = "sqlite: how long a write waits for a lock before the store reports unavailable."),
+    K("lease_ms", UINT, .off = SEC(store, lease_ms), .def = "30000", .flags = XD_CF_NONZERO,
+      .help = "postgres: how long a node's claim on a delivery lasts; a crashed node's work "
+              "goes to the others after this. Keep it above every target's timeout_ms."),
 };
 
 static const struct xd_cfg_key log_keys[] = {
@@ -593,7 +704,12 @@ static const struct xd_cfg_struct key_s = {
 
 static const struct xd_cfg_key auth_keys[] = {
     K("keys", LIST, .off = SEC(auth, keys), .off_n = SEC(auth, nkeys), .sub = &key_s,
-      .help = "API keys. With none, the API asks for no key (keep the listener on loopback)."),
+      .help = "API keys. With none (and no `key_file`), the API asks for no key (keep the "
+              "listener on loopback)."),
+    K("key_file", STR, .off = SEC(auth, key_file), .doc_type = "file",
+      .help = "More API keys, one a line: `ID SCOPES SECRET [rate_limit=N]`, the secret "
+              "written as `sha256:<hex>` of the key or as the key itself (docs/api.md). Read "
+              "again on SIGHUP: keys are added, rotated and revoked without a restart."),
 };
 
 static const struct xd_cfg_key xref_table_keys[] = {
@@ -631,6 +747,57 @@ static const struct xd_cfg_struct retry_s = {
     .validate = retry_validate,
 };
 
+static const struct xd_cfg_key target_tls_keys[] = {
+    K("ca_file", STR, .off = offsetof(struct xd_target_tls, ca_file), .doc_type = "file",
+      .help = "PEM bundle the target's certificate must chain to, instead of the system's "
+              "CAs (a private CA, a self-signed target)."),
+    K("verify", BOOL, .off = offsetof(struct xd_target_tls, verify), .def = "true",
+      .pos_off = POS(struct xd_target_tls, verify_pos),
+      .help = "`false` turns off certificate and host name checks: anyone on the path can "
+              "read and change what is sent. Warned about at every start, in `crossdock "
+              "check`, `/readyz` and `/metrics`."),
+};
+static const struct xd_cfg_struct target_tls_s = {
+    .what = "tls",
+    .size = sizeof(struct xd_target_tls),
+    .keys = target_tls_keys,
+    .nkeys = NKEYS(target_tls_keys),
+    .validate = target_tls_validate,
+};
+
+static const struct xd_cfg_key target_auth_keys[] = {
+    K("type", STR, .off = offsetof(struct xd_target_auth, type), .flags = XD_CF_REQUIRED,
+      .choices = auth_types,
+      .help = "`oauth2`: OAuth 2.0 client credentials (RFC 6749 section 4.4); the token is "
+              "sent as `Authorization: Bearer`."),
+    K("token_url", STR, .off = offsetof(struct xd_target_auth, token_url),
+      .flags = XD_CF_REQUIRED, .help = "The authorization server's token endpoint."),
+    K("client_id", STR, .off = offsetof(struct xd_target_auth, client_id),
+      .flags = XD_CF_REQUIRED, .help = "The hub's client id at that server."),
+    K("client_secret_env", STR, .off = offsetof(struct xd_target_auth, client_secret_env),
+      .flags = XD_CF_REQUIRED, .check = check_env_name,
+      .help = "Environment variable holding the client secret, read at start."),
+    K("scope", STR, .off = offsetof(struct xd_target_auth, scope),
+      .help = "Scopes asked for, space-separated; absent: the server's default."),
+    K("audience", STR, .off = offsetof(struct xd_target_auth, audience),
+      .help = "Sent as `audience` when given (some servers need it)."),
+    K("client_auth", STR, .off = offsetof(struct xd_target_auth, client_auth), .def = "basic",
+      .choices = client_auths,
+      .help = "`basic`: client id and secret in an `Authorization: Basic` header; `body`: "
+              "as `client_id` and `client_secret` form fields."),
+    K("refresh_margin_s", UINT, .off = offsetof(struct xd_target_auth, refresh_margin_s),
+      .def = "60",
+      .help = "A token is renewed this many seconds before it expires (at most half its "
+              "lifetime)."),
+};
+static const struct xd_cfg_struct target_auth_s = {
+    .what = "auth",
+    .size = sizeof(struct xd_target_auth),
+    .keys = target_auth_keys,
+    .nkeys = NKEYS(target_auth_keys),
+    .validate = target_auth_validate,
+};
+
 static const struct xd_cfg_key target_keys[] = {
     K("name", STR, .off = offsetof(struct xd_target, name), .flags = XD_CF_INTERNAL),
     K("type", STR, .off = offsetof(struct xd_target, type), .flags = XD_CF_REQUIRED,
@@ -655,6 +822,11 @@ static const struct xd_cfg_key target_keys[] = {
       .help = "http: extra request headers, `Name: value`."),
     K("retry", TABLE, .off = offsetof(struct xd_target, retry), .sub = &retry_s,
       .help = "When to try again after a timeout, a network error, 408, 425, 429 or 5xx."),
+    K("tls", TABLE, .off = offsetof(struct xd_target, tls), .sub = &target_tls_s,
+      .help = "http: how an `https://` target's certificate is checked (always, by default)."),
+    K("auth", TABLE, .off = offsetof(struct xd_target, auth), .sub = &target_auth_s,
+      .help = "http: credentials the hub obtains itself, `{type: oauth2, token_url, "
+              "client_id, client_secret_env, scope}` (docs/targets.md)."),
 };
 static const struct xd_cfg_struct target_s = {
     .what = "target",
@@ -901,6 +1073,7 @@ static const struct xd_cfg_struct auth_s = {
     .what = "auth",
     .keys = auth_keys,
     .nkeys = NKEYS(auth_keys),
+    .validate = auth_validate,
 };
 
 static const struct xd_cfg_key exc_owner_keys[] = {

@@ -1,6 +1,7 @@
 /* Line-oriented logging to stderr (see log.h). */
 #include "core/log.h"
 #include "core/buf.h"
+#include "core/redact.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,6 +46,7 @@ void xd_log(enum xd_log_level lvl, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(stackbuf, sizeof stackbuf, fmt, ap);
     va_end(ap);
+    xd_redact_str(stackbuf); /* whatever a message quotes, no secret leaves in a log line */
 
     struct xd_buf line;
     xd_buf_init(&line);

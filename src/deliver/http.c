@@ -19,6 +19,7 @@
  */
 #include "deliver/http.h"
 #include "core/err.h"
+#include "core/redact.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -140,14 +141,14 @@ static const struct {
     {CURLE_COULDNT_RESOLVE_HOST, XD_XPORT_DNS},
     {CURLE_COULDNT_RESOLVE_PROXY, XD_XPORT_DNS},
     {CURLE_COULDNT_CONNECT, XD_XPORT_CONNECT},
-    {CURLE_PEER_FAILED_VERIFICATION, XD_XPORT_TLS},
+    {CURLE_PEER_FAILED_VERIFICATION, XD_XPORT_TLS_CERT},
     {CURLE_SSL_CONNECT_ERROR, XD_XPORT_TLS},
     {CURLE_SSL_CERTPROBLEM, XD_XPORT_TLS},
     {CURLE_SSL_CIPHER, XD_XPORT_TLS},
-    {CURLE_SSL_CACERT_BADFILE, XD_XPORT_TLS},
-    {CURLE_SSL_ISSUER_ERROR, XD_XPORT_TLS},
+    {CURLE_SSL_CACERT_BADFILE, XD_XPORT_TLS_CERT},
+    {CURLE_SSL_ISSUER_ERROR, XD_XPORT_TLS_CERT},
     {CURLE_SSL_CRL_BADFILE, XD_XPORT_TLS},
-    {CURLE_SSL_PINNEDPUBKEYNOTMATCH, XD_XPORT_TLS},
+    {CURLE_SSL_PINNEDPUBKEYNOTMATCH, XD_XPORT_TLS_CERT},
     {CURLE_SSL_INVALIDCERTSTATUS, XD_XPORT_TLS},
     {CURLE_SSL_SHUTDOWN_FAILED, XD_XPORT_TLS},
     {CURLE_SSL_ENGINE_NOTFOUND, XD_XPORT_TLS},
@@ -219,7 +220,13 @@ static void describe(struct xfer *x, CURLcode rc, enum xd_xport xp, char *msg, s
         host_port(x->easy, where, sizeof where);
         snprintf(msg, cap, "could not resolve host of %s: %s", where, detail);
     } else if (rc == CURLE_PEER_FAILED_VERIFICATION) {
-        snprintf(msg, cap, "TLS: certificate verify failed (%s)", detail);
+        host_port(x->easy, where, sizeof where);
+        snprintf(msg, cap,
+                 "TLS: certificate verify failed: the certificate of %s is not trusted (%s); "
+                 "give its CA in the target's tls.ca_file",
+                 where, detail);
+    } else if (rc == CURLE_SSL_CACERT_BADFILE) {
+        snprintf(msg, cap, "TLS: cannot use the CA file (tls.ca_file): %s", detail);
     } else if (xp == XD_XPORT_TLS) {
         snprintf(msg, cap, "TLS: %s", detail);
     } else {
@@ -534,6 +541,8 @@ static void finish(struct xd_http_client *cl, struct xfer *x, CURLcode rc, int c
     curl_multi_remove_handle(cl->multi, x->easy);
     unlink_busy(cl, x);
 
+    xd_redact(x->resp, &x->resp_len); /* a target may echo our credentials back */
+    xd_redact_str(msg);
     x->resp[x->resp_len] = '\0';
     r.status = status;
     r.outcome = xd_outcome_classify(status, r.xport);

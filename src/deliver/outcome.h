@@ -24,7 +24,10 @@ enum xd_outcome {
 /*
  * X(ENUM, class, outcome): what went wrong below HTTP. REQUEST is a request
  * that cannot work however often it is tried (malformed URL, scheme not
- * allowed): FAIL. CANCELLED (the client was destroyed with the attempt in
+ * allowed): FAIL, and so is TLS_CERT: a certificate the hub does not trust
+ * (unknown CA, expired, wrong host name, bad CA file) will not become
+ * trusted by trying again; it needs a person (tls.ca_file, a new
+ * certificate) and a replay. CANCELLED (the client was destroyed with the attempt in
  * flight) and NOMEM are local, and RETRY: the attempt may be made again.
  */
 #define XD_XPORT_MAP(X)                                                                            \
@@ -32,7 +35,8 @@ enum xd_outcome {
     X(TIMEOUT, "timeout", XD_OUT_RETRY)     /* timeout_ms elapsed */                               \
     X(DNS, "dns", XD_OUT_RETRY)             /* host name not resolved */                           \
     X(CONNECT, "connect", XD_OUT_RETRY)     /* TCP connect failed (refused, unreachable) */        \
-    X(TLS, "tls", XD_OUT_RETRY)             /* handshake or certificate verification failed */     \
+    X(TLS, "tls", XD_OUT_RETRY)             /* handshake failed (not the certificate) */           \
+    X(TLS_CERT, "tls_cert", XD_OUT_FAIL)    /* the peer's certificate is not trusted: no retry */  \
     X(SEND, "send", XD_OUT_RETRY)           /* connection broke while sending */                   \
     X(RECV, "recv", XD_OUT_RETRY)           /* broke while receiving, or closed with no answer */  \
     X(PROTOCOL, "protocol", XD_OUT_RETRY)   /* not a valid HTTP answer */                          \
@@ -64,7 +68,7 @@ enum xd_outcome xd_outcome_classify(long http_status, int transport_error);
  * A short, stable class name for metrics labels and filters: "ok",
  * "http_1xx", "http_3xx", "http_4xx", "http_429", "http_5xx", "http_other"
  * (a status >= 600 or below 100), or the transport class of the table above
- * ("timeout", "dns", "connect", "tls", "send", "recv", "protocol", "request",
+ * ("timeout", "dns", "connect", "tls", "tls_cert", "send", "recv", "protocol", "request",
  * "cancelled", "nomem", "transport"). Never NULL.
  */
 const char *xd_outcome_class(long http_status, int transport_error);

@@ -2,7 +2,10 @@
 #include "deliver/target.h"
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/clock.h"
 #include "core/err.h"
+#include "core/redact.h"
+#include "deliver/oauth.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -52,6 +55,7 @@ int xd_http_target_init(struct xd_http_target *t, const struct xd_target *cfg, s
     int has_ctype = 0;
     for (size_t i = 0; i < cfg->nheaders; i++) {
         has_ctype |= strcasecmp(cfg->headers[i].name, "Content-Type") == 0;
+        xd_redact_add_header(cfg->headers[i].name, cfg->headers[i].value);
         t->lines[t->nlines] = line(cfg->headers[i].name, ": ", cfg->headers[i].value);
         if (!t->lines[t->nlines])
             goto fail;
@@ -77,10 +81,16 @@ int xd_http_target_init(struct xd_http_target *t, const struct xd_target *cfg, s
             rc = XD_ECONFIG;
             goto fail;
         }
+        xd_redact_add(token);
         t->lines[t->nlines] = line("Authorization", ": Bearer ", token);
         if (!t->lines[t->nlines])
             goto fail;
         t->nlines++;
+    }
+    if (cfg->auth.type) {
+        rc = xd_oauth_create(cfg, &t->oauth, err);
+        if (rc < 0)
+            goto fail;
     }
     return 0;
 fail:
@@ -90,6 +100,8 @@ fail:
 
 void xd_http_target_dispose(struct xd_http_target *t)
 {
+    xd_oauth_destroy(t->oauth);
+    t->oauth = NULL;
     for (size_t i = 0; i < t->nlines; i++) {
         explicit_bzero(t->lines[i], strlen(t->lines[i])); /* the bearer token among them */
         free(t->lines[i]);
@@ -104,12 +116,18 @@ int xd_http_target_submit(struct xd_http_client *cl, const struct xd_http_target
                           const struct xd_trace *trace, xd_http_done_fn *done, void *user)
 {
     const char *lines[MAX_LINES];
-    char idem[160], tp[16 + XD_TRACEPARENT_LEN];
+    char idem[160], tp[16 + XD_TRACEPARENT_LEN], bearer[4200];
     size_t n = 0;
     if (!idem_key || strlen(idem_key) > 128 || !trace)
         return XD_EINVAL;
     for (size_t i = 0; i < t->nlines; i++)
         lines[n++] = t->lines[i];
+    if (t->oauth) {
+        int rc = xd_oauth_header(t->oauth, bearer, sizeof bearer);
+        if (rc < 0)
+            return rc;
+        lines[n++] = bearer;
+    }
     snprintf(idem, sizeof idem, "Idempotency-Key: %s", idem_key);
     memcpy(tp, "traceparent: ", 13);
     xd_trace_format(trace, tp + 13);
@@ -123,8 +141,30 @@ int xd_http_target_submit(struct xd_http_client *cl, const struct xd_http_target
         .headers = lines,
         .nheaders = n,
         .timeout_ms = t->cfg->timeout_ms,
+        .insecure = !t->cfg->tls.verify,
+        .ca_file = t->cfg->tls.ca_file,
     };
-    return xd_http_submit(cl, &req, done, user);
+    int rc = xd_http_submit(cl, &req, done, user);
+    if (t->oauth)
+        explicit_bzero(bearer, sizeof bearer);
+    return rc;
+}
+
+int xd_http_target_ready(const struct xd_http_target *t)
+{
+    return !t->oauth || xd_oauth_ready(t->oauth);
+}
+
+const struct xd_http_result *xd_http_target_result(const struct xd_http_target *t,
+                                                   const struct xd_http_result *res,
+                                                   struct xd_http_result *tmp)
+{
+    if (!t->oauth || res->xport != XD_XPORT_NONE || res->status != 401)
+        return res;
+    xd_oauth_rejected(t->oauth, xd_mono_ms() - (int64_t)(res->latency_us / 1000));
+    *tmp = *res;
+    tmp->outcome = XD_OUT_RETRY;
+    return tmp;
 }
 
 static int hash_field(EVP_MD_CTX *md, const void *p, size_t len)

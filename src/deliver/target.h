@@ -26,6 +26,7 @@
 #include "deliver/trace.h"
 
 struct xd_buf;
+struct xd_oauth;
 struct xd_target;
 
 #define XD_IDEM_KEY_LEN 36 /* UUID-shaped: 8-4-4-4-12 hex */
@@ -35,6 +36,7 @@ struct xd_http_target {
     char **lines;                /* constant "Name: value" header lines, owned */
     size_t nlines;
     struct xd_circuit circuit; /* default options (5 failures, 5 s .. 60 s) */
+    struct xd_oauth *oauth;    /* auth: oauth2: the token source (deliver/oauth.h), else NULL */
 };
 
 /*
@@ -47,14 +49,35 @@ void xd_http_target_dispose(struct xd_http_target *t);
 
 /*
  * Sends body to the target with the constant headers, `Idempotency-Key:
- * idem_key` and `traceparent` from trace. Returns what xd_http_submit()
- * returns (XD_EINVAL also for an idem_key with control characters). The
+ * idem_key`, `traceparent` from trace and, with OAuth2, the current token;
+ * the certificate is checked as tls.ca_file and tls.verify say. Returns
+ * what xd_http_submit() returns (XD_EINVAL also for an idem_key with
+ * control characters), or XD_EAUTH while the first OAuth2 token (or the
+ * one after a 401) is being fetched: nothing was sent, try again shortly. The
  * circuit breaker is not consulted here: the caller asks
  * xd_circuit_allow(&t->circuit, now) first and records the outcome.
  */
 int xd_http_target_submit(struct xd_http_client *cl, const struct xd_http_target *t,
                           const void *body, size_t len, const char *idem_key,
                           const struct xd_trace *trace, xd_http_done_fn *done, void *user);
+
+/*
+ * 0 while a target with OAuth2 has no usable token (the first, or the next
+ * after a 401, is being fetched): fetching deliveries for it now would only
+ * put them back. 1 otherwise.
+ */
+int xd_http_target_ready(const struct xd_http_target *t);
+
+/*
+ * The answer as the dispatcher should judge it. A 401 from a target with
+ * OAuth2 means its token expired early or was revoked: the token is
+ * dropped (a new one is fetched) and the attempt counts as RETRY, so the
+ * next attempt goes with a fresh token; *tmp holds the changed copy.
+ * Otherwise res itself.
+ */
+const struct xd_http_result *xd_http_target_result(const struct xd_http_target *t,
+                                                   const struct xd_http_result *res,
+                                                   struct xd_http_result *tmp);
 
 /*
  * The Idempotency-Key of one delivery: SHA-256 over the length-prefixed

@@ -25,6 +25,7 @@
 #include "formats/csv.h"
 #include "core/err.h"
 #include "formats/convert.h"
+#include "formats/docid.h"
 #include "ingest/event.h"
 
 #include <csv.h>
@@ -1349,18 +1350,6 @@ static void feed(struct reader *r, const char *buf, size_t len)
 /* ---- events ---- */
 
 /* id: characters outside A-Za-z0-9._:- become '_' (one per character). */
-static void id_append(struct xd_buf *b, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        int ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-                 *p == '.' || *p == '_' || *p == ':' || *p == '-';
-        if (ok)
-            xd_buf_putc(b, (char)*p);
-        else if ((*p & 0xc0) != 0x80)
-            xd_buf_putc(b, '_');
-    }
-}
-
 static const cJSON *slot_value(const struct reader *r, const struct group *g, int d)
 {
     int c = r->defcol[d];
@@ -1370,9 +1359,8 @@ static const cJSON *slot_value(const struct reader *r, const struct group *g, in
 
 /*
  * Event ids: the event_id column, else <type>:<warehouse>:<document id>
- * (contract section 7). A derived id longer than 128 characters keeps its
- * first 111 and ends with '.' and 16 hex digits of a hash of the whole, so
- * it stays unique and stable. Two events with the same id are an error.
+ * (contract section 7, formats/docid.h: the same rule as X12's). Two events
+ * with the same id are an error.
  */
 static void finish_ids(struct reader *r)
 {
@@ -1387,17 +1375,10 @@ static void finish_ids(struct reader *r)
         if (given) {
             xd_buf_puts(&b, given->valuestring);
         } else {
-            xd_buf_puts(&b, xd_event_type_name(g->type));
-            xd_buf_putc(&b, ':');
-            id_append(&b, g->wh);
-            xd_buf_putc(&b, ':');
-            id_append(&b, g->doc);
-            if (b.len > 128) {
-                static const uint64_t fixed[2] = {0x63726f7373646f63ULL, 0x6b2d6576656e7473ULL};
-                uint64_t h = siphash13(fixed, b.data, b.len);
-                b.len = 111;
-                xd_buf_printf(&b, ".%016llx", (unsigned long long)h);
-            }
+            xd_docid_part(&b, xd_event_type_name(g->type));
+            xd_docid_part(&b, g->wh);
+            xd_docid_part(&b, g->doc);
+            xd_docid_finish(&b);
         }
         if (b.oom) {
             r->oom = 1;

@@ -24,7 +24,9 @@
  * xd_event_validate() before they leave, so what this file produces is
  * always a valid event.
  */
+#include "core/buf.h"
 #include "core/err.h"
+#include "formats/docid.h"
 #include "formats/x12_int.h"
 #include "ingest/event.h"
 
@@ -38,7 +40,6 @@
 #define MAX_CODE_BYTES (MAX_CODE_CHARS * 4)
 #define MAX_DIGITS     15 /* a double holds 15 decimal digits exactly */
 #define MAX_QTY        1e12
-#define MAX_ID         128
 #define LB_TO_KG       45359237u /* 1 lb = 0.45359237 kg, exactly, 8 decimals */
 
 /* Where a value goes. */
@@ -673,22 +674,6 @@ static void free_items(cJSON **items, unsigned n)
     }
 }
 
-/*
- * Appends s to the event id in id[MAX_ID + 2] (after a ':' unless first),
- * with '_' for every byte an id cannot hold. *n stops at MAX_ID + 1: too long.
- */
-static void id_part(char *id, size_t *n, const char *s, int first)
-{
-    static const unsigned char ok[256] = {
-        ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['0' ... '9'] = 1, ['.'] = 1,
-        ['_'] = 1,         [':'] = 1,         ['-'] = 1,
-    };
-    if (!first && *n <= MAX_ID)
-        id[(*n)++] = ':';
-    for (; *s && *n <= MAX_ID; s++)
-        id[(*n)++] = ok[(unsigned char)*s] ? *s : '_';
-}
-
 static const char *member_str(const cJSON *data, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, key);
@@ -697,35 +682,29 @@ static const char *member_str(const cJSON *data, const char *key)
 
 /*
  * Wraps data (taken) in the envelope: event_id "<type>:<warehouse>:<document
- * id>[:<suffix>]", type, occurred_at (*at, taken when take is set, else
- * copied), data. Returns 0 with *ev, 1 when a problem was reported,
- * XD_ENOMEM.
+ * id>[:<suffix>]" (formats/docid.h: the same rule as CSV's), type,
+ * occurred_at (*at, taken when take is set, else copied), data. Returns 0
+ * with *ev, XD_ENOMEM.
  */
 static int envelope(struct mctx *m, cJSON *data, cJSON **at, int take, const char *suffix,
                     cJSON **ev)
 {
-    static const struct x12_view none = {"", 0};
     const char *type = xd_event_type_name(m->def->type);
-    char id[MAX_ID + 2];
-    size_t n = 0;
+    struct xd_buf id;
     cJSON *t = NULL, *idv = NULL, *typev = NULL;
     int rc = XD_ENOMEM;
     *ev = NULL;
-    id_part(id, &n, type, 1);
-    id_part(id, &n, member_str(data, "warehouse"), 0);
+    xd_buf_init(&id);
+    xd_docid_part(&id, type);
+    xd_docid_part(&id, member_str(data, "warehouse"));
     for (int i = 0; i < 2 && m->def->id_keys[i]; i++)
-        id_part(id, &n, member_str(data, m->def->id_keys[i]), 0);
+        xd_docid_part(&id, member_str(data, m->def->id_keys[i]));
     if (suffix)
-        id_part(id, &n, suffix, 0);
-    id[n] = '\0';
-    if (n > MAX_ID) {
-        m->bad = 1;
-        rc = reported(xd_x12_issue(m->sk, m->st, 0, 0, 0, none,
-                                   "event id '%.40s...' would be longer than 128 characters", id));
-        goto fail;
-    }
+        xd_docid_part(&id, suffix);
+    xd_docid_finish(&id);
     *ev = cJSON_CreateObject();
-    idv = cJSON_CreateString(id);
+    idv = id.oom ? NULL : cJSON_CreateString(id.data);
+    xd_buf_dispose(&id);
     typev = cJSON_CreateString(type);
     if (take) {
         t = *at;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct sum_ctx {
     const char *currency;
@@ -56,8 +57,39 @@ static void topup_id(const char *customer, const char *period, char out[XD_CHARG
     xd_buf_dispose(&key);
 }
 
+static int close_period(const struct xd_config *cfg, struct xd_store *store, const char *period,
+                        struct xd_buf *out, struct xd_buf *err);
+
+#define CLOSE_LOCK_WAIT_MS 10000 /* how long a close waits for another node's to finish */
+
+/*
+ * One close at a time across every node on the store (a job lock): a close
+ * sums the period's charges, and two running at once could each see a
+ * different sum. Waits for one running elsewhere, up to CLOSE_LOCK_WAIT_MS.
+ */
 int xd_billing_close(const struct xd_config *cfg, struct xd_store *store, const char *period,
                      struct xd_buf *out, struct xd_buf *err)
+{
+    int rc;
+    for (int waited = 0;; waited += 50) {
+        rc = xd_store_try_job_lock(store, "billing-close");
+        if (rc != 0)
+            break;
+        if (waited >= CLOSE_LOCK_WAIT_MS) {
+            xd_buf_puts(err, "another billing close is running; try again");
+            return XD_EUNAVAIL;
+        }
+        nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+    }
+    if (rc < 0)
+        return rc;
+    rc = close_period(cfg, store, period, out, err);
+    xd_store_job_unlock(store, "billing-close");
+    return rc;
+}
+
+static int close_period(const struct xd_config *cfg, struct xd_store *store, const char *period,
+                        struct xd_buf *out, struct xd_buf *err)
 {
     char first[11], last[11];
     long last_day;

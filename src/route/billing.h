@@ -18,6 +18,8 @@ struct xd_buf;
  * customer's charges in the card's currency with service dates in the
  * period (top-ups excluded) and records a top-up for the shortfall. The
  * top-up charges (new or recorded before) are appended to out as JSON lines.
+ * One close runs at a time across the nodes of a store (job lock
+ * "billing-close"); another waits for it up to 10 s, then gets XD_EUNAVAIL.
  * Returns 0, XD_EINVAL (bad period, message in err), or another xd_err.
  */
 int xd_billing_close(const struct xd_config *cfg, struct xd_store *store, const char *period,

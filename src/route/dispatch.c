@@ -1,5 +1,8 @@
 /*
- * The dispatcher (see dispatch.h). One thread runs this loop:
+ * The dispatcher (see dispatch.h). Targets are shared out among a few lanes
+ * (threads), so that one slow or busy target never waits behind another and
+ * the work uses more than one core. Each lane owns its targets, its curl multi
+ * client and its compiled jq programs, and runs this loop:
  *
  *   1. take back the outcome batches the store has committed: their
  *      deliveries leave the in-flight lists;
@@ -15,6 +18,8 @@
  *
  * A job (one attempt of one delivery) is owned by its target's in-flight
  * list from fetch until its outcome is committed; nothing else frees it.
+ * A target belongs to exactly one lane, so per-key order (kept by the
+ * store's fetch query and the in-flight check) needs no cross-lane locking.
  */
 #include "route/dispatch.h"
 #include "core/buf.h"
@@ -49,11 +54,13 @@
 #define IDLE_POLL_MS     50   /* look for due work at least this often */
 #define STORE_PAUSE_MS   1000 /* after the store failed to record outcomes */
 #define ERROR_TEXT_MAX   1024 /* of a target's answer kept as the error */
+#define LANES_MAX        4    /* dispatcher threads at most */
 
 struct job;
+struct lane;
 
 struct target {
-    struct xd_dispatcher *d;
+    struct lane *l;             /* the lane that sends for this target */
     const struct xd_target *cfg;
     int http;                   /* type http: sent; other types are not built yet */
     int local;                  /* the hub itself: rate steps */
@@ -89,30 +96,42 @@ struct batch {
     struct batch *next;
 };
 
-struct xd_dispatcher {
-    const struct xd_config *cfg;
-    const struct xd_routes *routes;
-    struct xd_store *store;
+/* One dispatcher thread and what it owns. */
+struct lane {
+    struct xd_dispatcher *d;
+    unsigned index;
     struct xd_http_client *http;
-    struct target *targets;
+    struct target **targets; /* this lane's share of d->targets */
     size_t ntargets;
-    struct xd_target local_cfg;     /* the local target ("") that runs rate steps */
-    struct xd_rate_step *rate_step; /* NULL when no route rates */
-    struct xd_jq **maps;    /* per route and step: cfg->routes[i].steps[k] at maps[off[i] + k] */
+    struct xd_jq **maps;    /* per route and step: cfg->routes[i].steps[k] at maps[d->off[i] + k] */
     struct xd_jq **filters; /* per route */
-    size_t *off;
 
     struct job *outcomes;   /* finished attempts waiting to be submitted */
     size_t noutcomes;
 
-    struct xd_s2c_stats s2c;
-    pthread_mutex_t mu;     /* guards committed, s2c, and http for the committer's wakeups */
+    pthread_mutex_t mu;     /* guards committed, and http for the committer's wakeups */
     struct batch *committed;
     atomic_int batches_out; /* submitted to the store, callback not yet run */
-    atomic_int stopping;
     atomic_int nudged;
     pthread_t thread;
     int started;
+};
+
+struct xd_dispatcher {
+    const struct xd_config *cfg;
+    const struct xd_routes *routes;
+    struct xd_store *store;
+    struct target *targets;         /* every target, the local one last */
+    size_t ntargets;
+    struct xd_target local_cfg;     /* the local target ("") that runs rate steps */
+    struct xd_rate_step *rate_step; /* NULL when no route rates; used by one lane only */
+    size_t *off;                    /* per route: index of its first step in a lane's maps */
+    struct lane lanes[LANES_MAX];
+    size_t nlanes;
+
+    pthread_mutex_t mu;             /* guards s2c */
+    struct xd_s2c_stats s2c;
+    atomic_int stopping;
     unsigned drain_ms;
 };
 
@@ -154,7 +173,7 @@ static void event_trace(const char *event_id, struct xd_trace *t)
 }
 
 /* Fills j's outcome record; the job then waits in the outcome list. */
-static void finish(struct xd_dispatcher *d, struct job *j, int state, int attempted,
+static void finish(struct lane *l, struct job *j, int state, int attempted,
                    const char *outcome, int status, uint64_t latency_us, const char *error_class)
 {
     struct xd_outcome_rec *r = &j->rec;
@@ -174,7 +193,7 @@ static void finish(struct xd_dispatcher *d, struct job *j, int state, int attemp
         r->payload_len = j->payload.len;
     }
     if (state == XD_DLV_DONE) {
-        const struct xd_route *rt = xd_routes_find(d->routes, j->d.route, NULL);
+        const struct xd_route *rt = xd_routes_find(l->d->routes, j->d.route, NULL);
         if (rt)
             xd_routes_next(rt, j->d.step, &r->next);
         /* After a rate step the next step delivers each charge, not the event. */
@@ -185,9 +204,9 @@ static void finish(struct xd_dispatcher *d, struct job *j, int state, int attemp
     if (state == XD_DLV_DEAD)
         r->exception = j->t->local ? "rating" : "dead_letter";
     j->done = 1;
-    j->next = d->outcomes;
-    d->outcomes = j;
-    d->noutcomes++;
+    j->next = l->outcomes;
+    l->outcomes = j;
+    l->noutcomes++;
     struct xd_target_stats *st = &j->t->st;
     if (state == XD_DLV_DEAD) {
         st->dead++;
@@ -230,6 +249,8 @@ static void on_http_done(void *user, const struct xd_http_result *res)
     struct job *j = user;
     struct target *t = j->t;
     const struct xd_retry *retry = &t->cfg->retry;
+    struct xd_http_result judged;
+    res = xd_http_target_result(&t->ht, res, &judged); /* OAuth2: a 401 renews the token */
     xd_circuit_record(&t->ht.circuit, j->permit, res->outcome, (uint64_t)xd_mono_ms());
 
     xd_buf_reset(&j->error);
@@ -264,7 +285,7 @@ static void on_http_done(void *user, const struct xd_http_result *res)
         state = XD_DLV_DONE;
         t->st.ok++;
         if (j->d.part && j->d.part[0] && j->occurred_ms)
-            observe_s2c(t->d, (double)(xd_now_ms() - j->occurred_ms) / 1000.0);
+            observe_s2c(t->l->d, (double)(xd_now_ms() - j->occurred_ms) / 1000.0);
         break;
     case XD_OUT_RETRY:
         t->st.retry++;
@@ -288,7 +309,7 @@ static void on_http_done(void *user, const struct xd_http_result *res)
         state = XD_DLV_DEAD;
         break;
     }
-    finish(t->d, j, state, attempted, outcome, (int)res->status, res->latency_us,
+    finish(t->l, j, state, attempted, outcome, (int)res->status, res->latency_us,
            res->error_class);
 }
 
@@ -304,18 +325,18 @@ static void no_request(struct job *j)
 }
 
 /* A delivery that cannot be attempted (bad mapping, unsupported target): dead at once. */
-static void fail_now(struct xd_dispatcher *d, struct job *j, const char *error_class)
+static void fail_now(struct lane *l, struct job *j, const char *error_class)
 {
     no_request(j);
     j->t->st.fail++;
-    finish(d, j, XD_DLV_DEAD, 1, "fail", 0, 0, error_class);
+    finish(l, j, XD_DLV_DEAD, 1, "fail", 0, 0, error_class);
 }
 
 /* ---- starting an attempt ---- */
 
-static struct xd_jq *map_of(struct xd_dispatcher *d, size_t route, unsigned step)
+static struct xd_jq *map_of(struct lane *l, size_t route, unsigned step)
 {
-    return d->maps[d->off[route] + step];
+    return l->maps[l->d->off[route] + step];
 }
 
 /*
@@ -324,47 +345,49 @@ static struct xd_jq *map_of(struct xd_dispatcher *d, size_t route, unsigned step
  * that cannot be rated) is dead-lettered with an exception: once the card
  * is fixed, replaying it rates it.
  */
-static void rate(struct xd_dispatcher *d, struct target *t, struct job *j, const cJSON *ev)
+static void rate(struct lane *l, struct target *t, struct job *j, const cJSON *ev)
 {
+    struct xd_dispatcher *d = l->d;
     int type = -1;
     const cJSON *ty = cJSON_GetObjectItemCaseSensitive(ev, "type");
     if (cJSON_IsString(ty))
         type = xd_event_type_parse(ty->valuestring);
     if (!d->rate_step || type < 0) {
         xd_buf_puts(&j->error, d->rate_step ? "event has no known type" : "no rate cards");
-        fail_now(d, j, "rating");
+        fail_now(l, j, "rating");
         return;
     }
     int rc = xd_rate_step_run(d->rate_step, d->store, ev, (enum xd_event_type)type,
                               j->d.event_seq, &j->rated, &j->error);
     if (rc == XD_ENOTFOUND || rc == XD_EINVAL || rc == XD_ELIMIT) {
-        fail_now(d, j, rc == XD_ENOTFOUND ? "no_rate_card" : "rating");
+        fail_now(l, j, rc == XD_ENOTFOUND ? "no_rate_card" : "rating");
         return;
     }
     if (rc < 0) {
         /* The store could not answer the ledger's questions: try again shortly. */
         xd_buf_printf(&j->error, "rating: %s", xd_strerror(rc));
         j->d.next_ms = xd_now_ms() + 1000;
-        finish(d, j, XD_DLV_PENDING, 0, "retry", 0, 0, "internal");
+        finish(l, j, XD_DLV_PENDING, 0, "retry", 0, 0, "internal");
         return;
     }
     t->st.ok++;
-    finish(d, j, XD_DLV_DONE, 1, "ok", 0, 0, NULL);
+    finish(l, j, XD_DLV_DONE, 1, "ok", 0, 0, NULL);
 }
 
 /*
  * Prepares and sends one delivery. The stored event is parsed once here; the
  * filter and the map both run on that tree.
  */
-static void start(struct xd_dispatcher *d, struct target *t, struct job *j)
+static void start(struct lane *l, struct target *t, struct job *j)
 {
+    struct xd_dispatcher *d = l->d;
     size_t ri;
     const struct xd_route *rt = xd_routes_find(d->routes, j->d.route, &ri);
     j->started_ms = xd_now_ms();
     if (!rt || j->d.step >= rt->nsteps) {
         xd_buf_printf(&j->error, "route '%s' step %u is not in the config any more", j->d.route,
                       j->d.step);
-        fail_now(d, j, "config");
+        fail_now(l, j, "config");
         return;
     }
     struct xd_json_limits lim = {0};
@@ -373,14 +396,14 @@ static void start(struct xd_dispatcher *d, struct target *t, struct job *j)
     if (xd_json_parse(j->d.body, strlen(j->d.body), &lim, &ev, &jerr) < 0) {
         xd_buf_printf(&j->error, "stored event unreadable at byte %zu: %s", jerr.offset,
                       jerr.message);
-        fail_now(d, j, "internal");
+        fail_now(l, j, "internal");
         return;
     }
     free(j->d.body); /* the tree has it now */
     j->d.body = NULL;
 
     if (t->local) {
-        rate(d, t, j, ev);
+        rate(l, t, j, ev);
         cJSON_Delete(ev);
         return;
     }
@@ -394,33 +417,33 @@ static void start(struct xd_dispatcher *d, struct target *t, struct job *j)
         if (!j->d.charge ||
             xd_json_parse(j->d.charge, strlen(j->d.charge), &lim, &ev, &jerr) < 0) {
             xd_buf_printf(&j->error, "charge %s is not recorded", j->d.part);
-            fail_now(d, j, "internal");
+            fail_now(l, j, "internal");
             return;
         }
     }
 
-    if (j->d.step == 0 && d->filters[ri]) {
+    if (j->d.step == 0 && l->filters[ri]) {
         int truthy = 0;
-        if (xd_jq_test(d->filters[ri], ev, &truthy, &j->error) < 0) {
+        if (xd_jq_test(l->filters[ri], ev, &truthy, &j->error) < 0) {
             cJSON_Delete(ev);
             xd_buf_printf(&j->error, " (route %s filter)", rt->name);
-            fail_now(d, j, "jq");
+            fail_now(l, j, "jq");
             return;
         }
         if (!truthy) {
             cJSON_Delete(ev);
             no_request(j);
             t->st.filtered++;
-            finish(d, j, XD_DLV_SKIPPED, 0, "filtered", 0, 0, NULL);
+            finish(l, j, XD_DLV_SKIPPED, 0, "filtered", 0, 0, NULL);
             return;
         }
     }
-    struct xd_jq *map = map_of(d, ri, j->d.step);
+    struct xd_jq *map = map_of(l, ri, j->d.step);
     int rc = map ? xd_jq_map(map, ev, &j->payload, &j->error) : xd_json_write(&j->payload, ev);
     cJSON_Delete(ev);
-    if (rc < 0 && map && xd_hold_wanted(&j->error)) { /* master data missing: wait for it */
+    if (rc < 0 && map && xd_hold_wanted(d->store, &j->error)) { /* master data: wait for it */
         no_request(j);
-        finish(d, j, XD_DLV_HELD, 0, "held", 0, 0, "master_data");
+        finish(l, j, XD_DLV_HELD, 0, "held", 0, 0, "master_data");
         return;
     }
     if (rc < 0) {
@@ -430,13 +453,13 @@ static void start(struct xd_dispatcher *d, struct target *t, struct job *j)
                           j->d.step);
             free(msg);
         }
-        fail_now(d, j, map ? "jq" : "internal");
+        fail_now(l, j, map ? "jq" : "internal");
         return;
     }
     if (!t->http) {
         xd_buf_printf(&j->error, "target %s: type %s is not supported yet", t->cfg->name,
                       t->cfg->type);
-        fail_now(d, j, "config");
+        fail_now(l, j, "config");
         return;
     }
 
@@ -446,33 +469,34 @@ static void start(struct xd_dispatcher *d, struct target *t, struct job *j)
     event_trace(j->d.event_id, &trace);
     /* A charge is sent with its charge id as the key: it can never be billed twice. */
     const char *key = j->d.part && j->d.part[0] ? j->d.part : idem;
-    rc = xd_http_target_submit(d->http, &t->ht, j->payload.data, j->payload.len, key, &trace,
+    rc = xd_http_target_submit(l->http, &t->ht, j->payload.data, j->payload.len, key, &trace,
                                on_http_done, j);
     if (rc < 0) {
         /* Not sent: it stays pending and is fetched again shortly. */
         xd_circuit_release(&t->ht.circuit, j->permit);
         xd_buf_printf(&j->error, "not sent: %s", xd_strerror(rc));
         j->d.next_ms = xd_now_ms() + 1000;
-        finish(d, j, XD_DLV_PENDING, 0, "retry", 0, 0, "internal");
+        finish(l, j, XD_DLV_PENDING, 0, "retry", 0, 0, "internal");
     }
 }
 
 struct fetch_ctx {
-    struct xd_dispatcher *d;
+    struct lane *l;
     struct target *t;
-    size_t seen;
 };
+
+/* A row already in flight (or of a key in flight), or no room: not copied. */
+static int fetch_skip(void *ctx, int64_t id, const char *bkey)
+{
+    struct fetch_ctx *c = ctx;
+    return c->t->ninflight >= INFLIGHT_MAX || busy(c->t, id, hash_str(bkey ? bkey : ""));
+}
 
 static void fetched(void *ctx, struct xd_stored_dlv *row)
 {
     struct fetch_ctx *c = ctx;
     struct target *t = c->t;
-    c->seen++;
     uint64_t kh = hash_str(row->bkey);
-    if (t->ninflight >= INFLIGHT_MAX || busy(t, row->id, kh)) {
-        xd_stored_dlv_dispose(row);
-        return;
-    }
     enum xd_permit permit = t->http ? xd_circuit_allow(&t->ht.circuit, (uint64_t)xd_mono_ms())
                                     : XD_PERMIT_NORMAL;
     if (permit == XD_PERMIT_DENY) {
@@ -492,14 +516,26 @@ static void fetched(void *ctx, struct xd_stored_dlv *row)
     xd_buf_init(&j->payload);
     xd_buf_init(&j->error);
     t->inflight[t->ninflight++] = j;
-    start(c->d, t, j);
+    start(c->l, t, j);
 }
 
-/* Fetches and starts what target t may send now. Returns 1 when more may be waiting. */
-static int pump(struct xd_dispatcher *d, struct target *t, int64_t mono)
+/*
+ * Fetches and starts what target t may send now. Returns 1 when more may be
+ * waiting. With attempts in flight it waits until a quarter of the slots are
+ * free: every fetch reads the rows in flight again, so fetching for one free
+ * slot at a time would cost a page per delivery.
+ */
+static int pump(struct lane *l, struct target *t, int64_t mono)
 {
     if (t->quiet_until > mono || t->ninflight >= INFLIGHT_MAX)
         return 0;
+    size_t room = INFLIGHT_MAX - t->ninflight;
+    if (t->ninflight && room < INFLIGHT_MAX / 4)
+        return 0;
+    if (t->http && !xd_http_target_ready(&t->ht)) { /* OAuth2: waiting for a token */
+        t->quiet_until = mono + 200;
+        return 0;
+    }
     if (t->http && xd_circuit_state(&t->ht.circuit) != XD_CIRCUIT_CLOSED) {
         /*
          * Open: nothing before the cool-down ends. Half-open with the probe out
@@ -513,16 +549,16 @@ static int pump(struct xd_dispatcher *d, struct target *t, int64_t mono)
             return 0;
         }
     }
-    size_t room = INFLIGHT_MAX - t->ninflight;
-    struct fetch_ctx c = {.d = d, .t = t};
-    int rc = xd_store_fetch_ready(d->store, t->cfg->name, xd_now_ms(), room + t->ninflight +
-                                  FETCH_EXTRA, fetched, &c);
+    struct fetch_ctx c = {.l = l, .t = t};
+    size_t limit = room + t->ninflight + FETCH_EXTRA;
+    int rc = xd_store_fetch_ready(l->d->store, t->cfg->name, xd_now_ms(), limit, fetch_skip,
+                                  fetched, &c);
     if (rc < 0) {
         xd_warn("dispatch: cannot read deliveries for %s: %s", t->cfg->name, xd_strerror(rc));
         t->quiet_until = mono + STORE_PAUSE_MS;
         return 0;
     }
-    return c.seen >= room + t->ninflight + FETCH_EXTRA;
+    return (size_t)rc >= limit;
 }
 
 /* ---- recording outcomes ---- */
@@ -531,23 +567,23 @@ static void batch_committed(struct xd_append *a, void *arg)
 {
     (void)a;
     struct batch *b = arg;
-    struct xd_dispatcher *d = b->jobs[0]->t->d;
-    pthread_mutex_lock(&d->mu);
-    b->next = d->committed;
-    d->committed = b;
-    if (d->http)
-        xd_http_wakeup(d->http);
-    atomic_fetch_sub(&d->batches_out, 1);
-    pthread_mutex_unlock(&d->mu);
+    struct lane *l = b->jobs[0]->t->l;
+    pthread_mutex_lock(&l->mu);
+    b->next = l->committed;
+    l->committed = b;
+    if (l->http)
+        xd_http_wakeup(l->http);
+    atomic_fetch_sub(&l->batches_out, 1);
+    pthread_mutex_unlock(&l->mu);
 }
 
 /* Hands every finished attempt to the store as one batch. */
-static void flush_outcomes(struct xd_dispatcher *d)
+static void flush_outcomes(struct lane *l)
 {
-    if (!d->outcomes)
+    if (!l->outcomes)
         return;
     struct batch *b = calloc(1, sizeof *b);
-    size_t n = d->noutcomes;
+    size_t n = l->noutcomes;
     if (b) {
         b->recs = calloc(n, sizeof *b->recs);
         b->jobs = calloc(n, sizeof *b->jobs);
@@ -561,20 +597,21 @@ static void flush_outcomes(struct xd_dispatcher *d)
         return; /* try again next round */
     }
     size_t i = n;
-    for (struct job *j = d->outcomes; j; j = j->next) {
+    for (struct job *j = l->outcomes; j; j = j->next) {
         i--;
         b->jobs[i] = j; /* oldest first */
         b->recs[i] = j->rec;
     }
     b->n = n;
-    d->outcomes = NULL;
-    d->noutcomes = 0;
+    l->outcomes = NULL;
+    l->noutcomes = 0;
     b->a.outcomes = b->recs;
     b->a.noutcomes = n;
     b->a.done = batch_committed;
     b->a.arg = b;
-    atomic_fetch_add(&d->batches_out, 1);
-    int rc = xd_store_submit(d->store, &b->a);
+    b->a.lazy = 1; /* lost in a crash, the attempts are made again with the same keys */
+    atomic_fetch_add(&l->batches_out, 1);
+    int rc = xd_store_submit(l->d->store, &b->a);
     if (rc < 0) {
         b->a.rc = rc;
         batch_committed(&b->a, b);
@@ -592,13 +629,13 @@ static void remove_inflight(struct target *t, struct job *j)
 }
 
 /* Committed (or failed) batches: their jobs are finished for good. Returns how many. */
-static size_t reap(struct xd_dispatcher *d, int64_t mono)
+static size_t reap(struct lane *l, int64_t mono)
 {
     size_t reaped = 0;
-    pthread_mutex_lock(&d->mu);
-    struct batch *b = d->committed;
-    d->committed = NULL;
-    pthread_mutex_unlock(&d->mu);
+    pthread_mutex_lock(&l->mu);
+    struct batch *b = l->committed;
+    l->committed = NULL;
+    pthread_mutex_unlock(&l->mu);
     while (b) {
         struct batch *next = b->next;
         if (b->a.rc < 0) {
@@ -609,8 +646,8 @@ static size_t reap(struct xd_dispatcher *d, int64_t mono)
              */
             xd_warn("dispatch: %zu outcome(s) not recorded: %s; they will be retried", b->n,
                     xd_strerror(b->a.rc));
-            for (size_t i = 0; i < d->ntargets; i++)
-                d->targets[i].quiet_until = mono + STORE_PAUSE_MS;
+            for (size_t i = 0; i < l->ntargets; i++)
+                l->targets[i]->quiet_until = mono + STORE_PAUSE_MS;
         }
         for (size_t i = 0; i < b->n; i++) {
             remove_inflight(b->jobs[i]->t, b->jobs[i]);
@@ -625,11 +662,11 @@ static size_t reap(struct xd_dispatcher *d, int64_t mono)
     return reaped;
 }
 
-static size_t total_inflight(const struct xd_dispatcher *d)
+static size_t total_inflight(const struct lane *l)
 {
     size_t n = 0;
-    for (size_t i = 0; i < d->ntargets; i++)
-        n += d->targets[i].ninflight;
+    for (size_t i = 0; i < l->ntargets; i++)
+        n += l->targets[i]->ninflight;
     return n;
 }
 
@@ -637,30 +674,33 @@ static size_t total_inflight(const struct xd_dispatcher *d)
 
 static void *dispatch_main(void *arg)
 {
-    struct xd_dispatcher *d = arg;
-    pthread_setname_np(pthread_self(), "xd-dispatch");
+    struct lane *l = arg;
+    struct xd_dispatcher *d = l->d;
+    char name[16];
+    snprintf(name, sizeof name, "xd-dispatch-%u", l->index);
+    pthread_setname_np(pthread_self(), name);
     int64_t stop_deadline = 0;
     for (;;) {
         int64_t mono = xd_mono_ms();
         /* Committed outcomes free slots and may have created next steps: look again. */
-        int more = reap(d, mono) > 0;
+        int more = reap(l, mono) > 0;
         int stopping = atomic_load(&d->stopping);
         if (stopping) {
             if (!stop_deadline)
                 stop_deadline = mono + d->drain_ms;
-            if ((total_inflight(d) == 0 && !d->outcomes) || mono > stop_deadline)
+            if ((total_inflight(l) == 0 && !l->outcomes) || mono > stop_deadline)
                 break;
         }
         if (!stopping) {
-            atomic_store(&d->nudged, 0);
-            for (size_t i = 0; i < d->ntargets; i++)
-                more |= pump(d, &d->targets[i], mono);
+            atomic_store(&l->nudged, 0);
+            for (size_t i = 0; i < l->ntargets; i++)
+                more |= pump(l, l->targets[i], mono);
         }
-        flush_outcomes(d);
-        int wait = more || atomic_load(&d->nudged) ? 0 : IDLE_POLL_MS;
+        flush_outcomes(l);
+        int wait = more || atomic_load(&l->nudged) ? 0 : IDLE_POLL_MS;
         if (stopping)
             wait = 10;
-        xd_http_run(d->http, wait);
+        xd_http_run(l->http, wait);
     }
     return NULL;
 }
@@ -677,25 +717,33 @@ static int target_setup(struct target *t, const struct xd_target *cfg, struct xd
     return xd_http_target_init(&t->ht, cfg, err);
 }
 
+static void lane_free(struct lane *l, const struct xd_config *cfg, const size_t *off)
+{
+    if (l->maps) {
+        for (size_t i = 0; i < cfg->nroutes; i++) {
+            xd_jq_destroy(l->filters[i]);
+            for (size_t k = 0; k < cfg->routes[i].nsteps; k++)
+                xd_jq_destroy(l->maps[off[i] + k]);
+        }
+    }
+    free(l->maps);
+    free(l->filters);
+    free(l->targets);
+    xd_http_client_destroy(l->http);
+    pthread_mutex_destroy(&l->mu);
+}
+
 static void dispatcher_free(struct xd_dispatcher *d)
 {
+    for (size_t i = 0; i < d->nlanes; i++)
+        lane_free(&d->lanes[i], d->cfg, d->off);
     for (size_t i = 0; i < d->ntargets; i++) {
         if (d->targets[i].http)
             xd_http_target_dispose(&d->targets[i].ht);
     }
     free(d->targets);
     xd_rate_step_destroy(d->rate_step);
-    if (d->off) {
-        for (size_t i = 0; i < d->cfg->nroutes; i++) {
-            xd_jq_destroy(d->filters[i]);
-            for (size_t k = 0; k < d->cfg->routes[i].nsteps; k++)
-                xd_jq_destroy(d->maps[d->off[i] + k]);
-        }
-    }
-    free(d->maps);
-    free(d->filters);
     free(d->off);
-    xd_http_client_destroy(d->http);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
@@ -709,27 +757,21 @@ static int routes_rate(const struct xd_config *cfg)
     return 0;
 }
 
-/* Compiles every route's filter and every step's map for this thread. */
-static int compile_programs(struct xd_dispatcher *d, struct xd_buf *err)
+/* Compiles every route's filter and every step's map for one lane (jq state is per thread). */
+static int compile_programs(struct lane *l, struct xd_buf *err)
 {
-    const struct xd_config *cfg = d->cfg;
-    size_t total = 0;
-    d->off = calloc(cfg->nroutes + 1, sizeof *d->off);
-    d->filters = calloc(cfg->nroutes + 1, sizeof *d->filters);
-    if (!d->off || !d->filters)
-        return XD_ENOMEM;
-    for (size_t i = 0; i < cfg->nroutes; i++) {
-        d->off[i] = total;
-        total += cfg->routes[i].nsteps;
-    }
-    d->maps = calloc(total + 1, sizeof *d->maps);
-    if (!d->maps)
+    const struct xd_config *cfg = l->d->cfg;
+    const size_t *off = l->d->off;
+    size_t total = off[cfg->nroutes];
+    l->filters = calloc(cfg->nroutes + 1, sizeof *l->filters);
+    l->maps = calloc(total + 1, sizeof *l->maps);
+    if (!l->filters || !l->maps)
         return XD_ENOMEM;
     for (size_t i = 0; i < cfg->nroutes; i++) {
         const struct xd_route *rt = &cfg->routes[i];
         int rc;
         if (rt->filter) {
-            rc = xd_jq_compile(rt->filter, cfg, &d->filters[i], err);
+            rc = xd_jq_compile(rt->filter, cfg, &l->filters[i], err);
             if (rc < 0) {
                 xd_buf_printf(err, " (route %s filter)", rt->name);
                 return rc;
@@ -738,12 +780,38 @@ static int compile_programs(struct xd_dispatcher *d, struct xd_buf *err)
         for (size_t k = 0; k < rt->nsteps; k++) {
             if (!rt->steps[k].map)
                 continue;
-            rc = xd_jq_compile(rt->steps[k].map, cfg, &d->maps[d->off[i] + k], err);
+            rc = xd_jq_compile(rt->steps[k].map, cfg, &l->maps[off[i] + k], err);
             if (rc < 0) {
                 xd_buf_printf(err, " (route %s step %zu map)", rt->name, k);
                 return rc;
             }
         }
+    }
+    return 0;
+}
+
+/* A lane's targets, its programs and its HTTP client; its thread is started later. */
+static int lane_setup(struct xd_dispatcher *d, struct lane *l, struct xd_buf *err)
+{
+    pthread_mutex_init(&l->mu, NULL);
+    l->targets = calloc(d->ntargets + 1, sizeof *l->targets);
+    if (!l->targets)
+        return XD_ENOMEM;
+    for (size_t i = l->index; i < d->ntargets; i += d->nlanes) {
+        d->targets[i].l = l;
+        l->targets[l->ntargets++] = &d->targets[i];
+    }
+    int rc = compile_programs(l, err);
+    if (rc < 0)
+        return rc;
+    struct xd_http_client_opts ho = {
+        .max_connections = (unsigned)(l->ntargets ? l->ntargets : 1) * INFLIGHT_MAX,
+        .max_host_connections = INFLIGHT_MAX,
+    };
+    rc = xd_http_client_create(&ho, &l->http);
+    if (rc < 0) {
+        xd_buf_puts(err, "cannot create the HTTP client");
+        return rc;
     }
     return 0;
 }
@@ -760,18 +828,17 @@ int xd_dispatch_start(const struct xd_config *cfg, const struct xd_routes *route
     pthread_mutex_init(&d->mu, NULL);
     int rc = XD_ENOMEM;
     d->targets = calloc(cfg->ntargets + 1, sizeof *d->targets); /* + the local target */
-    if (!d->targets)
+    d->off = calloc(cfg->nroutes + 1, sizeof *d->off);
+    if (!d->targets || !d->off)
         goto fail;
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        d->off[i + 1] = d->off[i] + cfg->routes[i].nsteps;
     for (size_t i = 0; i < cfg->ntargets; i++) {
-        d->targets[i].d = d;
         d->ntargets++;
         rc = target_setup(&d->targets[i], &cfg->targets[i], err);
         if (rc < 0)
             goto fail;
     }
-    rc = compile_programs(d, err);
-    if (rc < 0)
-        goto fail;
     if (routes_rate(cfg)) {
         rc = xd_rate_step_create(cfg, &d->rate_step, err);
         if (rc < 0)
@@ -782,28 +849,38 @@ int xd_dispatch_start(const struct xd_config *cfg, const struct xd_routes *route
         d->local_cfg.retry.max_attempts = 8;
         d->local_cfg.retry.initial_backoff_ms = 1000;
         d->local_cfg.retry.max_backoff_ms = 60000;
-        t->d = d;
         t->cfg = &d->local_cfg;
         t->local = 1;
         t->st.target = "(rate)";
         xd_circuit_init(&t->ht.circuit, &(struct xd_circuit_opts){0});
     }
-    struct xd_http_client_opts ho = {
-        .max_connections = (unsigned)(cfg->ntargets ? cfg->ntargets : 1) * INFLIGHT_MAX,
-        .max_host_connections = INFLIGHT_MAX,
-    };
-    rc = xd_http_client_create(&ho, &d->http);
-    if (rc < 0) {
-        xd_buf_puts(err, "cannot create the HTTP client");
-        goto fail;
+    /* One lane per target, up to LANES_MAX; further targets share them round-robin. */
+    d->nlanes = d->ntargets < LANES_MAX ? d->ntargets : LANES_MAX;
+    if (d->nlanes == 0)
+        d->nlanes = 1;
+    for (size_t i = 0; i < d->nlanes; i++) {
+        d->lanes[i].d = d;
+        d->lanes[i].index = (unsigned)i;
+        rc = lane_setup(d, &d->lanes[i], err);
+        if (rc < 0) {
+            d->nlanes = i + 1;
+            goto fail;
+        }
     }
-    rc = pthread_create(&d->thread, NULL, dispatch_main, d);
-    if (rc != 0) {
-        xd_buf_printf(err, "cannot start the dispatcher thread: %s", strerror(rc));
-        rc = XD_ENOMEM;
-        goto fail;
+    for (size_t i = 0; i < d->nlanes; i++) {
+        rc = pthread_create(&d->lanes[i].thread, NULL, dispatch_main, &d->lanes[i]);
+        if (rc != 0) {
+            xd_buf_printf(err, "cannot start a dispatcher thread: %s", strerror(rc));
+            atomic_store(&d->stopping, 1);
+            for (size_t k = 0; k < i; k++) {
+                xd_http_wakeup(d->lanes[k].http);
+                pthread_join(d->lanes[k].thread, NULL);
+            }
+            rc = XD_ENOMEM;
+            goto fail;
+        }
+        d->lanes[i].started = 1;
     }
-    d->started = 1;
     *out = d;
     return 0;
 fail:
@@ -815,8 +892,49 @@ void xd_dispatch_nudge(struct xd_dispatcher *d)
 {
     if (!d)
         return;
-    if (atomic_exchange(&d->nudged, 1) == 0)
-        xd_http_wakeup(d->http);
+    for (size_t i = 0; i < d->nlanes; i++) {
+        struct lane *l = &d->lanes[i];
+        if (atomic_exchange(&l->nudged, 1) == 0)
+            xd_http_wakeup(l->http);
+    }
+}
+
+/* After its thread ended: cancels what is in flight and records what is left. */
+static void lane_stop(struct lane *l)
+{
+    /* Outcome batches still with the store must come back before anything is freed. */
+    while (atomic_load(&l->batches_out) > 0)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    /*
+     * Whatever is still in flight is cancelled by destroying the client (its
+     * callbacks run now); outcomes are then recorded synchronously.
+     */
+    pthread_mutex_lock(&l->mu);
+    struct xd_http_client *http = l->http;
+    l->http = NULL;
+    pthread_mutex_unlock(&l->mu);
+    xd_http_client_destroy(http);
+    if (l->outcomes) {
+        size_t n = l->noutcomes, i = n;
+        struct xd_outcome_rec *recs = calloc(n, sizeof *recs);
+        if (recs) {
+            for (struct job *j = l->outcomes; j; j = j->next)
+                recs[--i] = j->rec;
+            struct xd_append a = {.outcomes = recs, .noutcomes = n};
+            xd_store_append(l->d->store, &a);
+            free(recs);
+        }
+    }
+    for (struct job *j = l->outcomes, *next; j; j = next) {
+        next = j->next;
+        remove_inflight(j->t, j);
+        job_free(j);
+    }
+    l->outcomes = NULL;
+    reap(l, xd_mono_ms());
+    for (size_t i = 0; i < l->ntargets; i++) /* jobs whose outcome never came */
+        while (l->targets[i]->ninflight)
+            job_free(l->targets[i]->inflight[--l->targets[i]->ninflight]);
 }
 
 void xd_dispatch_stop(struct xd_dispatcher *d, unsigned drain_ms)
@@ -825,41 +943,12 @@ void xd_dispatch_stop(struct xd_dispatcher *d, unsigned drain_ms)
         return;
     d->drain_ms = drain_ms;
     atomic_store(&d->stopping, 1);
-    xd_http_wakeup(d->http);
-    pthread_join(d->thread, NULL);
-    /*
-     * Whatever is still in flight is cancelled by destroying the client (its
-     * callbacks run now); outcomes are then recorded synchronously.
-     */
-    /* Outcome batches still with the store must come back before anything is freed. */
-    while (atomic_load(&d->batches_out) > 0)
-        nanosleep(&(struct timespec){0, 1000000}, NULL);
-    pthread_mutex_lock(&d->mu);
-    struct xd_http_client *http = d->http;
-    d->http = NULL;
-    pthread_mutex_unlock(&d->mu);
-    xd_http_client_destroy(http);
-    if (d->outcomes) {
-        size_t n = d->noutcomes, i = n;
-        struct xd_outcome_rec *recs = calloc(n, sizeof *recs);
-        if (recs) {
-            for (struct job *j = d->outcomes; j; j = j->next)
-                recs[--i] = j->rec;
-            struct xd_append a = {.outcomes = recs, .noutcomes = n};
-            xd_store_append(d->store, &a);
-            free(recs);
-        }
-    }
-    for (struct job *j = d->outcomes, *next; j; j = next) {
-        next = j->next;
-        remove_inflight(j->t, j);
-        job_free(j);
-    }
-    d->outcomes = NULL;
-    reap(d, xd_mono_ms());
-    for (size_t i = 0; i < d->ntargets; i++) /* jobs whose outcome never came */
-        while (d->targets[i].ninflight)
-            job_free(d->targets[i].inflight[--d->targets[i].ninflight]);
+    for (size_t i = 0; i < d->nlanes; i++)
+        xd_http_wakeup(d->lanes[i].http);
+    for (size_t i = 0; i < d->nlanes; i++)
+        pthread_join(d->lanes[i].thread, NULL);
+    for (size_t i = 0; i < d->nlanes; i++)
+        lane_stop(&d->lanes[i]);
     dispatcher_free(d);
 }
 

@@ -14,8 +14,14 @@
 #define XD_HOLD_H
 
 struct xd_buf;
+struct xd_store;
 
-/* 1 when err (a mapping's runtime error) says an xref entry is missing: hold, do not fail. */
-int xd_hold_wanted(const struct xd_buf *err);
+/*
+ * 1 when err (a mapping's runtime error) says an xref entry is missing and
+ * the store keeps holds (store/holds.h; the SQLite driver): hold, do not
+ * fail. With a store that does not, such a delivery is dead-lettered as
+ * before, replayable once the entry is there.
+ */
+int xd_hold_wanted(struct xd_store *s, const struct xd_buf *err);
 
 #endif

@@ -19,6 +19,7 @@
  */
 #include "store/store_int.h"
 #include "store/sqlite_int.h"
+#include "audit/chain.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "ingest/event.h"
@@ -139,7 +140,27 @@ static const char *const migrations[] = {
     "CREATE INDEX exceptions_state ON exceptions(state, id);"
     "CREATE INDEX exceptions_open_delivery ON exceptions(delivery_id) WHERE state != 'resolved';",
     /*
-     * 2 -> 3: master-data holds, xref entries, exception routing and alerts
+     * 2 -> 3: the audit log (audit/chain.h), a hash chain of operator
+     * actions. seq is the rowid, given by the store (last seq + 1). The
+     * triggers make the table append-only for every connection, the hub's
+     * own included: an UPDATE or DELETE fails. (Whoever can write the file
+     * can drop them; the chain is what detects that, see docs/security.md.)
+     */
+    "CREATE TABLE audit ("
+    " seq INTEGER PRIMARY KEY,"
+    " at_ms INTEGER NOT NULL,"
+    " actor TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " object TEXT NOT NULL,"
+    " detail TEXT NOT NULL,"
+    " prev BLOB NOT NULL,"
+    " hash BLOB NOT NULL);"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+    /*
+     * 3 -> 4: master-data holds, xref entries, exception routing and alerts
      * (sqlite_holds.c, docs/exceptions.md). A held delivery (state 4) waits
      * for xref hold_table/hold_key and holds its key's line like a dead one,
      * so the line index now covers it. xref_entries are the entries added
@@ -316,6 +337,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 
 struct xd_store_conn {
     sqlite3 *db;
+    int sync_full;               /* the configured synchronous=FULL */
+    int sync_now;                /* what the connection is set to now */
     enum xd_conn_mode mode;
     char *path;                  /* database file */
     char *dir;                   /* its directory (WAL and SHM files live there) */
@@ -558,6 +581,7 @@ static int sq_open(const struct xd_store_opts *o, enum xd_conn_mode mode,
         int persist = 1;
         sqlite3_file_control(c->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
         rc = exec(c, o->sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        c->sync_full = c->sync_now = o->sync_full;
         if (rc < 0)
             goto fail;
         /* A bigger page cache keeps the event_id and bkey indexes hot. */
@@ -589,9 +613,24 @@ fail:
     return rc;
 }
 
-static int sq_begin(struct xd_store_conn *c)
+static int sq_begin(struct xd_store_conn *c, enum xd_commit_mode mode)
 {
+    /* synchronous can only change outside a transaction: here, before BEGIN. */
+    int sync = c->sync_full && mode == XD_COMMIT_DURABLE;
+    if (sync != c->sync_now) {
+        int rc = exec(c, sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        if (rc < 0)
+            return rc;
+        c->sync_now = sync;
+    }
     return run(c, ST_BEGIN);
+}
+
+/* In WAL mode with synchronous=NORMAL a commit is durable once the WAL is synced. */
+static int sq_sync_path(struct xd_store_conn *c, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s-wal", c->path);
+    return n > 0 && (size_t)n < cap ? 0 : XD_ETOOBIG;
 }
 
 static int sq_commit(struct xd_store_conn *c)
@@ -1047,7 +1086,8 @@ static int each_dlv(struct xd_store_conn *c, sqlite3_stmt *st,
 }
 
 static int sq_fetch_ready(struct xd_store_conn *c, const char *target, int64_t now_ms,
-                          size_t limit, void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
+                          size_t limit, xd_dlv_skip_fn skip,
+                          void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
 {
     sqlite3_stmt *st = NULL;
     int rc = stmt(c, ST_DLV_READY, &st);
@@ -1056,7 +1096,25 @@ static int sq_fetch_ready(struct xd_store_conn *c, const char *target, int64_t n
     sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now_ms);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
-    return each_dlv(c, st, cb, ctx, "fetch ready deliveries");
+    int n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        n++;
+        /* Rows the caller has in flight already cost no copy. */
+        if (skip && skip(ctx, sqlite3_column_int64(st, 0),
+                         (const char *)sqlite3_column_text(st, 6)))
+            continue;
+        struct xd_stored_dlv d;
+        int r = read_dlv(st, &d);
+        if (r < 0) {
+            sqlite3_reset(st);
+            return r;
+        }
+        cb(ctx, &d);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, "fetch ready deliveries");
+    return n;
 }
 
 static int sq_get_delivery(struct xd_store_conn *c, int64_t id, struct xd_stored_dlv *out)
@@ -1502,6 +1560,99 @@ static int sq_charge_counts(struct xd_store_conn *c,
     return rc == SQLITE_DONE ? 0 : fail(c, rc, "charge counts");
 }
 
+/* ---- the audit log ---- */
+
+static int sq_audit_head(struct xd_store_conn *c, int64_t *seq, unsigned char hash[32])
+{
+    sqlite3_stmt *st = NULL;
+    *seq = 0;
+    memset(hash, 0, 32);
+    int rc = sqlite3_prepare_v2(c->db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare audit head");
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+        const void *h = sqlite3_column_blob(st, 1);
+        int n = sqlite3_column_bytes(st, 1);
+        memcpy(hash, h, n == 32 && h ? 32 : 0); /* a mangled hash stays zeros: verify says so */
+        rc = SQLITE_DONE;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : fail(c, rc, "audit head");
+}
+
+static int sq_audit_insert(struct xd_store_conn *c, const struct xd_audit_entry *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "INSERT INTO audit (seq, at_ms, actor, action, object, detail,"
+                                " prev, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare audit insert");
+    sqlite3_bind_int64(st, 1, e->seq);
+    sqlite3_bind_int64(st, 2, e->at_ms);
+    sqlite3_bind_text(st, 3, e->actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, e->action, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, e->object, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, e->detail, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 7, e->prev, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 8, e->hash, 32, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : fail(c, rc, "audit insert");
+}
+
+/* A blob column into a 32-byte hash; anything else (NULL, wrong length) leaves zeros. */
+static void col_hash(sqlite3_stmt *st, int i, unsigned char out[32])
+{
+    const void *h = sqlite3_column_blob(st, i);
+    memset(out, 0, 32);
+    if (h && sqlite3_column_bytes(st, i) == 32)
+        memcpy(out, h, 32);
+}
+
+static int sq_list_audit(struct xd_store_conn *c, int64_t after, size_t limit,
+                         void (*cb)(void *ctx, struct xd_audit_entry *e), void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "SELECT seq, at_ms, actor, action, object, detail, prev, hash"
+                                " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare list audit");
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, limit ? (sqlite3_int64)limit : -1);
+    int n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct xd_audit_entry e;
+        int oom = 0;
+        memset(&e, 0, sizeof e);
+        e.seq = sqlite3_column_int64(st, 0);
+        e.at_ms = sqlite3_column_int64(st, 1);
+        e.actor = col_dup(st, 2, &oom);
+        e.action = col_dup(st, 3, &oom);
+        e.object = col_dup(st, 4, &oom);
+        e.detail = col_dup(st, 5, &oom);
+        col_hash(st, 6, e.prev);
+        col_hash(st, 7, e.hash);
+        if (oom) {
+            xd_audit_entry_dispose(&e);
+            sqlite3_finalize(st);
+            return XD_ENOMEM;
+        }
+        cb(ctx, &e);
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, "list audit");
+    return n;
+}
+
 /* For sqlite_holds.c (sqlite_int.h). */
 sqlite3 *xd_sq_db(struct xd_store_conn *c)
 {
@@ -1536,6 +1687,7 @@ const struct xd_store_driver xd_store_sqlite = {
     .add_delivery = sq_add_delivery,
     .record_outcome = sq_record_outcome,
     .fetch_ready = sq_fetch_ready,
+    .sync_path = sq_sync_path,
     .get_delivery = sq_get_delivery,
     .list_deliveries = sq_list_deliveries,
     .list_attempts = sq_list_attempts,
@@ -1550,5 +1702,8 @@ const struct xd_store_driver xd_store_sqlite = {
     .list_exceptions = sq_list_exceptions,
     .get_exception = sq_get_exception,
     .charge_counts = sq_charge_counts,
+    .audit_head = sq_audit_head,
+    .audit_insert = sq_audit_insert,
+    .list_audit = sq_list_audit,
     .errmsg = sq_errmsg,
 };

@@ -1,7 +1,7 @@
 /*
  * The store, driver-agnostic: the intake queue, the committer thread that
  * group-commits it, the pool of read connections, and the public functions of
- * store.h. All SQL lives in the driver (sqlite.c, behind store_int.h).
+ * store.h. All SQL lives in the driver (sqlite.c, postgres.c, behind store_int.h).
  *
  * Group commit. Submitters append requests to a queue (one mutex, one
  * condvar) and return. One committer thread repeatedly takes everything
@@ -27,6 +27,19 @@
  * data the database refuses) rolls back to its own savepoint and does not
  * disturb the others in its group.
  *
+ * Overlapped sync. With synchronous=FULL the fsync would sit inside COMMIT,
+ * and the committer would idle through it while the next group waits. When
+ * the driver can say which file to sync (SQLite: the WAL), a group is instead
+ * committed without the sync and handed to the syncer thread, which makes it
+ * durable with one fdatasync() of that file (covering every group committed
+ * before it: the WAL is written in order) and only then calls the group's
+ * callbacks. Meanwhile the committer writes the next group. The durability
+ * invariant is unchanged: no done callback with rc = 0 before the data is on
+ * disk. Groups of nothing but lazy requests (delivery outcomes, which are
+ * redone if lost) are not synced at all. The first commit of a writer
+ * connection is a plain durable one (it may create the WAL, whose directory
+ * entry SQLite then syncs).
+ *
  * Recovery. After a failed group the writer connection is closed and reopened
  * for the next one, so a connection broken by an I/O error does not linger.
  * While writes are failing the idle committer probes once a second with a
@@ -39,6 +52,7 @@
  */
 #include "store/store_int.h"
 #include "store/holds.h"
+#include "audit/chain.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -46,13 +60,16 @@
 #include "ingest/event.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define GROUP_MAX_EVENTS  10000 /* a group takes requests until this many events */
 #define PROBE_INTERVAL_MS 1000  /* write probe while writes are failing */
@@ -60,7 +77,10 @@
 
 static const struct xd_store_driver *const drivers[] = {
     &xd_store_sqlite,
+    &xd_store_postgres,
 };
+
+#define JOBS_MAX 16 /* periodic jobs whose locks one process may hold at once */
 
 struct xd_store {
     const struct xd_store_driver *drv;
@@ -82,6 +102,17 @@ struct xd_store {
     int committer_started;
     struct xd_store_conn *w; /* writer; NULL after a failure until reopened */
     char lastmsg[256];       /* why the last group or probe failed */
+    int w_durable;           /* the writer made one durable commit: later ones may defer */
+
+    /* Overlapped sync (sync_path[0] set): committed groups waiting for their fsync. */
+    char sync_path[4096];    /* the file whose fdatasync makes deferred commits durable */
+    pthread_mutex_t smu;
+    pthread_cond_t swork;
+    struct xd_append *shead, **stail; /* requests of committed groups, in order */
+    int sstopping;
+    pthread_t syncer;
+    int syncer_started;
+    int sync_fd;             /* syncer's own: sync_path opened, or -1 */
 
     _Atomic int write_rc; /* 0, or the error of the last failed group or probe */
     _Atomic uint64_t n_groups, n_requests, n_events, n_failed;
@@ -91,6 +122,11 @@ struct xd_store {
     struct xd_store_conn *idle[READERS_IDLE_MAX];
     size_t nidle;
     unsigned rgen; /* bumped when readers must be reopened; older ones are closed */
+
+    /* Periodic job locks (xd_store_try_job_lock), guarded by jmu. */
+    pthread_mutex_t jmu;
+    struct xd_store_conn *jobs; /* the session that holds them (drivers with job_lock) */
+    char *held[JOBS_MAX];       /* names held by this process */
 };
 
 /* A read connection taken from the pool, and the pool generation it belongs to. */
@@ -137,6 +173,7 @@ static void drop_writer(struct xd_store *s)
     s->drv->rollback(s->w);
     s->drv->close(s->w);
     s->w = NULL;
+    s->w_durable = 0;
 }
 
 /*
@@ -192,6 +229,38 @@ static int write_event(struct xd_store *s, const struct xd_event *ev, int64_t re
     return 0;
 }
 
+/*
+ * Appends an audit entry inside the open transaction: its seq and prev come
+ * from the last entry as this transaction sees it (entries appended earlier
+ * in the same group included), so the chain follows commit order.
+ */
+static int write_audit(struct xd_store *s, struct xd_audit_op *op, int64_t at_ms)
+{
+    struct xd_audit_entry e = {
+        .at_ms = at_ms,
+        .actor = (char *)op->actor, /* borrowed: e is never disposed */
+        .action = (char *)op->action,
+        .object = (char *)(op->object ? op->object : ""),
+        .detail = (char *)(op->detail ? op->detail : "{}"),
+    };
+    int64_t head = 0;
+    int rc = s->drv->audit_head(s->w, &head, e.prev);
+    if (rc < 0)
+        return rc;
+    e.seq = head + 1;
+    rc = xd_audit_hash(&e, e.hash);
+    if (rc < 0)
+        return rc;
+    rc = s->drv->audit_insert(s->w, &e);
+    if (rc < 0 || !op->out)
+        return rc;
+    op->out->seq = e.seq;
+    op->out->at_ms = e.at_ms;
+    memcpy(op->out->prev, e.prev, sizeof e.prev);
+    memcpy(op->out->hash, e.hash, sizeof e.hash);
+    return 0;
+}
+
 static int write_request(struct xd_store *s, struct xd_append *a, int64_t received_ms)
 {
     const struct xd_store_driver *d = s->drv;
@@ -238,6 +307,12 @@ static int write_request(struct xd_store *s, struct xd_append *a, int64_t receiv
             return rc;
         outcome = rc;
     }
+    if (outcome == 0 && a->audit_op) {
+        rc = write_audit(s, a->audit_op, received_ms);
+        if (rc < 0 && !request_error(rc))
+            return rc;
+        outcome = rc;
+    }
     if (outcome == 0 && a->ext_op) {
         rc = a->ext_op->fn(s->w, a->ext_op->arg, received_ms);
         if (rc < 0 && !request_error(rc))
@@ -268,14 +343,23 @@ static int write_request(struct xd_store *s, struct xd_append *a, int64_t receiv
     return 0;
 }
 
-/* Writes and commits a group; returns 0 or the error every request in it gets. */
-static int write_group(struct xd_store *s, struct xd_append *g)
+/*
+ * Writes and commits a group; returns 0 or the error every request in it gets.
+ * *mode says how it was committed: durable, lazy, or deferred (the syncer
+ * must sync it before its callbacks run).
+ */
+static int write_group(struct xd_store *s, struct xd_append *g, enum xd_commit_mode *mode)
 {
     const struct xd_store_driver *d = s->drv;
     int rc = ensure_writer(s);
     if (rc < 0)
         return rc;
-    rc = d->begin(s->w);
+    int lazy = 1;
+    for (struct xd_append *a = g; a && lazy; a = a->next)
+        lazy = a->lazy && a->n == 0 && a->ncharges == 0 && !a->exc_op && !a->counter_op;
+    *mode = lazy ? XD_COMMIT_LAZY
+                 : s->sync_path[0] && s->w_durable ? XD_COMMIT_DEFERRED : XD_COMMIT_DURABLE;
+    rc = d->begin(s->w, *mode);
     if (rc < 0)
         goto fail;
     int64_t received_ms = now_ms();
@@ -287,6 +371,8 @@ static int write_group(struct xd_store *s, struct xd_append *g)
     rc = d->commit(s->w);
     if (rc < 0)
         goto fail;
+    if (*mode == XD_COMMIT_DURABLE)
+        s->w_durable = 1;
     return 0;
 fail:
     note_failure(s, "write", rc);
@@ -308,6 +394,82 @@ static void set_write_rc(struct xd_store *s, int rc)
         xd_info("store: writes work again");
 }
 
+/* Tells every request of a group its outcome (rc < 0: the group's error). */
+static void group_done(struct xd_append *g, int rc)
+{
+    struct xd_append *next;
+    for (struct xd_append *a = g; a; a = next) {
+        next = a->next; /* a may be freed by its callback */
+        a->next = NULL;
+        if (rc < 0)
+            a->rc = rc;
+        a->done(a, a->arg);
+    }
+}
+
+/* Hands a committed group to the syncer. */
+static void defer_group(struct xd_store *s, struct xd_append *g)
+{
+    struct xd_append *last = g;
+    while (last->next)
+        last = last->next;
+    pthread_mutex_lock(&s->smu);
+    int was_empty = s->shead == NULL;
+    *s->stail = g;
+    s->stail = &last->next;
+    if (was_empty)
+        pthread_cond_signal(&s->swork);
+    pthread_mutex_unlock(&s->smu);
+}
+
+/* The syncer's file, opened anew when it is not the file at sync_path any more. */
+static int sync_file(struct xd_store *s)
+{
+    struct stat a, b;
+    if (s->sync_fd >= 0 && stat(s->sync_path, &a) == 0 && fstat(s->sync_fd, &b) == 0 &&
+        a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+        return s->sync_fd;
+    if (s->sync_fd >= 0)
+        close(s->sync_fd);
+    s->sync_fd = open(s->sync_path, O_RDONLY | O_CLOEXEC);
+    return s->sync_fd;
+}
+
+static void *syncer_main(void *arg)
+{
+    struct xd_store *s = arg;
+    pthread_setname_np(pthread_self(), "xd-syncer");
+    pthread_mutex_lock(&s->smu);
+    for (;;) {
+        if (!s->shead) {
+            if (s->sstopping)
+                break;
+            pthread_cond_wait(&s->swork, &s->smu);
+            continue;
+        }
+        struct xd_append *g = s->shead;
+        s->shead = NULL;
+        s->stail = &s->shead;
+        pthread_mutex_unlock(&s->smu);
+        /* One fdatasync covers every group committed before it was called. */
+        int fd = sync_file(s);
+        int rc = 0;
+        if (fd < 0 || fdatasync(fd) != 0) {
+            int e = errno;
+            rc = e == ENOSPC ? XD_EFULL : XD_EIO;
+            xd_warn("store: cannot sync %s: %s", s->sync_path, strerror(e));
+            if (s->sync_fd >= 0) {
+                close(s->sync_fd);
+                s->sync_fd = -1;
+            }
+        }
+        group_done(g, rc);
+        pthread_mutex_lock(&s->smu);
+    }
+    pthread_mutex_unlock(&s->smu);
+    return NULL;
+}
+
 /* Commits a group, then (and only then) tells every request its outcome. */
 static void run_group(struct xd_store *s, struct xd_append *g)
 {
@@ -316,7 +478,8 @@ static void run_group(struct xd_store *s, struct xd_append *g)
         nreq++;
         nev += a->n;
     }
-    int rc = write_group(s, g);
+    enum xd_commit_mode mode = XD_COMMIT_DURABLE;
+    int rc = write_group(s, g, &mode);
     if (rc < 0) {
         atomic_fetch_add_explicit(&s->n_failed, 1, memory_order_relaxed);
     } else {
@@ -327,15 +490,10 @@ static void run_group(struct xd_store *s, struct xd_append *g)
     /* EUNAVAIL (another writer held the lock) says nothing about the disk. */
     if (rc != XD_EUNAVAIL)
         set_write_rc(s, rc);
-
-    struct xd_append *next;
-    for (struct xd_append *a = g; a; a = next) {
-        next = a->next; /* a may be freed by its callback */
-        a->next = NULL;
-        if (rc < 0)
-            a->rc = rc;
-        a->done(a, a->arg);
-    }
+    if (rc == 0 && mode == XD_COMMIT_DEFERRED)
+        defer_group(s, g);
+    else
+        group_done(g, rc);
 }
 
 /* While writes are failing: reopen and try a tiny real commit. */
@@ -360,7 +518,7 @@ static void probe(struct xd_store *s)
 static size_t weight(const struct xd_append *a)
 {
     size_t w = a->n + a->ncharges + (a->exc_op != NULL) + (a->counter_op != NULL) +
-               (a->ext_op != NULL);
+               (a->audit_op != NULL) + (a->ext_op != NULL);
     for (size_t i = 0; i < a->noutcomes; i++)
         w += 1 + a->outcomes[i].ncharges;
     return w;
@@ -427,7 +585,7 @@ static int check_request(const struct xd_append *a)
     if (!a || !a->done || (a->n && !a->events) || (a->noutcomes && !a->outcomes) ||
         (a->ncharges && !a->charges) ||
         (!!a->n + !!a->noutcomes + !!a->ncharges + !!a->exc_op + !!a->counter_op +
-         !!a->ext_op) > 1 ||
+         !!a->audit_op + !!a->ext_op) > 1 ||
         (a->ext_op && !a->ext_op->fn))
         return XD_EINVAL;
     for (size_t i = 0; i < a->noutcomes; i++)
@@ -616,13 +774,14 @@ void xd_stored_dlv_dispose(struct xd_stored_dlv *d)
 }
 
 int xd_store_fetch_ready(struct xd_store *s, const char *target, int64_t now_ms, size_t limit,
-                         void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
+                         xd_dlv_skip_fn skip, void (*cb)(void *ctx, struct xd_stored_dlv *d),
+                         void *ctx)
 {
     struct reader r;
     int rc = reader_get(s, &r);
     if (rc < 0)
         return rc;
-    rc = s->drv->fetch_ready(r.c, target, now_ms, limit, cb, ctx);
+    rc = s->drv->fetch_ready(r.c, target, now_ms, limit, skip, cb, ctx);
     reader_put(s, &r, rc);
     return rc;
 }
@@ -786,6 +945,37 @@ int xd_store_next_counter(struct xd_store *s, const char *name, int64_t *value)
     return rc;
 }
 
+int xd_store_audit_append(struct xd_store *s, const char *actor, const char *action,
+                          const char *object, const char *detail, struct xd_audit_entry *out)
+{
+    if (!actor || !*actor || !action || !*action)
+        return XD_EINVAL;
+    struct xd_audit_op op = {.actor = actor, .action = action, .object = object,
+                             .detail = detail, .out = out};
+    struct xd_append a = {.audit_op = &op};
+    return xd_store_append(s, &a);
+}
+
+int xd_store_list_audit(struct xd_store *s, int64_t after, size_t limit,
+                        void (*cb)(void *ctx, struct xd_audit_entry *e), void *ctx)
+{
+    WITH_READER(s, s->drv->list_audit(c_, after, limit, cb, ctx));
+}
+
+int xd_store_audit_head(struct xd_store *s, struct xd_audit_entry *out)
+{
+    memset(out, 0, sizeof *out);
+    struct reader r;
+    int rc = reader_get(s, &r);
+    if (rc < 0)
+        return rc;
+    rc = s->drv->audit_head(r.c, &out->seq, out->hash);
+    reader_put(s, &r, rc);
+    if (rc == 0 && out->seq == 0)
+        rc = XD_ENOTFOUND;
+    return rc;
+}
+
 int xd_store_charge_counts(struct xd_store *s,
                            void (*cb)(void *ctx, const char *customer, const char *currency,
                                       int64_t n),
@@ -837,6 +1027,87 @@ int xd_store_ready(struct xd_store *s)
     return rc;
 }
 
+/* ---- periodic job locks ---- */
+
+static int held_slot(struct xd_store *s, const char *name)
+{
+    for (int i = 0; i < JOBS_MAX; i++)
+        if (s->held[i] && strcmp(s->held[i], name) == 0)
+            return i;
+    return -1;
+}
+
+int xd_store_try_job_lock(struct xd_store *s, const char *name)
+{
+    if (!name || !*name || strlen(name) > 64)
+        return XD_EINVAL;
+    int rc = 0;
+    pthread_mutex_lock(&s->jmu);
+    int free_slot = held_slot(s, name) >= 0 ? -1 : 0;
+    if (free_slot < 0) /* a thread of this process holds it */
+        goto out;
+    while (free_slot < JOBS_MAX && s->held[free_slot])
+        free_slot++;
+    if (free_slot == JOBS_MAX) {
+        rc = XD_ELIMIT;
+        goto out;
+    }
+    if (s->drv->job_lock) {
+        if (!s->jobs) {
+            struct xd_buf err;
+            xd_buf_init(&err);
+            rc = s->drv->open(&s->opts, XD_CONN_READER, &s->jobs, &err);
+            if (rc < 0)
+                xd_warn("store: cannot open the job lock connection: %s", xd_buf_str(&err));
+            xd_buf_dispose(&err);
+            if (rc < 0)
+                goto out;
+        }
+        rc = s->drv->job_lock(s->jobs, name, 1);
+        if (rc < 0) {
+            /* The session is gone, and every lock it held with it. */
+            xd_warn("store: job lock %s: %s", name, s->drv->errmsg(s->jobs));
+            s->drv->close(s->jobs);
+            s->jobs = NULL;
+            for (int i = 0; i < JOBS_MAX; i++) {
+                free(s->held[i]);
+                s->held[i] = NULL;
+            }
+            goto out;
+        }
+        if (rc == 0)
+            goto out;
+    }
+    s->held[free_slot] = strdup(name);
+    if (!s->held[free_slot]) {
+        if (s->drv->job_lock)
+            s->drv->job_lock(s->jobs, name, 0);
+        rc = XD_ENOMEM;
+        goto out;
+    }
+    rc = 1;
+out:
+    pthread_mutex_unlock(&s->jmu);
+    return rc;
+}
+
+void xd_store_job_unlock(struct xd_store *s, const char *name)
+{
+    if (!name)
+        return;
+    pthread_mutex_lock(&s->jmu);
+    int i = held_slot(s, name);
+    if (i >= 0) {
+        if (s->jobs && s->drv->job_lock && s->drv->job_lock(s->jobs, name, 0) < 0) {
+            s->drv->close(s->jobs); /* closing the session releases its locks too */
+            s->jobs = NULL;
+        }
+        free(s->held[i]);
+        s->held[i] = NULL;
+    }
+    pthread_mutex_unlock(&s->jmu);
+}
+
 void xd_store_stats(struct xd_store *s, struct xd_store_stats *out)
 {
     out->groups = atomic_load_explicit(&s->n_groups, memory_order_relaxed);
@@ -846,6 +1117,22 @@ void xd_store_stats(struct xd_store *s, struct xd_store_stats *out)
 }
 
 /* ---- lifecycle ---- */
+
+/* This process's name on the work it claims: host, pid and a random part. */
+static char *node_name(void)
+{
+    char host[128] = "host", buf[192];
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    unsigned r = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&r, sizeof r, 1, f) != 1)
+        r = (unsigned)now_ms() ^ (unsigned)getpid() << 16;
+    if (f)
+        fclose(f);
+    snprintf(buf, sizeof buf, "%s:%d:%08x", host, (int)getpid(), r);
+    return strdup(buf);
+}
 
 static int copy_opts(const struct xd_config *cfg, struct xd_store_opts *o, struct xd_buf *err)
 {
@@ -861,16 +1148,19 @@ static int copy_opts(const struct xd_config *cfg, struct xd_store_opts *o, struc
         return XD_ECONFIG;
     }
     o->busy_timeout_ms = cfg->store.busy_timeout_ms;
+    o->lease_ms = cfg->store.lease_ms;
+    o->node_id = node_name();
     o->driver = strdup(driver);
     o->path = cfg->store.path ? strdup(cfg->store.path) : NULL;
     o->url = cfg->store.url ? strdup(cfg->store.url) : NULL;
-    if (!o->driver || (cfg->store.path && !o->path) || (cfg->store.url && !o->url))
+    if (!o->driver || !o->node_id || (cfg->store.path && !o->path) || (cfg->store.url && !o->url))
         return XD_ENOMEM;
     return 0;
 }
 
 static void free_opts(struct xd_store_opts *o)
 {
+    free(o->node_id);
     free(o->driver);
     free(o->path);
     free(o->url);
@@ -899,7 +1189,7 @@ int xd_store_open(const struct xd_config *cfg, struct xd_store **out, struct xd_
     s->drv = find_driver(s->opts.driver);
     if (!s->drv) {
         if (err)
-            xd_buf_printf(err, "store.driver: \"%s\" is not available (built: sqlite)",
+            xd_buf_printf(err, "store.driver: \"%s\" is not available (built: sqlite, postgres)",
                           s->opts.driver);
         rc = XD_ECONFIG;
         goto fail;
@@ -912,6 +1202,11 @@ int xd_store_open(const struct xd_config *cfg, struct xd_store **out, struct xd_
     pthread_cond_init(&s->work, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&s->rmu, NULL);
+    pthread_mutex_init(&s->smu, NULL);
+    pthread_cond_init(&s->swork, NULL);
+    s->stail = &s->shead;
+    s->sync_fd = -1;
+    pthread_mutex_init(&s->jmu, NULL);
     locks = 1;
 
     rc = s->drv->open(&s->opts, XD_CONN_WRITER, &s->w, err);
@@ -929,6 +1224,17 @@ int xd_store_open(const struct xd_config *cfg, struct xd_store **out, struct xd_
         goto fail;
     reader_put(s, &r, 0);
 
+    /* Overlapped sync: only where a sync is asked for and the driver can name the file. */
+    if (s->opts.sync_full && s->drv->sync_path &&
+        s->drv->sync_path(s->w, s->sync_path, sizeof s->sync_path) == 0) {
+        rc = pthread_create(&s->syncer, NULL, syncer_main, s);
+        if (rc != 0)
+            s->sync_path[0] = '\0';
+        else
+            s->syncer_started = 1;
+    } else {
+        s->sync_path[0] = '\0';
+    }
     rc = pthread_create(&s->committer, NULL, committer_main, s);
     if (rc != 0) {
         if (err)
@@ -960,6 +1266,15 @@ void xd_store_close(struct xd_store *s)
     pthread_mutex_unlock(&s->mu);
     if (s->committer_started)
         pthread_join(s->committer, NULL); /* it drains the queue first */
+    /* Then the syncer: what the committer deferred is synced and answered. */
+    pthread_mutex_lock(&s->smu);
+    s->sstopping = 1;
+    pthread_cond_signal(&s->swork);
+    pthread_mutex_unlock(&s->smu);
+    if (s->syncer_started)
+        pthread_join(s->syncer, NULL);
+    if (s->sync_fd >= 0)
+        close(s->sync_fd);
 
     /*
      * Readers first: the last connection to close checkpoints and removes the
@@ -967,11 +1282,20 @@ void xd_store_close(struct xd_store *s)
      */
     for (size_t i = 0; i < s->nidle; i++)
         s->drv->close(s->idle[i]);
+    /* Claims this node did not finish go back to the others now, not when they expire. */
+    if (s->w && s->drv->release_leases && s->drv->release_leases(s->w) < 0)
+        xd_warn("store: cannot release this node's claims: %s", s->drv->errmsg(s->w));
     if (s->w)
         s->drv->close(s->w);
+    s->drv->close(s->jobs); /* releases the job locks still held */
+    for (int i = 0; i < JOBS_MAX; i++)
+        free(s->held[i]);
     pthread_cond_destroy(&s->work);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->rmu);
+    pthread_cond_destroy(&s->swork);
+    pthread_mutex_destroy(&s->smu);
+    pthread_mutex_destroy(&s->jmu);
     free_opts(&s->opts);
     free(s);
 }

@@ -1,7 +1,7 @@
 /*
  * The store: the only interface the rest of the hub uses to keep things on
- * disk. One interface, two drivers (SQLite in WAL mode now, PostgreSQL
- * later); only store/ includes sqlite3.h or libpq-fe.h.
+ * disk. One interface, two drivers (SQLite in WAL mode, the default; PostgreSQL
+ * for several nodes on one database); only store/ includes sqlite3.h or libpq-fe.h.
  *
  * Intake is group-committed: requests are queued with xd_store_submit(), a
  * committer thread takes everything queued, writes it in one transaction
@@ -27,6 +27,8 @@
 
 struct xd_config;
 struct xd_buf;
+struct xd_audit_entry;
+struct xd_audit_op;
 struct xd_counter_op;
 struct xd_exc_op;
 struct xd_ext_op;
@@ -136,6 +138,8 @@ struct xd_append {
     struct xd_counter_op *counter_op;
     /* Or a driver-specific write (internal: see store_int.h, store/holds.h). */
     const struct xd_ext_op *ext_op;
+    /* Or an audit entry to append (internal: see xd_store_audit_append). */
+    struct xd_audit_op *audit_op;
     unsigned char *results; /* out: n xd_append_result values (caller storage, or NULL) */
     /*
      * out: 0 when the request's new events are durable (results say which
@@ -148,6 +152,15 @@ struct xd_append {
      * closing.
      */
     int rc;
+    /*
+     * in: 1 when losing this request in a crash is harmless because it is
+     * redone (delivery outcomes: the delivery is attempted again with the same
+     * Idempotency-Key). A group of nothing but such requests commits without
+     * waiting for the disk (SQLite: synchronous=NORMAL for that transaction;
+     * the next durable commit makes it durable too, since the WAL is synced
+     * in order). Intake, charges, operator actions and counters never are.
+     */
+    int lazy;
     /* Called once, from the committer thread, after the outcome is known. */
     void (*done)(struct xd_append *a, void *arg);
     void *arg;
@@ -216,11 +229,16 @@ void xd_stored_dlv_dispose(struct xd_stored_dlv *d);
  * The deliveries of target that may go now, oldest first: PENDING, due
  * (next_ms <= now_ms), and first in line for their business key (no older
  * PENDING or DEAD delivery of the same key to the same target). The caller
- * skips those it already has in flight. cb is called per row (with body);
- * it takes ownership of the row (dispose it). Returns rows seen or an error.
+ * skips those it already has in flight: skip (may be NULL) is asked first
+ * with the row's id and key, before anything is copied, and a row it says
+ * 1 to is passed over (still counted as seen). cb is called per other row
+ * (with body); it takes ownership of the row (dispose it). Returns rows seen
+ * or an error.
  */
+typedef int (*xd_dlv_skip_fn)(void *ctx, int64_t id, const char *bkey);
 int xd_store_fetch_ready(struct xd_store *s, const char *target, int64_t now_ms, size_t limit,
-                         void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx);
+                         xd_dlv_skip_fn skip, void (*cb)(void *ctx, struct xd_stored_dlv *d),
+                         void *ctx);
 
 /* Filters for listing and bulk replay; NULL / 0 fields match everything. */
 struct xd_dlv_filter {
@@ -324,6 +342,28 @@ int xd_store_open_exception(struct xd_store *s, const char *category, const char
  */
 int xd_store_next_counter(struct xd_store *s, const char *name, int64_t *value);
 
+/* ---- the audit log (audit/chain.h: entries and their hash chain) ---- */
+
+/*
+ * Appends an entry to the audit log and waits until it is durable. The
+ * store gives it the next seq, the commit time, the previous entry's hash
+ * and its own hash (xd_audit_hash()), on the committer thread: the chain
+ * follows commit order whoever appends. detail must be a JSON object's text.
+ * out (may be NULL) gets seq, at_ms, prev and hash; its strings stay NULL.
+ * The table is append-only: nothing in the hub updates or deletes entries.
+ */
+int xd_store_audit_append(struct xd_store *s, const char *actor, const char *action,
+                          const char *object, const char *detail, struct xd_audit_entry *out);
+/*
+ * The entries with seq > after, in seq order, at most limit (0: all of them,
+ * streamed from one read snapshot). cb owns each entry (dispose it).
+ * Returns how many, or a negative xd_err.
+ */
+int xd_store_list_audit(struct xd_store *s, int64_t after, size_t limit,
+                        void (*cb)(void *ctx, struct xd_audit_entry *e), void *ctx);
+/* The last entry's seq and hash (strings not read); XD_ENOTFOUND when the log is empty. */
+int xd_store_audit_head(struct xd_store *s, struct xd_audit_entry *out);
+
 /* Counts of deliveries by target and state, for /metrics and the demo. */
 int xd_store_count_deliveries(struct xd_store *s,
                               void (*cb)(void *ctx, const char *target, int state, int64_t n),
@@ -333,6 +373,21 @@ int xd_store_count_deliveries(struct xd_store *s,
 int xd_store_count_events(struct xd_store *s, int64_t *out);
 /* 0 when the store can take writes now (readiness), else a negative xd_err. */
 int xd_store_ready(struct xd_store *s);
+
+/* ---- several nodes on one store ---- */
+
+/*
+ * Periodic jobs (billing period close, SLA clocks) must run on one node at a
+ * time. xd_store_try_job_lock() takes the lock of job `name` (1-64
+ * characters) without waiting: 1 when this process now holds it, 0 when
+ * another node (or another thread of this one) does, or a negative xd_err.
+ * A holder calls xd_store_job_unlock() when the run is over. On PostgreSQL
+ * the lock is a session advisory lock on a connection of its own, so a node
+ * that dies gives up its jobs with its connection; on SQLite (one node) only
+ * the threads of this process compete.
+ */
+int xd_store_try_job_lock(struct xd_store *s, const char *name);
+void xd_store_job_unlock(struct xd_store *s, const char *name);
 
 /* Committer counters since open, for /metrics and benchmarks. */
 struct xd_store_stats {

@@ -1,7 +1,7 @@
 /*
  * Inside the store: the driver table that store.c (driver-agnostic: queue,
  * committer thread, group commit, reader pool) calls, and that sqlite.c (and
- * later a PostgreSQL driver) fills in. Nothing outside src/store/ includes
+ * postgres.c) fills in. Nothing outside src/store/ includes
  * this header, and no SQL or driver type appears in it.
  *
  * A connection (struct xd_store_conn, defined by each driver) is used by one
@@ -57,6 +57,11 @@ int xd_store_ext_write(struct xd_store *s, const struct xd_ext_op *op);
 /* Runs fn with a pooled read connection; returns what fn returns. */
 int xd_store_ext_read(struct xd_store *s, int (*fn)(struct xd_store_conn *c, void *arg),
                       void *arg);
+/* An audit entry to append (xd_store_audit_append); out receives seq, at_ms, prev, hash. */
+struct xd_audit_op {
+    const char *actor, *action, *object, *detail;
+    struct xd_audit_entry *out; /* may be NULL */
+};
 
 /* The config's store section, copied (the store outlives a config reload). */
 struct xd_store_opts {
@@ -65,6 +70,15 @@ struct xd_store_opts {
     char *url;                /* postgres: connection URL */
     int sync_full;            /* sqlite: synchronous=FULL (1) or NORMAL (0) */
     unsigned busy_timeout_ms; /* how long to wait for another writer's lock */
+    char *node_id;            /* postgres: this process's name on the leases it takes */
+    unsigned lease_ms;        /* postgres: how long a claim on a delivery lasts */
+};
+
+/* How a transaction's COMMIT treats durability. */
+enum xd_commit_mode {
+    XD_COMMIT_DURABLE,  /* durable when COMMIT returns */
+    XD_COMMIT_LAZY,     /* may be lost in a crash: nothing waits for the disk */
+    XD_COMMIT_DEFERRED, /* durable once sync_path's file is fdatasync()ed (the syncer does) */
 };
 
 enum xd_conn_mode {
@@ -87,7 +101,8 @@ struct xd_store_driver {
     void (*close)(struct xd_store_conn *c); /* NULL is a no-op */
 
     /* Transactions (writer only). rollback is harmless when none is open. */
-    int (*begin)(struct xd_store_conn *c); /* takes the write lock now */
+    /* Takes the write lock now; mode says whether COMMIT must wait for the disk. */
+    int (*begin)(struct xd_store_conn *c, enum xd_commit_mode mode);
     int (*savepoint)(struct xd_store_conn *c);
     int (*release)(struct xd_store_conn *c);
     int (*rollback_to)(struct xd_store_conn *c); /* undo since savepoint, keep it open */
@@ -106,6 +121,13 @@ struct xd_store_driver {
      * work again after a failure (disk full, read-only).
      */
     int (*probe)(struct xd_store_conn *c);
+    /*
+     * Optional (NULL: every commit is durable by itself, DEFERRED is never
+     * asked). The file whose fdatasync() makes every commit before it durable
+     * (SQLite in WAL mode: the WAL). The store calls it from another thread
+     * than the committer, after the commits it covers.
+     */
+    int (*sync_path)(struct xd_store_conn *c, char *out, size_t cap);
     /* Cheap check, no I/O on the database: XD_EREADONLY when it cannot be written. */
     int (*ready)(struct xd_store_conn *c);
 
@@ -125,7 +147,8 @@ struct xd_store_driver {
     int (*next_counter)(struct xd_store_conn *c, struct xd_counter_op *op);
     /* Deliveries (readers). */
     int (*fetch_ready)(struct xd_store_conn *c, const char *target, int64_t now_ms, size_t limit,
-                       void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx);
+                       xd_dlv_skip_fn skip, void (*cb)(void *ctx, struct xd_stored_dlv *d),
+                       void *ctx);
     int (*get_delivery)(struct xd_store_conn *c, int64_t id, struct xd_stored_dlv *out);
     int (*list_deliveries)(struct xd_store_conn *c, const struct xd_dlv_filter *f,
                            void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx);
@@ -151,10 +174,32 @@ struct xd_store_driver {
                                     int64_t n),
                          void *ctx);
 
+    /*
+     * The audit log. audit_head: the last entry's seq and hash (0 and zeros
+     * when empty), on the writer inside the open transaction or on a reader.
+     * audit_insert (writer): stores e as given (seq, at_ms, strings, prev,
+     * hash); store.c computes the chain. list_audit (readers): as
+     * xd_store_list_audit().
+     */
+    int (*audit_head)(struct xd_store_conn *c, int64_t *seq, unsigned char hash[32]);
+    int (*audit_insert)(struct xd_store_conn *c, const struct xd_audit_entry *e);
+    int (*list_audit)(struct xd_store_conn *c, int64_t after, size_t limit,
+                      void (*cb)(void *ctx, struct xd_audit_entry *e), void *ctx);
+    /*
+     * Several nodes (optional; NULL: one node, every job lock is granted).
+     * job_lock takes (take = 1) or releases (take = 0) the lock of periodic
+     * job `name` for this connection's session: 1 done, 0 another node holds
+     * it, or a negative xd_err. release_leases (writer) gives back the claims
+     * this node holds on deliveries it did not finish, at a clean stop.
+     */
+    int (*job_lock)(struct xd_store_conn *c, const char *name, int take);
+    int (*release_leases)(struct xd_store_conn *c);
+
     /* The driver's message for the last failure on c (for logs); never NULL. */
     const char *(*errmsg)(struct xd_store_conn *c);
 };
 
 extern const struct xd_store_driver xd_store_sqlite;
+extern const struct xd_store_driver xd_store_postgres;
 
 #endif

@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -41,15 +42,19 @@ def poll(what, fn, timeout=60, interval=0.05):
 class StandIn:
     """One stand-in process."""
 
-    def __init__(self, port=None, log_path=None):
+    def __init__(self, port=None, log_path=None, tls=None):
+        """tls: (cert file, key file, CA file) to speak HTTPS with that certificate."""
         self.port = port or xdtest.free_port()
         self.proc = None
         self.log_path = log_path
+        self.tls = tls
 
     def start(self, timeout=30):
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen([sys.executable, "-B", STANDIN, "--port", str(self.port)],
-                                     stdout=out, stderr=subprocess.STDOUT)
+        args = [sys.executable, "-B", STANDIN, "--port", str(self.port)]
+        if self.tls:
+            args += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
+        self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
         if out is not subprocess.DEVNULL:
             out.close()
         deadline = time.monotonic() + timeout
@@ -78,10 +83,14 @@ class StandIn:
             self.proc = None
 
     def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{path}"
 
     def call(self, method, path, body=None, timeout=30):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=self.tls[2])
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=ctx)
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             data = json.dumps(body) if body is not None else None
             c.request(method, path, body=data,

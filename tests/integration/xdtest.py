@@ -16,6 +16,8 @@ import tempfile
 import time
 import unittest
 
+import xdpg
+
 BIN = os.environ.get("CROSSDOCK_BIN", os.path.join(os.path.dirname(__file__), "../../build/crossdock"))
 DATA = os.environ.get("XD_TEST_DATA", os.path.join(os.path.dirname(__file__), "../data"))
 SANITIZED = os.environ.get("XD_SANITIZE", "OFF").upper() in ("ON", "1", "TRUE")
@@ -59,7 +61,7 @@ class Hub:
     """A crossdock server process with its own folder, config and store."""
 
     def __init__(self, config_extra="", keys=None, workdir=None, store_path=None, env=None,
-                 server=None, store=None):
+                 server=None, store=None, pg_url=None):
         """server and store: extra keys for those sections ({"max_body": 4096})."""
         self.dir = workdir or tempfile.mkdtemp(prefix="xd-it-")
         self.owns_dir = workdir is None
@@ -68,13 +70,26 @@ class Hub:
         self.keys = keys or {}
         self.env = dict(os.environ)
         self.env.update(env or {})
+        # XD_STORE_DRIVER=postgres (the pg/ runs): a database of its own in the
+        # process's private cluster, unless the test names a SQLite file itself.
+        # pg_url: another hub's database, for several nodes on one store.
+        self.pg_url = pg_url
+        if self.pg_url is None and xdpg.wanted() and store_path is None:
+            c = xdpg.cluster()
+            self.pg_url = c.url(c.new_database())
+        if self.pg_url:
+            store_lines = ["  driver: postgres", f"  url: \"{self.pg_url}\""]
+            if "lease_ms" not in (store or {}):
+                # A node killed by a test leaves claims; a short lease hands them on soon.
+                store_lines.append("  lease_ms: 6000")
+        else:
+            store_lines = ["  driver: sqlite", f"  path: \"{self.store_path}\""]
         lines = [
             "server:",
             f"  listen: \"127.0.0.1:{self.port}\"",
             *(f"  {k}: {json.dumps(v)}" for k, v in (server or {}).items()),
             "store:",
-            "  driver: sqlite",
-            f"  path: \"{self.store_path}\"",
+            *store_lines,
             *(f"  {k}: {json.dumps(v)}" for k, v in (store or {}).items()),
         ]
         if self.keys:

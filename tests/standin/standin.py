@@ -21,22 +21,42 @@ unless a rule for that path says otherwise. Control endpoints:
                   {"path": P, "down": true}
                                      close the connection without answering
                   {"path": P, "retry_after": "2"}   add a Retry-After header
+                  {"path": P, "bearer": true}
+                                     requests without a valid token from the
+                                     token endpoint below get 401
                   Rules without count stay until cleared.
+    POST /_oauth {"client_id": I, "client_secret": S, "expires_in": 3600}
+                                     sets the client the token endpoint knows
+    POST /_oauth/revoke              every token issued so far stops working
+
+OAuth 2.0 client credentials (RFC 6749 4.4): POST /oauth/token with
+grant_type=client_credentials and the client's id and secret (HTTP Basic or
+form fields) answers {"access_token": "tok-N", "token_type": "Bearer",
+"expires_in": ...}, and 401 {"error": "invalid_client"} otherwise. Token
+requests are recorded like any other (path /oauth/token; the secret is
+not recorded).
+
+With --tls-cert and --tls-key the stand-in speaks HTTPS only.
     DELETE /_rules                   clear every rule
     POST /_reset                     clear rules and recorded requests
 """
 import argparse
+import base64
 import json
+import ssl
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote_plus, urlparse
 
 LOCK = threading.Lock()
 REQUESTS = []
 RULES = []
 RECORD = None
+OAUTH = {"client_id": None, "client_secret": None, "expires_in": 3600}
+TOKENS = {}  # token -> expiry (time.time()); removed when revoked
+ISSUED = [0]  # tokens issued so far
 
 
 def pick_rule(path, body):
@@ -110,6 +130,16 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 RULES.append(rule)
             return self.answer(200, {"ok": True})
+        if path == "/_oauth":
+            with LOCK:
+                OAUTH.update(json.loads(body or b"{}"))
+            return self.answer(200, {"ok": True})
+        if path == "/_oauth/revoke":
+            with LOCK:
+                TOKENS.clear()
+            return self.answer(200, {"ok": True})
+        if path == "/oauth/token":
+            return self.token(body)
         if path == "/_reset":
             with LOCK:
                 RULES.clear()
@@ -120,8 +150,52 @@ class Handler(BaseHTTPRequestHandler):
     do_PUT = do_POST
     do_PATCH = do_POST
 
+    def record(self, path, body, status, parsed=None):
+        with LOCK:
+            n = len(REQUESTS) + 1
+            row = {"n": n, "path": path, "method": self.command,
+                   "headers": {k.lower(): v for k, v in self.headers.items()},
+                   "body": parsed, "at": time.time(), "status": status}
+            REQUESTS.append(row)
+        return n
+
+    def token(self, body):
+        form = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
+        cid, secret = form.get("client_id"), form.get("client_secret")
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            try:
+                pair = base64.b64decode(auth[6:]).decode()
+                cid, secret = (unquote_plus(x) for x in pair.split(":", 1))
+            except ValueError:
+                cid = secret = None
+        with LOCK:
+            good = (form.get("grant_type") == "client_credentials" and cid is not None
+                    and cid == OAUTH["client_id"] and secret == OAUTH["client_secret"])
+            life = OAUTH["expires_in"]
+            tok = None
+            if good:
+                ISSUED[0] += 1
+                tok = f"tok-{ISSUED[0]}"
+                TOKENS[tok] = time.time() + life
+        form.pop("client_secret", None)
+        self.record("/oauth/token", body, 200 if good else 401, form)
+        if not good:
+            return self.answer(401, {"error": "invalid_client"})
+        return self.answer(200, {"access_token": tok, "token_type": "Bearer", "expires_in": life})
+
+    def bearer_ok(self):
+        auth = self.headers.get("Authorization", "")
+        if not auth.startswith("Bearer "):
+            return False
+        with LOCK:
+            exp = TOKENS.get(auth[7:])
+        return exp is not None and exp > time.time()
+
     def receive(self, path, body):
         rule = pick_rule(path, body) or {}
+        if rule.get("bearer") and not self.bearer_ok():
+            rule = {"status": 401, "error": "invalid_token"}
         if rule.get("delay_ms"):
             time.sleep(rule["delay_ms"] / 1000.0)
         if rule.get("down"):
@@ -168,10 +242,16 @@ def main():
     ap.add_argument("--port", type=int, default=18080)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--record")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     a = ap.parse_args()
     if a.record:
         RECORD = open(a.record, "a")
     srv = Server((a.host, a.port), Handler)
+    if a.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.daemon_threads = True
     print(f"standin listening on {a.host}:{srv.server_address[1]}", flush=True)
     try:

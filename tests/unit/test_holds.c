@@ -157,11 +157,11 @@ static void test_hold_wanted(void **state)
         struct xd_buf b;
         xd_buf_init(&b);
         xd_buf_puts(&b, cases[i].msg);
-        if (xd_hold_wanted(&b) != cases[i].hold)
+        if (xd_hold_wanted(NULL, &b) != cases[i].hold)
             fail_msg("'%s': expected %d", cases[i].msg, cases[i].hold);
         xd_buf_dispose(&b);
     }
-    assert_int_equal(xd_hold_wanted(NULL), 0);
+    assert_int_equal(xd_hold_wanted(NULL, NULL), 0);
 }
 
 static void test_config_checks(void **state)

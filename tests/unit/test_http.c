@@ -789,10 +789,11 @@ static void test_tls(void **state)
     struct xd_http_request verify = {.url = u, .body = "{}", .body_len = 2};
     request(cl, &verify, &g);
     assert_int_equal(g.status, 0);
-    assert_int_equal(g.xport, XD_XPORT_TLS);
-    assert_int_equal(g.outcome, XD_OUT_RETRY);
-    assert_string_equal(g.cls, "tls");
+    assert_int_equal(g.xport, XD_XPORT_TLS_CERT);
+    assert_int_equal(g.outcome, XD_OUT_FAIL); /* an untrusted certificate is not retried */
+    assert_string_equal(g.cls, "tls_cert");
     assert_non_null(strstr(g.error, "TLS: certificate verify failed"));
+    assert_non_null(strstr(g.error, "tls.ca_file"));
 
     struct xd_http_request with_ca = {.url = u, .body = "{}", .body_len = 2, .ca_file = cert.path};
     request(cl, &with_ca, &g);
@@ -805,7 +806,7 @@ static void test_tls(void **state)
 
     /* The recycled handle is back to verifying: no setting leaks into the next request. */
     request(cl, &verify, &g);
-    assert_int_equal(g.xport, XD_XPORT_TLS);
+    assert_int_equal(g.xport, XD_XPORT_TLS_CERT);
     xd_http_client_destroy(cl);
 }
 

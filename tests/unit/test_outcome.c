@@ -67,6 +67,7 @@ static const struct row {
     {0, XD_XPORT_DNS, XD_OUT_RETRY, "dns"},
     {0, XD_XPORT_CONNECT, XD_OUT_RETRY, "connect"},
     {0, XD_XPORT_TLS, XD_OUT_RETRY, "tls"},
+    {0, XD_XPORT_TLS_CERT, XD_OUT_FAIL, "tls_cert"},
     {0, XD_XPORT_SEND, XD_OUT_RETRY, "send"},
     {0, XD_XPORT_RECV, XD_OUT_RETRY, "recv"},
     {0, XD_XPORT_PROTOCOL, XD_OUT_RETRY, "protocol"},
@@ -117,12 +118,13 @@ static void test_every_status(void **state)
     }
 }
 
-/* Every transport error is RETRY but REQUEST; every class name is distinct and set. */
+/* Every transport error is RETRY but REQUEST and TLS_CERT; every class name is distinct and set. */
 static void test_every_xport(void **state)
 {
     (void)state;
     for (int x = 1; x < XD_XPORT__COUNT; x++) {
-        enum xd_outcome want = x == XD_XPORT_REQUEST ? XD_OUT_FAIL : XD_OUT_RETRY;
+        enum xd_outcome want =
+            x == XD_XPORT_REQUEST || x == XD_XPORT_TLS_CERT ? XD_OUT_FAIL : XD_OUT_RETRY;
         assert_int_equal(xd_outcome_classify(0, x), want);
         const char *cls = xd_outcome_class(0, x);
         assert_non_null(cls);

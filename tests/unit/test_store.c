@@ -366,7 +366,12 @@ static void test_bad_config_and_request(void **state)
     free(cfg->store.synchronous);
     cfg->store.synchronous = NULL;
     free(cfg->store.driver);
-    cfg->store.driver = strdup("postgres");
+    cfg->store.driver = strdup("postgres"); /* without a url */
+    assert_int_equal(xd_store_open(cfg, &s, &err), XD_ECONFIG);
+    assert_non_null(strstr(xd_buf_str(&err), "store.url"));
+    xd_buf_reset(&err);
+    free(cfg->store.driver);
+    cfg->store.driver = strdup("oracle");
     assert_int_equal(xd_store_open(cfg, &s, &err), XD_ECONFIG);
     assert_non_null(strstr(xd_buf_str(&err), "store.driver"));
     xd_buf_dispose(&err);
