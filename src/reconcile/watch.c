@@ -54,7 +54,7 @@ struct sla_clock {
 
 struct cat_sent {
     char name[64];
-    int64_t at_ms; /* last message for this category (monotonic) */
+    int64_t at_ms; /* last message for this category (unix ms; kept in store_meta) */
 };
 
 struct xd_watch {
@@ -80,6 +80,10 @@ struct xd_watch {
     int stopping, kick; /* guarded by mu */
     int rules_pending;  /* the owner rules could not be stored yet; guarded by mu */
 };
+
+/* The running watch, for xd_watch_reload_current(); one hub per process. */
+static pthread_mutex_t current_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct xd_watch *current;
 
 /* ---- master data ---- */
 
@@ -276,7 +280,11 @@ static int64_t *sent_at(struct xd_watch *w, const char *cat)
         return NULL;
     w->sent = v;
     snprintf(v[w->nsent].name, sizeof v[w->nsent].name, "%s", cat);
-    v[w->nsent].at_ms = INT64_MIN / 2;
+    /* The last message before a restart counts too: the throttle outlives the process. */
+    char meta[96];
+    int64_t at = 0;
+    snprintf(meta, sizeof meta, "alert:%s", cat);
+    v[w->nsent].at_ms = xd_store_meta_get(w->store, meta, &at) == 0 && at ? at : INT64_MIN / 2;
     return &v[w->nsent++].at_ms;
 }
 
@@ -384,10 +392,10 @@ static void send_alerts(struct xd_watch *w)
     struct pending p = {.n = 0};
     if (xd_store_unalerted_categories(w->store, pending_cat, &p) <= 0)
         return;
-    int64_t mono = xd_mono_ms();
+    int64_t now = xd_now_ms();
     for (size_t i = 0; i < p.n; i++) {
         int64_t *at = sent_at(w, p.v[i].name);
-        if (!at || mono - *at < w->throttle_ms)
+        if (!at || now - *at < w->throttle_ms)
             continue; /* throttled: they wait and go out as one summary */
         struct xd_buf o;
         xd_buf_init(&o);
@@ -400,8 +408,12 @@ static void send_alerts(struct xd_watch *w)
             xd_store_unalerted(w->store, p.v[i].name, p.v[i].max_id, ALERT_LIST_MAX, alert_row, &o);
         xd_buf_printf(&o, "],\"more\":%lld}", listed >= 0 && n > listed ? n - listed : 0);
         if (listed > 0 && !o.oom && post(w, &o, p.v[i].max_id) == 0 &&
-            xd_store_mark_alerted(w->store, p.v[i].name, p.v[i].max_id) == 0)
-            *at = mono;
+            xd_store_mark_alerted(w->store, p.v[i].name, p.v[i].max_id) == 0) {
+            char meta[96];
+            snprintf(meta, sizeof meta, "alert:%s", p.v[i].name);
+            *at = now;
+            xd_store_meta_set(w->store, meta, now);
+        }
         xd_buf_dispose(&o);
     }
 }
@@ -536,6 +548,9 @@ int xd_watch_start(const struct xd_config *cfg, struct xd_store *store, struct x
         goto fail;
     }
     w->started = 1;
+    pthread_mutex_lock(&current_mu);
+    current = w;
+    pthread_mutex_unlock(&current_mu);
     *out = w;
     return 0;
 fail:
@@ -548,6 +563,10 @@ void xd_watch_stop(struct xd_watch *w)
 {
     if (!w)
         return;
+    pthread_mutex_lock(&current_mu);
+    if (current == w)
+        current = NULL;
+    pthread_mutex_unlock(&current_mu);
     pthread_mutex_lock(&w->mu);
     w->stopping = 1;
     pthread_cond_signal(&w->cv);
@@ -556,6 +575,14 @@ void xd_watch_stop(struct xd_watch *w)
         pthread_join(w->thread, NULL);
     xd_xref_reset();
     watch_free(w);
+}
+
+int xd_watch_reload_current(const char *path, struct xd_buf *err)
+{
+    pthread_mutex_lock(&current_mu);
+    int rc = current ? xd_watch_reload(current, path, err) : XD_ENOTFOUND;
+    pthread_mutex_unlock(&current_mu);
+    return rc;
 }
 
 int xd_watch_reload(struct xd_watch *w, const char *path, struct xd_buf *err)

@@ -41,5 +41,7 @@ void xd_watch_stop(struct xd_watch *w);
  * its messages in err.
  */
 int xd_watch_reload(struct xd_watch *w, const char *path, struct xd_buf *err);
+/* The same on the process's running watch (POST /v1/admin/reload); XD_ENOTFOUND: none. */
+int xd_watch_reload_current(const char *path, struct xd_buf *err);
 
 #endif

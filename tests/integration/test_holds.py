@@ -16,7 +16,8 @@ Covered (docs/exceptions.md):
   key, with its own Idempotency-Key, mapped with the new entry; the
   exception resolves itself; a restart keeps the entry (GET shows it, a new
   event maps with it at once);
-- a config reload (SIGHUP) that adds an entry releases what waited for it;
+- a config reload (SIGHUP, POST /v1/admin/reload) that adds an entry
+  releases what waited for it;
 - alerts: one message per exception, at most one per category per throttle
   period, the rest as one summary.
 """
@@ -34,7 +35,9 @@ HANG_GUARD_S = 90  # a hang guard only, never an assertion on speed
 
 OPS = "ops-secret-1"
 READER = "read-secret-1"
-KEYS = {"ops": (OPS, ["ops", "read", "events:write"]), "reader": (READER, ["read"])}
+ADMIN = "admin-secret-1"
+KEYS = {"ops": (OPS, ["ops", "read", "events:write"]), "reader": (READER, ["read"]),
+        "admin": (ADMIN, ["admin"])}
 
 MAP = ("'{event: .event_id, shipment: .data.shipment_id, "
        "items: [.data.lines[] | {material: xref(\"material\"; .sku), qty: .qty}]}'")
@@ -218,6 +221,18 @@ class HoldsTest(unittest.TestCase):
         self.assertTrue(all(x["state"] == "resolved" for x in self.exceptions(hub, "master_data")))
         events = [r["body"]["event"] for r in s.requests(erp)]
         self.assertEqual(sorted(events), ["A1", "A2", "B1", "C1", "D1", "E1"])
+
+        # So does POST /v1/admin/reload.
+        self.post(hub, [ship("F1", "SHP-F", ["SKU-YYY"])])
+        self.wait_state(hub, ["F1"], "awaiting_master_data")
+        with open(hub.config_path) as f:
+            text = f.read()
+        with open(hub.config_path, "w") as f:
+            f.write(text.replace('SKU-ZZZ: "M-Z"', 'SKU-ZZZ: "M-Z", SKU-YYY: "M-Y"'))
+        st, _, body = hub.request("POST", "/v1/admin/reload", key=ADMIN)
+        self.assertEqual(st, 200, body)
+        self.assertIn("xref tables and exception owners reloaded", body["detail"])
+        self.wait_state(hub, ["F1"], "delivered")
 
         # The chat heard of each master_data exception once (throttle 1 h: one message).
         msgs = [r["body"] for r in s.requests(chat) if r["body"].get("category") == "master_data"]
