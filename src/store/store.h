@@ -228,7 +228,7 @@ void xd_stored_dlv_dispose(struct xd_stored_dlv *d);
 /*
  * The deliveries of target that may go now, oldest first: PENDING, due
  * (next_ms <= now_ms), and first in line for their business key (no older
- * PENDING or DEAD delivery of the same key to the same target). The caller
+ * PENDING, DEAD or HELD delivery of the same key to the same target). The caller
  * skips those it already has in flight: skip (may be NULL) is asked first
  * with the row's id and key, before anything is copied, and a row it says
  * 1 to is passed over (still counted as seen). cb is called per other row
