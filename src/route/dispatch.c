@@ -204,6 +204,11 @@ static void finish(struct lane *l, struct job *j, int state, int attempted,
     }
     if (state == XD_DLV_DEAD)
         r->exception = j->t->local ? "rating" : "dead_letter";
+    /*
+     * Exceptions open only with a dead letter, which keeps its error (a replay
+     * does not clear it): a first attempt with no error kept has none to resolve.
+     */
+    r->no_exception = j->d.attempts == 0 && !j->d.last_error;
     j->done = 1;
     j->next = l->outcomes;
     l->outcomes = j;
