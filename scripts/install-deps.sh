@@ -8,7 +8,8 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libmicrohttpd-dev libcurl4-openssl-dev libjq-dev libyaml-dev libcsv-dev
 libssl-dev libgnutls28-dev libgmp-dev libcmocka-dev libcjson-dev libsqlite3-dev sqlite3
 libpq-dev postgresql-15
-python3 curl wrk nginx-light time bc"
+python3 curl wrk nginx-light time bc
+libnats-dev nats-server"
 
 missing=""
 for p in $PKGS; do
@@ -29,4 +30,8 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
 # nginx-light's package starts a default server on port 80; we only use the binary.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+# nats-server's package starts a default server on 4222 too; the tests start their own cluster.
+case "$missing" in *nats-server*)
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nats-server >/dev/null 2>&1 || true; fi ;;
+esac
 pkill -x nginx 2>/dev/null || true

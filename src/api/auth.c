@@ -11,6 +11,7 @@
 #include "api/http.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/hex.h"
 #include "core/keyfile.h"
 #include "core/log.h"
 
@@ -300,17 +301,6 @@ int xd_auth_headers(struct xd_req *r)
     return admit(r);
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int xd_auth_body(struct xd_req *r)
 {
     if (!r->sig_pending)
@@ -337,14 +327,10 @@ int xd_auth_body(struct xd_req *r)
                         "X-Crossdock-Signature must be sha256=<64 hex digits>", NULL);
         return -1;
     }
-    for (int i = 0; i < 32; i++) {
-        int hi = hexval(sig[7 + 2 * i]), lo = hexval(sig[8 + 2 * i]);
-        if (hi < 0 || lo < 0) {
-            xd_http_problem(r, 401, "unauthorized", "Unauthorized",
-                            "X-Crossdock-Signature must be sha256=<64 hex digits>", NULL);
-            return -1;
-        }
-        want[i] = (unsigned char)(hi << 4 | lo);
+    if (xd_unhex(sig + 7, want, 32) < 0) {
+        xd_http_problem(r, 401, "unauthorized", "Unauthorized",
+                        "X-Crossdock-Signature must be sha256=<64 hex digits>", NULL);
+        return -1;
     }
     /* HMAC-SHA256(secret, timestamp "." body), tried with every key, all compared. */
     const struct xd_api_key *hit = NULL;

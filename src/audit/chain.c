@@ -5,6 +5,7 @@
 #include "audit/chain.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/hex.h"
 
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -66,36 +67,12 @@ done:
 
 void xd_audit_hex(const unsigned char h[XD_AUDIT_HASH_LEN], char *out)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < XD_AUDIT_HASH_LEN; i++) {
-        out[2 * i] = digits[h[i] >> 4];
-        out[2 * i + 1] = digits[h[i] & 15];
-    }
-    out[2 * XD_AUDIT_HASH_LEN] = '\0';
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    xd_hex(h, XD_AUDIT_HASH_LEN, out);
 }
 
 int xd_audit_unhex(const char *s, unsigned char out[XD_AUDIT_HASH_LEN])
 {
-    if (!s || strlen(s) != 2 * XD_AUDIT_HASH_LEN)
-        return -1;
-    for (int i = 0; i < XD_AUDIT_HASH_LEN; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
+    return xd_unhex(s, out, XD_AUDIT_HASH_LEN);
 }
 
 void xd_audit_verify_init(struct xd_audit_verifier *v)

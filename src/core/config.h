@@ -86,6 +86,8 @@ struct xd_target {
     char *path;  /* file: directory or file */
     char *format; /* file: csv | x12 | jsonl */
     char *subject; /* nats */
+    char **servers; /* nats: server URLs (or url: one) */
+    size_t nservers;
     unsigned timeout_ms; /* default 5000 */
     char *bearer_env;    /* bearer token from this environment variable */
     struct xd_header *headers;
@@ -198,6 +200,24 @@ struct xd_exceptions {
     struct xd_exc_alert alert;
 };
 
+/*
+ * An event stream read by the hub (sources[]): type nats is a durable pull
+ * consumer on a JetStream stream (ingest/nats_source.h, docs/nats.md).
+ */
+struct xd_source {
+    char *name;          /* names the source in logs, exceptions; default event source */
+    char *type;          /* nats */
+    char **servers;      /* server URLs, nats://host:4222 */
+    size_t nservers;
+    char *stream;        /* the JetStream stream */
+    char *subject;       /* filter subject of the consumer, NULL: the whole stream */
+    char *durable;       /* durable consumer name, created when missing */
+    unsigned batch;      /* messages per fetch, 256 */
+    unsigned fetch_wait_ms; /* longest wait of one fetch, 1000 */
+    unsigned ack_wait_ms;   /* redelivery of an unacknowledged message, 30000 */
+    struct xd_config_pos pos;
+};
+
 struct xd_config {
     char *path; /* file it was loaded from */
 
@@ -251,6 +271,8 @@ struct xd_config {
     struct xd_inbox *inbox;
     size_t ninbox;
     struct xd_exceptions exceptions; /* routing and alerts (docs/exceptions.md) */
+    struct xd_source *sources;
+    size_t nsources;
 };
 
 /*

@@ -198,6 +198,7 @@ static const char *const file_formats[] = {"csv", "x12", "jsonl", NULL};
 static const char *const inbox_formats[] = {"auto", "json", "jsonl", "csv", "x12", NULL};
 static const char *const auth_types[] = {"oauth2", NULL};
 static const char *const client_auths[] = {"basic", "body", NULL};
+static const char *const source_types[] = {"nats", NULL};
 
 /* What `per` counts and which events have it (contract 6.1). */
 static const struct per_rule {
@@ -263,6 +264,7 @@ enum {
     TF_HEADERS = 32,
     TF_TLS = 64,
     TF_AUTH = 128,
+    TF_SERVERS = 256,
 };
 static const struct {
     const char *key;
@@ -271,6 +273,7 @@ static const struct {
     {"url", TF_URL},         {"path", TF_PATH},         {"format", TF_FORMAT},
     {"subject", TF_SUBJECT}, {"bearer_env", TF_BEARER}, {"headers", TF_HEADERS},
     {"tls", TF_TLS},         {"auth", TF_AUTH},
+    {"servers", TF_SERVERS},
 };
 static const struct target_kind {
     const char *type;
@@ -280,7 +283,7 @@ static const struct target_kind {
 } target_kinds[] = {
     {"http", TF_URL, TF_URL | TF_BEARER | TF_HEADERS | TF_TLS | TF_AUTH, {"http://", "https://"}},
     {"file", TF_PATH | TF_FORMAT, TF_PATH | TF_FORMAT, {NULL}},
-    {"nats", TF_SUBJECT, TF_SUBJECT | TF_URL, {"nats://", "tls://"}},
+    {"nats", TF_SUBJECT, TF_SUBJECT | TF_URL | TF_SERVERS, {"nats://", "tls://"}},
 };
 
 static void target_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *node,
@@ -313,6 +316,8 @@ static void target_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t
     }
     if (t->bearer_env && t->auth.type)
         xd_cfg_error(w, at(w, node, "auth"), "%s.auth: give bearer_env or auth, not both", path);
+    if (t->url && t->nservers && (kind->allows & TF_SERVERS))
+        xd_cfg_error(w, at(w, node, "servers"), "%s.servers: give url or servers, not both", path);
 }
 
 /* A file named in the configuration must be readable now, not at the first delivery. */
@@ -378,6 +383,36 @@ static void auth_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *
         }
     xd_keyfile_free(e, n);
     xd_buf_dispose(&errs);
+}
+
+/* A NATS server URL (sources[].servers, targets.NAME.servers). */
+static const char *check_nats_url(const char *s)
+{
+    if ((strncmp(s, "nats://", 7) == 0 && s[7]) || (strncmp(s, "tls://", 6) == 0 && s[6]))
+        return NULL;
+    return "must be a NATS server URL, nats://host:4222 or tls://host:4222";
+}
+
+/* Stream and durable names: JetStream refuses '.', '*', '>' and blanks in them. */
+static const char *check_js_name(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= ' ' || *p == '.' || *p == '*' || *p == '>' || *p == 0x7f)
+            return "must not contain '.', '*', '>' or blanks (a JetStream name)";
+    return strlen(s) > 64 ? "must be at most 64 characters" : NULL;
+}
+
+/* A subject: tokens separated by '.', no blanks, no empty token. */
+static const char *check_subject(const char *s)
+{
+    static const char bad[] = "must be a NATS subject like wms.events.> (no blanks, no empty "
+                              "token)";
+    if (!*s || *s == '.' || s[strlen(s) - 1] == '.' || strstr(s, ".."))
+        return bad;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= ' ' || *p == 0x7f)
+            return bad;
+    return NULL;
 }
 
 static void step_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *node,
@@ -523,6 +558,8 @@ static void root_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *
         most = cfg->ntargets;
     if (cfg->ninbox > most)
         most = cfg->ninbox;
+    if (cfg->nsources > most)
+        most = cfg->nsources;
     const char **names = calloc(most + 1, sizeof *names);
     const yaml_node_t **nodes = calloc(most + 1, sizeof *nodes);
     char **owned = calloc(cfg->nrate_cards + 1, sizeof *owned);
@@ -557,6 +594,13 @@ static void root_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *
         nodes[i] = xd_cfg_find(w, xd_cfg_item(w, inbox, i), "path");
     }
     xd_cfg_dups(w, names, nodes, cfg->ninbox, "inbox", "path", "inbox path");
+
+    const yaml_node_t *sources = xd_cfg_find(w, root, "sources");
+    for (size_t i = 0; i < cfg->nsources; i++) {
+        names[i] = cfg->sources[i].name;
+        nodes[i] = xd_cfg_find(w, xd_cfg_item(w, sources, i), "name");
+    }
+    xd_cfg_dups(w, names, nodes, cfg->nsources, "sources", "name", "source name");
 
     const yaml_node_t *cards = xd_cfg_find(w, root, "rate_cards");
     for (size_t i = 0; i < cfg->nrate_cards; i++) {
@@ -810,8 +854,14 @@ static const struct xd_cfg_key target_keys[] = {
       .help = "file (required): where the files are written, a directory or a file."),
     K("format", STR, .off = offsetof(struct xd_target, format), .choices = file_formats,
       .help = "file (required): what is written."),
-    K("subject", STR, .off = offsetof(struct xd_target, subject),
-      .help = "nats (required): subject published to."),
+    K("subject", STR, .off = offsetof(struct xd_target, subject), .check = check_subject,
+      .help = "nats (required): subject published to; a JetStream stream must capture it "
+              "(docs/nats.md)."),
+    K("servers", STRLIST, .off = offsetof(struct xd_target, servers),
+      .off_n = offsetof(struct xd_target, nservers), .flags = XD_CF_NONZERO,
+      .check = check_nats_url, .doc_type = "list of string",
+      .help = "nats: the cluster's server URLs, `[nats://10.0.0.1:4222, ...]`; default "
+              "`nats://127.0.0.1:4222`."),
     K("timeout_ms", UINT, .off = offsetof(struct xd_target, timeout_ms), .def = "5000",
       .flags = XD_CF_NONZERO, .help = "Time allowed for one attempt, connecting included."),
     K("bearer_env", STR, .off = offsetof(struct xd_target, bearer_env), .check = check_env_name,
@@ -1053,6 +1103,43 @@ static const struct xd_cfg_struct inbox_s = {
     .pos_off = POS(struct xd_inbox, pos),
 };
 
+static const struct xd_cfg_key source_keys[] = {
+    K("name", STR, .off = offsetof(struct xd_source, name), .flags = XD_CF_REQUIRED,
+      .check = check_name,
+      .help = "Names the source in logs and exceptions; the `source` of its events that name "
+              "none. Unique."),
+    K("type", STR, .off = offsetof(struct xd_source, type), .flags = XD_CF_REQUIRED,
+      .choices = source_types, .help = "`nats`: a durable pull consumer on a JetStream stream."),
+    K("servers", STRLIST, .off = offsetof(struct xd_source, servers),
+      .off_n = offsetof(struct xd_source, nservers), .flags = XD_CF_NONZERO,
+      .check = check_nats_url, .doc_type = "list of string",
+      .help = "The cluster's server URLs, any one reachable is enough; default "
+              "`nats://127.0.0.1:4222`."),
+    K("stream", STR, .off = offsetof(struct xd_source, stream), .flags = XD_CF_REQUIRED,
+      .check = check_js_name, .help = "The JetStream stream read (it must exist)."),
+    K("subject", STR, .off = offsetof(struct xd_source, subject), .check = check_subject,
+      .help = "Filter subject of the consumer, e.g. `wms.events.>`; absent: the whole stream."),
+    K("durable", STR, .off = offsetof(struct xd_source, durable), .def = "crossdock",
+      .check = check_js_name,
+      .help = "Durable consumer name, created when missing; every hub node of one "
+              "deployment uses the same one."),
+    K("batch", UINT, .off = offsetof(struct xd_source, batch), .def = "256", .flags = XD_CF_NONZERO,
+      .help = "Most messages fetched at once (and committed together)."),
+    K("fetch_wait_ms", UINT, .off = offsetof(struct xd_source, fetch_wait_ms), .def = "1000",
+      .flags = XD_CF_NONZERO, .help = "Longest wait of one fetch when the stream is idle."),
+    K("ack_wait_ms", UINT, .off = offsetof(struct xd_source, ack_wait_ms), .def = "30000",
+      .flags = XD_CF_NONZERO,
+      .help = "A message not acknowledged this long after delivery is delivered again "
+              "(consumer's AckWait, set when the hub creates it)."),
+};
+static const struct xd_cfg_struct source_s = {
+    .what = "source",
+    .size = sizeof(struct xd_source),
+    .keys = source_keys,
+    .nkeys = NKEYS(source_keys),
+    .pos_off = POS(struct xd_source, pos),
+};
+
 static const struct xd_cfg_struct server_s = {
     .what = "server",
     .keys = server_keys,
@@ -1152,6 +1239,9 @@ static const struct xd_cfg_key root_keys[] = {
               "(docs/inbox.md)."),
     K("exceptions", TABLE, .off = offsetof(struct xd_config, exceptions), .sub = &exceptions_s,
       .help = "Who owns an exception and where new ones are announced (docs/exceptions.md)."),
+    K("sources", LIST, .off = offsetof(struct xd_config, sources),
+      .off_n = offsetof(struct xd_config, nsources), .sub = &source_s,
+      .help = "Event streams read by the hub: NATS JetStream consumers (docs/nats.md)."),
 };
 
 const struct xd_cfg_struct xd_cfg_root = {

@@ -1,9 +1,10 @@
 /* The API key file (see keyfile.h): lines of id, scopes, secret or its hash. */
 #include "core/keyfile.h"
-#include "core/redact.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/hex.h"
+#include "core/redact.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -41,17 +42,6 @@ static int id_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-' || c == '.' || c == ':';
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Splits s (modified) at spaces and tabs into at most max fields; returns how many. */
@@ -130,13 +120,9 @@ static int parse_line(struct parse *p, unsigned ln, char *text, struct xd_keyfil
             problem(p, ln, "secret: sha256: must be followed by 64 hex digits");
             return -1;
         }
-        for (int i = 0; i < 32; i++) {
-            int hi = hexval(sec[7 + 2 * i]), lo = hexval(sec[8 + 2 * i]);
-            if (hi < 0 || lo < 0) {
-                problem(p, ln, "secret: sha256: must be followed by 64 hex digits");
-                return -1;
-            }
-            e->sha256[i] = (unsigned char)(hi << 4 | lo);
+        if (xd_unhex(sec + 7, e->sha256, 32) < 0) {
+            problem(p, ln, "secret: sha256: must be followed by 64 hex digits");
+            return -1;
         }
     } else {
         if (strlen(sec) < 16) {

@@ -10,7 +10,7 @@
  *      allows an attempt, fetch the deliveries that may go now and start
  *      each one not already in flight: parse the stored event once, apply
  *      the route's filter (first step only) and the step's map, and hand the
- *      request to the curl multi client;
+ *      request to the curl multi client (or to a NATS target's publishers);
  *   3. submit the outcomes gathered so far to the store as one batch;
  *   4. let curl move transfers for up to a few milliseconds; completions
  *      are classified (OK / RETRY / FAIL, deliver/outcome.c), fed to the
@@ -30,6 +30,7 @@
 #include "deliver/backoff.h"
 #include "deliver/circuit.h"
 #include "deliver/http.h"
+#include "deliver/nats_target.h"
 #include "deliver/outcome.h"
 #include "deliver/rand.h"
 #include "deliver/target.h"
@@ -62,9 +63,10 @@ struct lane;
 struct target {
     struct lane *l;             /* the lane that sends for this target */
     const struct xd_target *cfg;
-    int http;                   /* type http: sent; other types are not built yet */
+    int http;                   /* type http (curl multi); nats targets have nats set */
     int local;                  /* the hub itself: rate steps */
     struct xd_http_target ht;   /* headers, bearer token, circuit breaker (type http) */
+    struct xd_nats_target *nats; /* type nats: its publishers (deliver/nats_target.h) */
     struct job *inflight[INFLIGHT_MAX];
     size_t ninflight;
     int64_t quiet_until;        /* no fetch before (ms, monotonic): circuit open, store down */
@@ -203,6 +205,11 @@ static void finish(struct lane *l, struct job *j, int state, int attempted,
     }
     if (state == XD_DLV_DEAD)
         r->exception = j->t->local ? "rating" : "dead_letter";
+    /*
+     * Exceptions open only with a dead letter, which keeps its error (a replay
+     * does not clear it): a first attempt with no error kept has none to resolve.
+     */
+    r->no_exception = j->d.attempts == 0 && !j->d.last_error;
     j->done = 1;
     j->next = l->outcomes;
     l->outcomes = j;
@@ -456,7 +463,7 @@ static void start(struct lane *l, struct target *t, struct job *j)
         fail_now(l, j, map ? "jq" : "internal");
         return;
     }
-    if (!t->http) {
+    if (!t->http && !t->nats) {
         xd_buf_printf(&j->error, "target %s: type %s is not supported yet", t->cfg->name,
                       t->cfg->type);
         fail_now(l, j, "config");
@@ -469,8 +476,10 @@ static void start(struct lane *l, struct target *t, struct job *j)
     event_trace(j->d.event_id, &trace);
     /* A charge is sent with its charge id as the key: it can never be billed twice. */
     const char *key = j->d.part && j->d.part[0] ? j->d.part : idem;
-    rc = xd_http_target_submit(l->http, &t->ht, j->payload.data, j->payload.len, key, &trace,
-                               on_http_done, j);
+    rc = t->nats ? xd_nats_target_submit(t->nats, j->payload.data, j->payload.len, key, &trace,
+                                         on_http_done, j)
+                 : xd_http_target_submit(l->http, &t->ht, j->payload.data, j->payload.len, key,
+                                         &trace, on_http_done, j);
     if (rc < 0) {
         /* Not sent: it stays pending and is fetched again shortly. */
         xd_circuit_release(&t->ht.circuit, j->permit);
@@ -497,8 +506,9 @@ static void fetched(void *ctx, struct xd_stored_dlv *row)
     struct fetch_ctx *c = ctx;
     struct target *t = c->t;
     uint64_t kh = hash_str(row->bkey);
-    enum xd_permit permit = t->http ? xd_circuit_allow(&t->ht.circuit, (uint64_t)xd_mono_ms())
-                                    : XD_PERMIT_NORMAL;
+    enum xd_permit permit = t->http || t->nats
+                                ? xd_circuit_allow(&t->ht.circuit, (uint64_t)xd_mono_ms())
+                                : XD_PERMIT_NORMAL;
     if (permit == XD_PERMIT_DENY) {
         xd_stored_dlv_dispose(row);
         return;
@@ -536,7 +546,7 @@ static int pump(struct lane *l, struct target *t, int64_t mono)
         t->quiet_until = mono + 200;
         return 0;
     }
-    if (t->http && xd_circuit_state(&t->ht.circuit) != XD_CIRCUIT_CLOSED) {
+    if ((t->http || t->nats) && xd_circuit_state(&t->ht.circuit) != XD_CIRCUIT_CLOSED) {
         /*
          * Open: nothing before the cool-down ends. Half-open with the probe out
          * (UINT64_MAX): nothing until it is answered, which wakes this loop;
@@ -696,6 +706,8 @@ static void *dispatch_main(void *arg)
             for (size_t i = 0; i < l->ntargets; i++)
                 more |= pump(l, l->targets[i], mono);
         }
+        for (size_t i = 0; i < l->ntargets; i++) /* NATS publishes that ended */
+            xd_nats_target_poll(l->targets[i]->nats);
         flush_outcomes(l);
         int wait = more || atomic_load(&l->nudged) ? 0 : IDLE_POLL_MS;
         if (stopping)
@@ -705,13 +717,21 @@ static void *dispatch_main(void *arg)
     return NULL;
 }
 
-static int target_setup(struct target *t, const struct xd_target *cfg, struct xd_buf *err)
+static void nats_wake(void *d)
+{
+    xd_dispatch_nudge(d);
+}
+
+static int target_setup(struct xd_dispatcher *d, struct target *t, const struct xd_target *cfg,
+                        struct xd_buf *err)
 {
     t->cfg = cfg;
     t->st.target = cfg->name;
     t->http = cfg->type && strcmp(cfg->type, "http") == 0;
     if (!t->http) {
         xd_circuit_init(&t->ht.circuit, &(struct xd_circuit_opts){0});
+        if (cfg->type && strcmp(cfg->type, "nats") == 0)
+            return xd_nats_target_create(cfg, nats_wake, d, &t->nats, err);
         return 0;
     }
     return xd_http_target_init(&t->ht, cfg, err);
@@ -740,6 +760,7 @@ static void dispatcher_free(struct xd_dispatcher *d)
     for (size_t i = 0; i < d->ntargets; i++) {
         if (d->targets[i].http)
             xd_http_target_dispose(&d->targets[i].ht);
+        xd_nats_target_destroy(d->targets[i].nats);
     }
     free(d->targets);
     xd_rate_step_destroy(d->rate_step);
@@ -835,7 +856,7 @@ int xd_dispatch_start(const struct xd_config *cfg, const struct xd_routes *route
         d->off[i + 1] = d->off[i] + cfg->routes[i].nsteps;
     for (size_t i = 0; i < cfg->ntargets; i++) {
         d->ntargets++;
-        rc = target_setup(&d->targets[i], &cfg->targets[i], err);
+        rc = target_setup(d, &d->targets[i], &cfg->targets[i], err);
         if (rc < 0)
             goto fail;
     }
@@ -905,6 +926,10 @@ static void lane_stop(struct lane *l)
     /* Outcome batches still with the store must come back before anything is freed. */
     while (atomic_load(&l->batches_out) > 0)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
+    for (size_t i = 0; i < l->ntargets; i++) { /* NATS publishes in flight end: outcomes */
+        xd_nats_target_destroy(l->targets[i]->nats);
+        l->targets[i]->nats = NULL;
+    }
     /*
      * Whatever is still in flight is cancelled by destroying the client (its
      * callbacks run now); outcomes are then recorded synchronously.

@@ -28,6 +28,7 @@
 #include "audit/chain.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/hex.h"
 #include "ingest/event.h"
 
 #include <inttypes.h>
@@ -1016,7 +1017,7 @@ static int pg_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
                 return rc;
         }
     }
-    if (o->state == XD_DLV_DONE) {
+    if (o->state == XD_DLV_DONE && !o->no_exception) {
         /* A delivery that made it (after a replay) settles its open exception. */
         p.n = 0;
         p_i64(&p, o->delivery_id);
@@ -1509,17 +1510,8 @@ static int pg_charge_counts(struct xd_store_conn *c,
 /* Hex text (encode(..., 'hex')) into a 32-byte hash; anything else leaves zeros. */
 static void hex_hash(const char *s, unsigned char out[32])
 {
-    memset(out, 0, 32);
-    if (!s || strlen(s) != 64)
-        return;
-    for (int i = 0; i < 32; i++) {
-        unsigned v = 0;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1) {
-            memset(out, 0, 32);
-            return;
-        }
-        out[i] = (unsigned char)v;
-    }
+    if (xd_unhex(s, out, 32) < 0)
+        memset(out, 0, 32);
 }
 
 static int pg_audit_head(struct xd_store_conn *c, int64_t *seq, unsigned char hash[32])

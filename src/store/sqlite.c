@@ -999,7 +999,7 @@ static int sq_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
                 return rc;
         }
     }
-    if (o->state == XD_DLV_DONE) {
+    if (o->state == XD_DLV_DONE && !o->no_exception) {
         /* A delivery that made it (after a replay) settles its open exception. */
         rc = stmt(c, ST_EXC_RESOLVE, &st);
         if (rc < 0)

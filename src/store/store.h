@@ -119,6 +119,12 @@ struct xd_outcome_rec {
     /* Opens an exception of this category (reason: error) unless one is open. */
     const char *exception;
     int only_if_dead;    /* replay: change nothing unless the delivery is dead now */
+    /*
+     * The caller knows no exception can be open for this delivery (it was
+     * never dead-lettered: first attempt, no error kept), so a DONE need not
+     * look for one to resolve.
+     */
+    int no_exception;
     int reset_attempts;  /* replay: attempts start again from 0 */
 };
 
