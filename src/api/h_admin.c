@@ -20,9 +20,11 @@ void xd_h_admin_reload(struct xd_req *r)
         xd_buf_init(&why);
         int wrc = xd_watch_reload_current(r->srv->cfg->path, &why);
         if (wrc == 0)
-            xd_buf_puts(&report, "; xref tables and exception owners reloaded");
+            xd_info("reload: xref tables and exception owners reloaded from %s",
+                    r->srv->cfg->path);
         else if (wrc != XD_ENOTFOUND)
-            xd_buf_printf(&report, "; xref tables not reloaded: %s", xd_buf_str(&why));
+            xd_warn("reload: xref tables not reloaded from %s: %s", r->srv->cfg->path,
+                    xd_buf_str(&why));
         xd_buf_dispose(&why);
     }
     const char *who = r->key ? r->key->id : "anonymous";
