@@ -110,6 +110,9 @@ void xd_h_exception_get(struct xd_req *r);
 void xd_h_exception_patch(struct xd_req *r);
 void xd_h_billing_close(struct xd_req *r);
 void xd_h_metrics(struct xd_req *r);
+void xd_h_reconciliation_get(struct xd_req *r);
+void xd_h_reconciliation_post(struct xd_req *r);
+void xd_h_ledger_get(struct xd_req *r);
 
 /* Called again when a suspended request is resumed. */
 void xd_h_events_post_resume(struct xd_req *r);

@@ -30,6 +30,7 @@
 #include "deliver/target.h"
 #include "deliver/trace.h"
 #include "formats/json.h"
+#include "reconcile/ack.h"
 #include "route/rate_step.h"
 #include "route/route.h"
 #include "store/store.h"
@@ -74,6 +75,7 @@ struct job {
     struct xd_buf payload;
     struct xd_buf error;
     struct xd_rate_result rated; /* a rate step's charges, recorded with its outcome */
+    struct xd_buf ack;           /* the target's ack program on its 2xx answer (reconcile/) */
     struct xd_outcome_rec rec;
     int done;           /* rec is filled */
     struct job *next;   /* in the outcome list */
@@ -100,6 +102,7 @@ struct xd_dispatcher {
     struct xd_jq **maps;    /* per route and step: cfg->routes[i].steps[k] at maps[off[i] + k] */
     struct xd_jq **filters; /* per route */
     size_t *off;
+    struct xd_acks *acks;   /* targets' ack programs (NULL: none) */
 
     struct job *outcomes;   /* finished attempts waiting to be submitted */
     size_t noutcomes;
@@ -140,6 +143,7 @@ static void job_free(struct job *j)
     xd_stored_dlv_dispose(&j->d);
     xd_buf_dispose(&j->payload);
     xd_buf_dispose(&j->error);
+    xd_buf_dispose(&j->ack);
     free(j);
 }
 
@@ -168,6 +172,8 @@ static void finish(struct xd_dispatcher *d, struct job *j, int state, int attemp
     r->error = j->error.len ? j->error.data : NULL;
     r->error_class = error_class;
     r->next_ms = j->d.next_ms;
+    r->ack = j->ack.len ? j->ack.data : NULL;
+    r->ack_len = j->ack.len;
     if (state == XD_DLV_DEAD && j->payload.len) {
         r->payload = j->payload.data;
         r->payload_len = j->payload.len;
@@ -262,6 +268,7 @@ static void on_http_done(void *user, const struct xd_http_result *res)
     case XD_OUT_OK:
         state = XD_DLV_DONE;
         t->st.ok++;
+        xd_acks_run(t->d->acks, t->cfg->name, res->body, res->body_len, &j->ack);
         if (j->d.part && j->d.part[0] && j->occurred_ms)
             observe_s2c(t->d, (double)(xd_now_ms() - j->occurred_ms) / 1000.0);
         break;
@@ -689,6 +696,7 @@ static void dispatcher_free(struct xd_dispatcher *d)
     free(d->maps);
     free(d->filters);
     free(d->off);
+    xd_acks_destroy(d->acks);
     xd_http_client_destroy(d->http);
     pthread_mutex_destroy(&d->mu);
     free(d);
@@ -764,6 +772,8 @@ int xd_dispatch_start(const struct xd_config *cfg, const struct xd_routes *route
             goto fail;
     }
     rc = compile_programs(d, err);
+    if (rc == 0)
+        rc = xd_acks_create(cfg, &d->acks, err);
     if (rc < 0)
         goto fail;
     if (routes_rate(cfg)) {

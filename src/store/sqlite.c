@@ -18,6 +18,7 @@
  * - Every SQLite result code is mapped here to an xd_err (err_map[]).
  */
 #include "store/store_int.h"
+#include "store/sqlite_int.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "ingest/event.h"
@@ -137,6 +138,19 @@ static const char *const migrations[] = {
     " updated_ms INTEGER NOT NULL);"
     "CREATE INDEX exceptions_state ON exceptions(state, id);"
     "CREATE INDEX exceptions_open_delivery ON exceptions(delivery_id) WHERE state != 'resolved';",
+    /*
+     * 2 -> 3: reconciliation (store/sqlite_recon.c). acks keeps what a
+     * target's `ack` program made of its 2xx answer (its reference, the
+     * quantity it booked), one row per delivery, the latest answer. An
+     * exception may carry a break key: at most one not resolved per key.
+     */
+    "CREATE TABLE acks ("
+    " delivery_id INTEGER PRIMARY KEY,"
+    " at_ms INTEGER NOT NULL,"
+    " ack TEXT NOT NULL);"
+    "ALTER TABLE exceptions ADD COLUMN break_key TEXT;"
+    "CREATE INDEX exceptions_open_break ON exceptions(break_key)"
+    " WHERE break_key IS NOT NULL AND state != 'resolved';",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -895,6 +909,11 @@ static int sq_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
             return fail(c, rc, "insert attempt");
     }
 
+    if (o->ack) {
+        rc = xd_sqlite_record_ack(c, o, now_ms);
+        if (rc < 0)
+            return rc;
+    }
     for (size_t i = 0; i < o->ncharges; i++) {
         int added;
         rc = sq_add_charge(c, &o->charges[i], o->charges[i].event_seq, now_ms, &added);
@@ -1355,6 +1374,8 @@ static int sq_exc_op(struct xd_store_conn *c, const struct xd_exc_op *op, int64_
     sqlite3_stmt *st = NULL;
     int rc;
     *res = 1;
+    if (op->open && op->key)
+        return xd_sqlite_open_keyed(c, op, now_ms);
     if (op->open) {
         rc = sqlite3_prepare_v2(c->db,
                                 "INSERT INTO exceptions (category, event_id, reason, created_ms,"
@@ -1446,6 +1467,16 @@ static const char *sq_errmsg(struct xd_store_conn *c)
     return c->msg[0] ? c->msg : "no error";
 }
 
+sqlite3 *xd_sqlite_db(struct xd_store_conn *c)
+{
+    return c->db;
+}
+
+int xd_sqlite_fail(struct xd_store_conn *c, int rc, const char *what)
+{
+    return fail(c, rc, what);
+}
+
 const struct xd_store_driver xd_store_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -1478,5 +1509,8 @@ const struct xd_store_driver xd_store_sqlite = {
     .list_exceptions = sq_list_exceptions,
     .get_exception = sq_get_exception,
     .charge_counts = sq_charge_counts,
+    .recon_events = xd_sqlite_recon_events,
+    .recon_deliveries = xd_sqlite_recon_deliveries,
+    .keyed_open = xd_sqlite_keyed_open,
     .errmsg = sq_errmsg,
 };
