@@ -867,7 +867,7 @@ int xd_recon_report_text(const struct xd_recon_report *r, struct xd_buf *o)
     xd_buf_putc(o, '\n');
     for (size_t i = 0; i < r->n; i++) {
         const struct xd_recon_break *b = &r->breaks[i];
-        xd_buf_printf(o, "  [!!] %-19s %s %s", b->category, xd_obj_type_name(b->obj_type),
+        xd_buf_printf(o, "  break %-19s %s %s", b->category, xd_obj_type_name(b->obj_type),
                       b->obj_key);
         if (b->warehouse || b->customer)
             xd_buf_printf(o, " (%s%s%s)", b->warehouse ? b->warehouse : "",
@@ -882,7 +882,7 @@ int xd_recon_report_text(const struct xd_recon_report *r, struct xd_buf *o)
             xd_buf_printf(o, ", exception #%lld", (long long)b->exception_id);
         xd_buf_putc(o, '\n');
         if (b->detail)
-            xd_buf_printf(o, "         %s\n", b->detail);
+            xd_buf_printf(o, "        %s\n", b->detail);
     }
     if (r->n)
         xd_buf_printf(o, "result: %zu break%s (%zu exception%s opened, %zu resolved)\n", r->n,
