@@ -182,9 +182,10 @@ struct xd_recon_report;
  * Builds the ERP's and billing's exports (CSV) from what the reference
  * systems recorded and runs the hub's reconciliation report with them
  * (reconcile/report.h), opening an exception per break. When the store
- * holds earlier runs (--keep), their charges are not in this run's billing:
- * the exports are then left out (*exports = 0). 0, or a negative xd_err
- * with err filled.
+ * holds earlier runs (--keep), their charges are not in this run's billing,
+ * and every run replays the same day (its snapshots, their storage charges):
+ * the exports are then left out (*exports = 0) and no exception is opened.
+ * 0, or a negative xd_err with err filled.
  */
 int xd_demo_reconcile(const struct xd_demo_run *run, struct xd_recon_report *rep, int *exports,
                       struct xd_buf *err);
