@@ -13,11 +13,11 @@
 
 struct tab_reader {
     struct xd_csv_table *t;
-    char **rec;      /* the current record's cells */
+    char **rec; /* the current record's cells */
     size_t nrec, cap;
-    size_t rowcap;   /* rows allocated in t->cells */
-    size_t records;  /* records seen, the header included */
-    int rc;          /* first failure */
+    size_t rowcap;  /* rows allocated in t->cells */
+    size_t records; /* records seen, the header included */
+    int rc;         /* first failure */
     struct xd_buf *err;
 };
 

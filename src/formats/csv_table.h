@@ -21,7 +21,7 @@ struct xd_buf;
 #define XD_CSV_TABLE_MAX_COLS 256
 
 struct xd_csv_table {
-    char **head;  /* ncols column names, trimmed of spaces */
+    char **head; /* ncols column names, trimmed of spaces */
     size_t ncols;
     char **cells; /* nrows * ncols cells; a short row's missing cells are "" */
     size_t nrows; /* data rows (the header not counted) */

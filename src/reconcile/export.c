@@ -23,8 +23,7 @@ static int need_col(const struct xd_csv_table *t, const char *col, const char *k
     if (i >= 0)
         return i;
     if (err) {
-        xd_buf_printf(err, "%s: no column '%s' (reconcile.%s; columns:", name, col ? col : "",
-                      key);
+        xd_buf_printf(err, "%s: no column '%s' (reconcile.%s; columns:", name, col ? col : "", key);
         for (size_t k = 0; k < t->ncols; k++)
             xd_buf_printf(err, "%s %s", k ? "," : "", t->head[k]);
         xd_buf_putc(err, ')');
@@ -107,8 +106,9 @@ int xd_erp_export_read(const struct xd_export_columns *cols, const char *buf, si
         }
         if (*ty && xd_obj_type_parse(ty) < 0) {
             if (err)
-                xd_buf_printf(err, "%s: row %zu: %s: '%.40s' is not shipment, receipt or "
-                                   "adjustment",
+                xd_buf_printf(err,
+                              "%s: row %zu: %s: '%.40s' is not shipment, receipt or "
+                              "adjustment",
                               name, row, cols->type, ty);
             rc = XD_EINVAL;
             goto out;
@@ -284,8 +284,7 @@ static const struct xd_lg_post *accepted(const struct xd_lg_event *e)
 {
     const struct xd_lg_post *p = NULL;
     for (size_t k = 0; k < e->nposts; k++)
-        if (e->posts[k].state == XD_DLV_DONE &&
-            (!p || e->posts[k].updated_ms > p->updated_ms))
+        if (e->posts[k].state == XD_DLV_DONE && (!p || e->posts[k].updated_ms > p->updated_ms))
             p = &e->posts[k];
     return p;
 }
@@ -413,9 +412,9 @@ static void by_charge(struct xd_recon_ctx *c, const struct xd_billing_export *x)
         if (ch && !xd_recon_in_window(c, ch->day))
             continue;
         if (row->times > 1) {
-            struct xd_recon_break *b = xd_recon_add(
-                c, "duplicate_charge", "billing_export", o ? o->type : XD_OBJ_CHARGE,
-                o ? o->key : row->key, "billing_export/duplicate_charge:%s", row->key);
+            struct xd_recon_break *b =
+                xd_recon_add(c, "duplicate_charge", "billing_export", o ? o->type : XD_OBJ_CHARGE,
+                             o ? o->key : row->key, "billing_export/duplicate_charge:%s", row->key);
             if (!b)
                 break;
             xd_recon_set_obj(b, o);
@@ -454,9 +453,9 @@ static void by_charge(struct xd_recon_ctx *c, const struct xd_billing_export *x)
             continue;
         if (cur_differs)
             xd_dec_sub(one, ch->amount, &diff);
-        struct xd_recon_break *b = xd_recon_add(
-            c, "amount_mismatch", "billing,billing_export", o ? o->type : XD_OBJ_CHARGE,
-            o ? o->key : row->key, "billing_export/amount_mismatch:%s", row->key);
+        struct xd_recon_break *b = xd_recon_add(c, "amount_mismatch", "billing,billing_export",
+                                                o ? o->type : XD_OBJ_CHARGE, o ? o->key : row->key,
+                                                "billing_export/amount_mismatch:%s", row->key);
         if (!b)
             break;
         xd_recon_set_obj(b, o);
@@ -491,8 +490,9 @@ static void by_charge(struct xd_recon_ctx *c, const struct xd_billing_export *x)
         b->difference = xd_recon_dec(xd_dec_neg(ch->amount));
         b->currency = ch->currency ? strdup(ch->currency) : NULL;
         b->age_ms = xd_recon_age(c, ch->bill_ms);
-        xd_recon_detail(b, "%s %s: %s accepted it (2xx%s%s) but the billing export does not list "
-                           "it",
+        xd_recon_detail(b,
+                        "%s %s: %s accepted it (2xx%s%s) but the billing export does not list "
+                        "it",
                         ch->code, ch->charge_id, ch->bill_target ? ch->bill_target : "billing",
                         ch->bill_reference ? ", reference " : "",
                         ch->bill_reference ? ch->bill_reference : "");
@@ -595,8 +595,9 @@ static void by_reference(struct xd_recon_ctx *c, const struct xd_billing_export 
         b->actual = xd_recon_dec(row->amount);
         b->difference = xd_recon_dec(row->amount);
         b->currency = row->currency ? strdup(row->currency) : NULL;
-        xd_recon_detail(b, "billing has %s for reference %s (row %zu) that the hub never "
-                           "charged (or not in these dates)",
+        xd_recon_detail(b,
+                        "billing has %s for reference %s (row %zu) that the hub never "
+                        "charged (or not in these dates)",
                         b->actual, row->key, row->row);
     }
     free(v);

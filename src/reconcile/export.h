@@ -26,11 +26,11 @@ struct xd_export_columns;
 struct xd_recon_ctx;
 
 struct xd_erp_doc {
-    char *type;        /* "shipment", ... or NULL when the export has no type column */
+    char *type; /* "shipment", ... or NULL when the export has no type column */
     char *document;
-    char *reference;   /* the ERP's document number (first row's), or NULL */
+    char *reference; /* the ERP's document number (first row's), or NULL */
     struct xd_dec qty;
-    size_t row;        /* its first row */
+    size_t row; /* its first row */
 };
 struct xd_erp_export {
     struct xd_erp_doc *docs; /* sorted by document, then type */
@@ -39,17 +39,17 @@ struct xd_erp_export {
 };
 
 struct xd_bill_row {
-    char *key;         /* charge id, or reference when the export has no charge id column */
-    char *currency;    /* or NULL */
+    char *key;      /* charge id, or reference when the export has no charge id column */
+    char *currency; /* or NULL */
     struct xd_dec amount;
-    size_t row;        /* its first row */
-    size_t times;      /* rows with this key (a charge id listed twice: 2) */
+    size_t row;   /* its first row */
+    size_t times; /* rows with this key (a charge id listed twice: 2) */
 };
 struct xd_billing_export {
     struct xd_bill_row *v; /* sorted by key */
     size_t n;
     size_t rows;
-    int by_reference;  /* keys are references, not charge ids */
+    int by_reference; /* keys are references, not charge ids */
 };
 
 /*

@@ -144,8 +144,7 @@ static void on_event(void *ctx, const struct xd_recon_event *e)
     char keybuf[400];
     if (po.type == XD_OBJ_STORAGE_DAY) {
         const char *as_of = str_at(data, "as_of");
-        snprintf(keybuf, sizeof keybuf, "%s:%s:%s", cu ? cu : "", wh ? wh : "",
-                 as_of ? as_of : "");
+        snprintf(keybuf, sizeof keybuf, "%s:%s:%s", cu ? cu : "", wh ? wh : "", as_of ? as_of : "");
         doc = keybuf;
     }
     if (po.type < 0 || !doc) {
@@ -200,8 +199,7 @@ static void on_charge(void *ctx, struct xd_charge_rec *c)
 {
     struct build *b = ctx;
     struct xd_recon_ledger *lg = b->lg;
-    if (b->rc == 0 &&
-        grow((void **)&lg->charges, &b->chcap, lg->ncharges, sizeof *lg->charges) < 0)
+    if (b->rc == 0 && grow((void **)&lg->charges, &b->chcap, lg->ncharges, sizeof *lg->charges) < 0)
         b->rc = XD_ENOMEM;
     if (b->rc < 0) {
         xd_charge_rec_dispose(c);
@@ -220,8 +218,8 @@ static void on_charge(void *ctx, struct xd_charge_rec *c)
     x->currency = c->currency;
     x->service_date = c->service_date;
     x->unit = c->unit;
-    c->charge_id = c->event_id = c->reverses = c->customer = c->code = c->warehouse =
-        c->reference = c->currency = c->service_date = c->unit = NULL;
+    c->charge_id = c->event_id = c->reverses = c->customer = c->code = c->warehouse = c->reference =
+        c->currency = c->service_date = c->unit = NULL;
     if (xd_dec_parse(c->amount ? c->amount : "0", &x->amount) < 0)
         x->amount = xd_dec_int(0);
     x->source = c->source;
@@ -448,8 +446,7 @@ static int group(struct build *b)
         for (size_t k = 0; k < o->nevents && o->type == XD_OBJ_SHIPMENT; k++) {
             const struct xd_lg_event *e = &lg->events[o->events[k]];
             if (e->type == XD_EV_SHIPMENT_VOIDED &&
-                (o->current == SIZE_MAX ||
-                 e->occurred_ms >= lg->events[o->current].occurred_ms)) {
+                (o->current == SIZE_MAX || e->occurred_ms >= lg->events[o->current].occurred_ms)) {
                 o->voided = 1;
                 o->void_event = o->events[k];
             }
@@ -459,7 +456,6 @@ static int group(struct build *b)
     free(ix);
     return rc;
 }
-
 
 static int tie_charges(struct xd_recon_ledger *lg)
 {
@@ -692,8 +688,9 @@ int xd_ledger_object_json(const struct xd_recon_ledger *lg, const struct xd_lg_o
             xd_buf_json_str(out, e->event_id);
             xd_buf_puts(out, ",\"target\":");
             xd_buf_json_str(out, p->target);
-            xd_buf_printf(out, ",\"state\":\"%s\",\"attempts\":%u,\"at\":",
-                          xd_dlv_state_name(p->state), p->attempts);
+            xd_buf_printf(out,
+                          ",\"state\":\"%s\",\"attempts\":%u,\"at\":", xd_dlv_state_name(p->state),
+                          p->attempts);
             put_time(out, p->state == XD_DLV_DONE ? p->updated_ms : 0);
             xd_buf_puts(out, ",\"reference\":");
             put_str(out, p->reference);

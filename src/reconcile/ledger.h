@@ -44,12 +44,12 @@ int xd_obj_type_parse(const char *name); /* -1 when unknown */
 struct xd_lg_post {
     char *target, *route;
     unsigned step, attempts;
-    int state;          /* enum xd_dlv_state */
+    int state; /* enum xd_dlv_state */
     int last_status;
     char *last_error;   /* NULL when none */
     int64_t updated_ms; /* for a done posting: when the target accepted it */
     /* From the target's ack program (NULL / has_qty 0 when it kept none). */
-    char *ack;          /* the program's JSON */
+    char *ack; /* the program's JSON */
     char *reference;
     char *ack_error;
     struct xd_dec qty;
@@ -61,20 +61,20 @@ struct xd_lg_post {
 struct xd_lg_event {
     int64_t seq;
     char *event_id;
-    int type;           /* enum xd_event_type */
-    size_t obj;         /* its object, an index in xd_ledger.objs */
+    int type;   /* enum xd_event_type */
+    size_t obj; /* its object, an index in xd_ledger.objs */
     int64_t received_ms;
     int64_t occurred_ms;
-    long day;           /* service day (occurred_at's UTC date; as_of for snapshots) */
-    struct xd_dec qty;  /* sum of lines[].qty, qty_delta, or sum of items[].qty */
+    long day;          /* service day (occurred_at's UTC date; as_of for snapshots) */
+    struct xd_dec qty; /* sum of lines[].qty, qty_delta, or sum of items[].qty */
     int has_qty;
     struct xd_lg_post *posts;
     size_t nposts;
-    int rate_state;     /* the rate step's delivery state, -1 when the event has none */
-    char *rate_route;   /* that step's route and step (billing comes after it) */
+    int rate_state;   /* the rate step's delivery state, -1 when the event has none */
+    char *rate_route; /* that step's route and step (billing comes after it) */
     unsigned rate_step;
     char *rate_error;
-    char *body;         /* kept for snapshots only (storage is rated again from it) */
+    char *body; /* kept for snapshots only (storage is rated again from it) */
 };
 
 /* One charge and what billing made of it. */
@@ -82,31 +82,31 @@ struct xd_lg_charge {
     char *charge_id, *event_id, *reverses, *customer, *code, *warehouse, *reference, *currency,
         *service_date, *unit;
     struct xd_dec amount;
-    int source;            /* enum xd_event_type of the event rated */
+    int source; /* enum xd_event_type of the event rated */
     unsigned band;
     int64_t created_ms;
-    long day;              /* service_date */
-    size_t event;          /* index in xd_ledger.events, SIZE_MAX when not there */
-    int reversed;          /* a reversal of it is recorded */
-    int bill_state;        /* its billing delivery's state, -1 when it has none */
+    long day;       /* service_date */
+    size_t event;   /* index in xd_ledger.events, SIZE_MAX when not there */
+    int reversed;   /* a reversal of it is recorded */
+    int bill_state; /* its billing delivery's state, -1 when it has none */
     char *bill_target;
     char *bill_error;
-    char *bill_reference;  /* from billing's ack program */
-    int64_t bill_ms;       /* when billing accepted it */
+    char *bill_reference; /* from billing's ack program */
+    int64_t bill_ms;      /* when billing accepted it */
 };
 
 /* One business object. */
 struct xd_lg_object {
-    int type;              /* enum xd_obj_type */
-    char *key;             /* SHP-1; storage days CUSTOMER:WAREHOUSE:YYYY-MM-DD */
+    int type;  /* enum xd_obj_type */
+    char *key; /* SHP-1; storage days CUSTOMER:WAREHOUSE:YYYY-MM-DD */
     char *warehouse, *customer;
-    size_t *events;        /* indices in xd_ledger.events, journal order */
+    size_t *events; /* indices in xd_ledger.events, journal order */
     size_t nevents;
-    size_t *charges;       /* indices in xd_ledger.charges */
+    size_t *charges; /* indices in xd_ledger.charges */
     size_t ncharges;
-    size_t current;        /* the event that says what it is now (its latest confirmation) */
-    int voided;            /* a shipment whose latest confirmation was voided */
-    size_t void_event;     /* that void */
+    size_t current;    /* the event that says what it is now (its latest confirmation) */
+    int voided;        /* a shipment whose latest confirmation was voided */
+    size_t void_event; /* that void */
 };
 
 struct xd_recon_ledger {

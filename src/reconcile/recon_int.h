@@ -19,11 +19,11 @@ struct xd_recon_ctx {
     const struct xd_config *cfg;
     const struct xd_recon_ledger *lg;
     struct xd_recon_report *r;
-    size_t cap;              /* breaks allocated in r */
-    long from, to;           /* service days of the window, inclusive */
+    size_t cap;    /* breaks allocated in r */
+    long from, to; /* service days of the window, inclusive */
     int64_t now, grace_ms;
     struct xd_dec qtol, atol;
-    int rc;                  /* first failure (XD_ENOMEM): the run fails */
+    int rc; /* first failure (XD_ENOMEM): the run fails */
 };
 
 /*

@@ -44,8 +44,9 @@ int xd_recon_overdue(const struct xd_recon_ctx *c, int64_t since_ms)
     return xd_recon_age(c, since_ms) >= c->grace_ms;
 }
 
-struct xd_recon_break *xd_recon_add(struct xd_recon_ctx *c, const char *category, const char *systems,
-                                  int obj_type, const char *obj_key, const char *fmt, ...)
+struct xd_recon_break *xd_recon_add(struct xd_recon_ctx *c, const char *category,
+                                    const char *systems, int obj_type, const char *obj_key,
+                                    const char *fmt, ...)
 {
     struct xd_recon_report *r = c->r;
     if (c->rc < 0)
@@ -99,4 +100,3 @@ void xd_recon_detail(struct xd_recon_break *b, const char *fmt, ...)
     free(b->detail);
     b->detail = xd_buf_steal(&d);
 }
-

@@ -94,8 +94,8 @@ static void check_postings(struct xd_recon_ctx *c)
                     continue;
                 struct xd_recon_break *b =
                     xd_recon_add(c, "quantity_mismatch", "wms,erp", o->type, o->key,
-                        "quantity_mismatch:%s:%s:%s:%s", xd_obj_type_name(o->type), o->key,
-                        e->event_id, p->target);
+                                 "quantity_mismatch:%s:%s:%s:%s:%s", xd_obj_type_name(o->type),
+                                 o->key, e->event_id, p->route, p->target);
                 if (!b)
                     return;
                 xd_recon_set_obj(b, o);
@@ -105,15 +105,15 @@ static void check_postings(struct xd_recon_ctx *c)
                 b->difference = xd_recon_dec(diff);
                 b->age_ms = xd_recon_age(c, p->ack_ms ? p->ack_ms : p->updated_ms);
                 xd_recon_detail(b, "the WMS %s %s, %s acknowledged %s (reference %s)",
-                           event_verb(e->type), b->expected, p->target, b->actual,
-                           p->reference ? p->reference : "none");
+                                event_verb(e->type), b->expected, p->target, b->actual,
+                                p->reference ? p->reference : "none");
                 continue;
             }
             if (p->state == XD_DLV_SKIPPED || !xd_recon_overdue(c, e->received_ms))
                 continue;
-            struct xd_recon_break *b =
-                xd_recon_add(c, "not_posted", "wms,erp", o->type, o->key, "not_posted:%s:%s:%s:%s",
-                    xd_obj_type_name(o->type), o->key, e->event_id, p->target);
+            struct xd_recon_break *b = xd_recon_add(
+                c, "not_posted", "wms,erp", o->type, o->key, "not_posted:%s:%s:%s:%s:%s",
+                xd_obj_type_name(o->type), o->key, e->event_id, p->route, p->target);
             if (!b)
                 return;
             xd_recon_set_obj(b, o);
@@ -125,8 +125,9 @@ static void check_postings(struct xd_recon_ctx *c)
             }
             b->age_ms = xd_recon_age(c, e->received_ms);
             xd_recon_detail(b, "%s, not posted: %s %s after %u attempt%s%s%s", event_verb(e->type),
-                       p->target, state_words(p->state), p->attempts, p->attempts == 1 ? "" : "s",
-                       p->last_error ? ": " : "", p->last_error ? p->last_error : "");
+                            p->target, state_words(p->state), p->attempts,
+                            p->attempts == 1 ? "" : "s", p->last_error ? ": " : "",
+                            p->last_error ? p->last_error : "");
         }
     }
 }
@@ -175,18 +176,17 @@ static void check_billing(struct xd_recon_ctx *c)
             if (e->rate_state != XD_DLV_DONE) {
                 if (e->rate_state == XD_DLV_SKIPPED || !xd_recon_overdue(c, since))
                     continue;
-                struct xd_recon_break *b =
-                    xd_recon_add(c, "posted_not_billed", "erp,billing", o->type, o->key,
-                        "posted_not_billed:%s:%s:%s", xd_obj_type_name(o->type), o->key,
-                        e->event_id);
+                struct xd_recon_break *b = xd_recon_add(
+                    c, "posted_not_billed", "erp,billing", o->type, o->key,
+                    "posted_not_billed:%s:%s:%s", xd_obj_type_name(o->type), o->key, e->event_id);
                 if (!b)
                     return;
                 xd_recon_set_obj(b, o);
                 b->event_id = strdup(e->event_id);
                 b->age_ms = xd_recon_age(c, since);
                 xd_recon_detail(b, "%s and posted, not rated: the rate step is %s%s%s",
-                           event_verb(e->type), state_words(e->rate_state),
-                           e->rate_error ? ": " : "", e->rate_error ? e->rate_error : "");
+                                event_verb(e->type), state_words(e->rate_state),
+                                e->rate_error ? ": " : "", e->rate_error ? e->rate_error : "");
                 continue;
             }
             if (!route_bills(c->cfg, e->rate_route, e->rate_step))
@@ -214,8 +214,8 @@ static void check_billing(struct xd_recon_ctx *c)
             if (!n)
                 continue;
             struct xd_recon_break *b = xd_recon_add(c, "posted_not_billed", "erp,billing", o->type,
-                                           o->key, "posted_not_billed:%s:%s:%s",
-                                           xd_obj_type_name(o->type), o->key, e->event_id);
+                                                    o->key, "posted_not_billed:%s:%s:%s",
+                                                    xd_obj_type_name(o->type), o->key, e->event_id);
             if (!b)
                 return;
             xd_recon_set_obj(b, o);
@@ -227,9 +227,9 @@ static void check_billing(struct xd_recon_ctx *c)
             b->charge_id = strdup(first->charge_id);
             b->age_ms = xd_recon_age(c, oldest);
             xd_recon_detail(b, "%zu charge%s not accepted by billing (%s %s %s%s%s)", n,
-                       n == 1 ? "" : "s", first->charge_id, first->code,
-                       state_words(first->bill_state), first->bill_error ? ": " : "",
-                       first->bill_error ? first->bill_error : "");
+                            n == 1 ? "" : "s", first->charge_id, first->code,
+                            state_words(first->bill_state), first->bill_error ? ": " : "",
+                            first->bill_error ? first->bill_error : "");
         }
     }
 }
@@ -256,8 +256,8 @@ static void check_voids(struct xd_recon_ctx *c)
                     continue;
                 currency = ch->currency;
             } else if (ch->reverses && ch->reverses[0] &&
-                       (!stuck || (ch->bill_state == XD_DLV_DEAD &&
-                                   stuck->bill_state != XD_DLV_DEAD))) {
+                       (!stuck ||
+                        (ch->bill_state == XD_DLV_DEAD && stuck->bill_state != XD_DLV_DEAD))) {
                 stuck = ch; /* a refused reversal says most */
             }
             if ((!ch->reverses || !ch->reverses[0]) && !ch->reversed &&
@@ -269,7 +269,7 @@ static void check_voids(struct xd_recon_ctx *c)
             continue;
         struct xd_recon_break *b =
             xd_recon_add(c, "billed_not_shipped", "wms,billing", o->type, o->key,
-                "billed_not_shipped:%s:%s", xd_obj_type_name(o->type), o->key);
+                         "billed_not_shipped:%s:%s", xd_obj_type_name(o->type), o->key);
         if (!b)
             return;
         xd_recon_set_obj(b, o);
@@ -282,11 +282,12 @@ static void check_voids(struct xd_recon_ctx *c)
         if (stuck) {
             b->charge_id = strdup(stuck->charge_id);
             xd_recon_detail(b, "voided, still billed: reversal %s (%s) %s%s%s", stuck->charge_id,
-                       stuck->code, state_words(stuck->bill_state), stuck->bill_error ? ": " : "",
-                       stuck->bill_error ? stuck->bill_error : "");
+                            stuck->code, state_words(stuck->bill_state),
+                            stuck->bill_error ? ": " : "",
+                            stuck->bill_error ? stuck->bill_error : "");
         } else {
             xd_recon_detail(b, "voided, still billed: %zu charge%s never reversed", unreversed,
-                       unreversed == 1 ? "" : "s");
+                            unreversed == 1 ? "" : "s");
         }
     }
 }
@@ -351,10 +352,9 @@ static void check_duplicates(struct xd_recon_ctx *c)
             struct xd_dec extra = xd_dec_int(0);
             for (size_t k = i + 1; k < j; k++)
                 xd_dec_add(extra, v[k].ch->amount, &extra);
-            struct xd_recon_break *b =
-                xd_recon_add(c, "duplicate_charge", "billing", o->type, o->key,
-                    "duplicate_charge:%s:%s:%s:%u", xd_obj_type_name(o->type), o->key,
-                    first->code, first->band);
+            struct xd_recon_break *b = xd_recon_add(
+                c, "duplicate_charge", "billing", o->type, o->key, "duplicate_charge:%s:%s:%s:%u",
+                xd_obj_type_name(o->type), o->key, first->code, first->band);
             if (!b)
                 break;
             xd_recon_set_obj(b, o);
@@ -367,10 +367,11 @@ static void check_duplicates(struct xd_recon_ctx *c)
             b->difference = xd_recon_dec(extra);
             b->currency = first->currency ? strdup(first->currency) : NULL;
             b->age_ms = xd_recon_age(c, v[j - 1].ch->created_ms);
-            xd_recon_detail(b, "%s charged %zu times under different charge ids (%s first, %s last, "
-                          "from events %s and %s)",
-                       first->code, j - i, first->charge_id, v[j - 1].ch->charge_id,
-                       first->event_id, v[j - 1].ch->event_id);
+            xd_recon_detail(b,
+                            "%s charged %zu times under different charge ids (%s first, %s last, "
+                            "from events %s and %s)",
+                            first->code, j - i, first->charge_id, v[j - 1].ch->charge_id,
+                            first->event_id, v[j - 1].ch->event_id);
         }
         i = j;
     }
@@ -429,9 +430,9 @@ static void storage_gap(struct xd_recon_ctx *c, struct storage *s, const struct 
                  prev->warehouse ? prev->warehouse : "", d);
         const char *currency = NULL;
         struct xd_dec want = charges_total(&cs, &currency);
-        struct xd_recon_break *b = xd_recon_add(c, "storage_not_charged", "wms,billing",
-                                       XD_OBJ_STORAGE_DAY, key, "storage_not_charged:%s:%s",
-                                       xd_obj_type_name(XD_OBJ_STORAGE_DAY), key);
+        struct xd_recon_break *b =
+            xd_recon_add(c, "storage_not_charged", "wms,billing", XD_OBJ_STORAGE_DAY, key,
+                         "storage_not_charged:%s:%s", xd_obj_type_name(XD_OBJ_STORAGE_DAY), key);
         if (b) {
             xd_recon_set_obj(b, prev);
             b->expected = xd_recon_dec(want);
@@ -441,9 +442,10 @@ static void storage_gap(struct xd_recon_ctx *c, struct storage *s, const struct 
             b->age_ms = xd_recon_age(c, (int64_t)(day + 1) * 86400000);
             char pd[11];
             xd_day_format(pe->day, pd);
-            xd_recon_detail(b, "no inventory snapshot for this day, so no storage charge; "
-                          "estimated from the positions of %s",
-                       pd);
+            xd_recon_detail(b,
+                            "no inventory snapshot for this day, so no storage charge; "
+                            "estimated from the positions of %s",
+                            pd);
         }
     }
     xd_charges_dispose(&cs);
@@ -477,7 +479,11 @@ static void check_storage(struct xd_recon_ctx *c)
                     storage_gap(c, &s, prev, pe, d);
         }
         prev = o;
-        if (!xd_recon_in_window(c, e->day) || !xd_recon_overdue(c, e->received_ms))
+        /* A rate step that failed or waits is posted_not_billed's to report. */
+        int rated_or_not_routed =
+            e->rate_state < 0 || e->rate_state == XD_DLV_DONE || e->rate_state == XD_DLV_SKIPPED;
+        if (!xd_recon_in_window(c, e->day) || !xd_recon_overdue(c, e->received_ms) ||
+            !rated_or_not_routed)
             continue;
         struct xd_charges cs;
         xd_charges_init(&cs);
@@ -493,9 +499,9 @@ static void check_storage(struct xd_recon_ctx *c)
                 n++;
             }
             if (n) {
-                struct xd_recon_break *b = xd_recon_add(c, "storage_not_charged", "wms,billing", o->type,
-                                               o->key, "storage_not_charged:%s:%s",
-                                               xd_obj_type_name(o->type), o->key);
+                struct xd_recon_break *b =
+                    xd_recon_add(c, "storage_not_charged", "wms,billing", o->type, o->key,
+                                 "storage_not_charged:%s:%s", xd_obj_type_name(o->type), o->key);
                 if (b) {
                     xd_recon_set_obj(b, o);
                     b->event_id = strdup(e->event_id);
@@ -504,10 +510,11 @@ static void check_storage(struct xd_recon_ctx *c)
                     b->difference = xd_recon_dec(xd_dec_neg(missing));
                     b->currency = currency ? strdup(currency) : NULL;
                     b->age_ms = xd_recon_age(c, e->received_ms);
-                    xd_recon_detail(b, "the snapshot is priced by a storage card but %zu storage "
-                                  "charge%s %s not recorded (the rate step is %s)",
-                               n, n == 1 ? "" : "s", n == 1 ? "is" : "are",
-                               state_words(e->rate_state));
+                    xd_recon_detail(b,
+                                    "the snapshot is priced by a storage card but %zu storage "
+                                    "charge%s %s not recorded (the rate step is %s)",
+                                    n, n == 1 ? "" : "s", n == 1 ? "is" : "are",
+                                    state_words(e->rate_state));
                 }
             }
         }
@@ -532,7 +539,7 @@ static int key_scope_ran(const struct xd_recon_report *r, const char *key, int f
 
 struct open_ctx {
     struct xd_recon_report *r;
-    int64_t *ids;  /* per break */
+    int64_t *ids; /* per break */
     int64_t *stale;
     size_t nstale, cap;
     int full;
@@ -634,8 +641,8 @@ static int parse_day(const char *s, long *out, const char *what, struct xd_buf *
     return XD_EINVAL;
 }
 
-int xd_reconcile(const struct xd_config *cfg, struct xd_store *store,
-                 const struct xd_recon_opts *o, struct xd_recon_report *r, struct xd_buf *err)
+int xd_reconcile(const struct xd_config *cfg, struct xd_store *store, const struct xd_recon_opts *o,
+                 struct xd_recon_report *r, struct xd_buf *err)
 {
     memset(r, 0, sizeof *r);
     struct xd_recon_ctx c = {.cfg = cfg, .r = r, .from = -2147483647L, .to = 2147483647L};
@@ -674,10 +681,9 @@ int xd_reconcile(const struct xd_config *cfg, struct xd_store *store,
         r->erp_rows = erp.rows;
     }
     if (o->billing_export) {
-        rc = xd_billing_export_read(&cfg->reconcile.billing_export, o->billing_export,
-                                    o->billing_len,
-                                    o->billing_name ? o->billing_name : "billing export", &bill,
-                                    err);
+        rc = xd_billing_export_read(
+            &cfg->reconcile.billing_export, o->billing_export, o->billing_len,
+            o->billing_name ? o->billing_name : "billing export", &bill, err);
         if (rc < 0) {
             xd_erp_export_dispose(&erp);
             return rc;
@@ -714,8 +720,12 @@ int xd_reconcile(const struct xd_config *cfg, struct xd_store *store,
     if (rc == 0 && r->n)
         qsort(r->breaks, r->n, sizeof *r->breaks, break_key_cmp);
     int want = o->exceptions < 0 ? cfg->reconcile.exceptions : o->exceptions;
-    if (rc == 0 && want)
-        rc = sync_exceptions(store, r, !o->from && !o->to);
+    if (rc == 0 && want) {
+        /* A store that cannot be written (full, read-only) still gives its report. */
+        r->exc_error = sync_exceptions(store, r, !o->from && !o->to);
+        if (r->exc_error == XD_ENOMEM)
+            rc = r->exc_error;
+    }
     xd_ledger_dispose(&lg);
 out_exports:
     xd_erp_export_dispose(&erp);
@@ -756,9 +766,9 @@ void xd_recon_report_dispose(struct xd_recon_report *r)
 
 /* Categories in the order they are explained (docs/reconciliation.md). */
 static const char *const categories[] = {
-    "not_posted",       "quantity_mismatch",  "posted_not_billed",  "billed_not_shipped",
-    "storage_not_charged", "duplicate_charge", "missing_in_erp",     "unknown_in_erp",
-    "missing_in_billing", "unknown_in_billing", "amount_mismatch",
+    "not_posted",          "quantity_mismatch",  "posted_not_billed", "billed_not_shipped",
+    "storage_not_charged", "duplicate_charge",   "missing_in_erp",    "unknown_in_erp",
+    "missing_in_billing",  "unknown_in_billing", "amount_mismatch",
 };
 #define NCATEGORIES (sizeof categories / sizeof categories[0])
 
@@ -799,8 +809,11 @@ int xd_recon_report_json(const struct xd_recon_report *r, struct xd_buf *o)
         if (n)
             xd_buf_printf(o, "%s\"%s\":%zu", shown++ ? "," : "", categories[i], n);
     }
-    xd_buf_printf(o, "},\"exceptions\":{\"opened\":%zu,\"resolved\":%zu},\"breaks\":[",
-                  r->exc_opened, r->exc_resolved);
+    xd_buf_printf(o, "},\"exceptions\":{\"opened\":%zu,\"resolved\":%zu", r->exc_opened,
+                  r->exc_resolved);
+    if (r->exc_error)
+        xd_buf_printf(o, ",\"error\":\"%s\"", xd_strerror(r->exc_error));
+    xd_buf_puts(o, "},\"breaks\":[");
     for (size_t i = 0; i < r->n; i++) {
         const struct xd_recon_break *b = &r->breaks[i];
         xd_buf_puts(o, i ? ",{\"key\":" : "{\"key\":");
@@ -884,6 +897,8 @@ int xd_recon_report_text(const struct xd_recon_report *r, struct xd_buf *o)
         if (b->detail)
             xd_buf_printf(o, "        %s\n", b->detail);
     }
+    if (r->exc_error)
+        xd_buf_printf(o, "  exceptions not opened: %s\n", xd_strerror(r->exc_error));
     if (r->n)
         xd_buf_printf(o, "result: %zu break%s (%zu exception%s opened, %zu resolved)\n", r->n,
                       r->n == 1 ? "" : "s", r->exc_opened, r->exc_opened == 1 ? "" : "s",

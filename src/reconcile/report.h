@@ -26,41 +26,42 @@ struct xd_config;
 struct xd_store;
 
 struct xd_recon_opts {
-    const char *from, *to;       /* service dates YYYY-MM-DD, inclusive; NULL: open */
-    const char *erp_export;      /* CSV text (reconcile.erp_export columns), or NULL */
+    const char *from, *to;  /* service dates YYYY-MM-DD, inclusive; NULL: open */
+    const char *erp_export; /* CSV text (reconcile.erp_export columns), or NULL */
     size_t erp_len;
-    const char *erp_name;        /* how messages name it ("erp.csv") */
-    const char *billing_export;  /* CSV text (reconcile.billing_export columns), or NULL */
+    const char *erp_name;       /* how messages name it ("erp.csv") */
+    const char *billing_export; /* CSV text (reconcile.billing_export columns), or NULL */
     size_t billing_len;
     const char *billing_name;
-    int exceptions;              /* 1 open/resolve exceptions, 0 not, -1 as the config says */
-    int64_t now_ms;              /* 0: the clock */
+    int exceptions; /* 1 open/resolve exceptions, 0 not, -1 as the config says */
+    int64_t now_ms; /* 0: the clock */
 };
 
 struct xd_recon_break {
-    char *key;              /* unique per break, stable across runs */
-    const char *category;   /* not_posted, posted_not_billed, ... (static) */
-    int obj_type;           /* enum xd_obj_type */
+    char *key;            /* unique per break, stable across runs */
+    const char *category; /* not_posted, posted_not_billed, ... (static) */
+    int obj_type;         /* enum xd_obj_type */
     char *obj_key, *warehouse, *customer, *event_id, *charge_id;
-    const char *systems;    /* "wms,erp" ... (static) */
+    const char *systems;                  /* "wms,erp" ... (static) */
     char *expected, *actual, *difference; /* exact decimals as text, NULL when not known */
-    char *currency;         /* of amounts, NULL for quantities */
+    char *currency;                       /* of amounts, NULL for quantities */
     int64_t age_ms;
-    char *detail;           /* one line for a person */
-    int64_t exception_id;   /* its open exception, 0 when none */
+    char *detail;         /* one line for a person */
+    int64_t exception_id; /* its open exception, 0 when none */
 };
 
 struct xd_recon_report {
-    char from[11], to[11];  /* "" when open */
+    char from[11], to[11]; /* "" when open */
     int64_t at_ms;
     unsigned grace_s;
     char qty_tol[48], amount_tol[48];
-    size_t objects, events, charges;         /* in the window */
-    size_t erp_rows, billing_rows;           /* export rows read (0 without an export) */
-    int erp_export, billing_export;          /* an export was given */
+    size_t objects, events, charges; /* in the window */
+    size_t erp_rows, billing_rows;   /* export rows read (0 without an export) */
+    int erp_export, billing_export;  /* an export was given */
     struct xd_recon_break *breaks;
     size_t n;
     size_t exc_opened, exc_resolved;
+    int exc_error; /* exceptions could not be opened or resolved (store full, read-only) */
 };
 
 /*
@@ -69,8 +70,8 @@ struct xd_recon_report {
  * cannot be read: "erp.csv: row 4: quantity: not a number"), or a store
  * error (nothing opened).
  */
-int xd_reconcile(const struct xd_config *cfg, struct xd_store *store,
-                 const struct xd_recon_opts *o, struct xd_recon_report *r, struct xd_buf *err);
+int xd_reconcile(const struct xd_config *cfg, struct xd_store *store, const struct xd_recon_opts *o,
+                 struct xd_recon_report *r, struct xd_buf *err);
 void xd_recon_report_dispose(struct xd_recon_report *r);
 
 /* {"from", "to", "generated_at", "clean", "tolerances", "checked", "counts", "breaks"}. */

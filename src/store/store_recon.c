@@ -29,8 +29,7 @@ static void keyed_done(struct xd_append *a, void *arg)
     pthread_mutex_unlock(&b->mu);
 }
 
-int xd_store_open_keyed(struct xd_store *s, const struct xd_keyed_exc *v, size_t n,
-                        size_t *opened)
+int xd_store_open_keyed(struct xd_store *s, const struct xd_keyed_exc *v, size_t n, size_t *opened)
 {
     if (opened)
         *opened = 0;

@@ -144,8 +144,9 @@ static void test_export_refusals(void **state)
         {0, "document,quantity\nSHP-1,1e3\n", "x.csv: row 2: quantity: '1e3' is not a number"},
         {0, "document,quantity\nSHP-1,1,000\n", "x.csv: row 2: 3 cells"},
         {0, "document,quantity\n,4\n", "x.csv: row 2: document: empty"},
-        {0, "doc,qty\nSHP-1,4\n", "x.csv: no column 'document' (reconcile.erp_export.document; "
-                                  "columns: doc, qty)"},
+        {0, "doc,qty\nSHP-1,4\n",
+         "x.csv: no column 'document' (reconcile.erp_export.document; "
+         "columns: doc, qty)"},
         {0, "type,document,quantity\npallet,SHP-1,4\n", "x.csv: row 2: type: 'pallet' is not"},
         {1, "charge_id,amount\nchg-1,12.5\nchg-2,twelve\n",
          "x.csv: row 3: amount: 'twelve' is not a number"},
@@ -160,8 +161,7 @@ static void test_export_refusals(void **state)
         int rc;
         if (cases[i].billing) {
             struct xd_billing_export x;
-            rc = xd_billing_export_read(&cfg->reconcile.billing_export, in, len, "x.csv", &x,
-                                        &err);
+            rc = xd_billing_export_read(&cfg->reconcile.billing_export, in, len, "x.csv", &x, &err);
             assert_null(x.v);
         } else {
             struct xd_erp_export x;
@@ -184,8 +184,8 @@ static void test_billing_export(void **state)
     (void)state;
     struct xd_config *cfg = cfg_default();
     size_t len;
-    char *in = exact("charge_id,amount,currency\nchg-b,2.50,USD\nchg-a,-1.58,USD\nchg-b,2.50,USD\n",
-                     &len);
+    char *in =
+        exact("charge_id,amount,currency\nchg-b,2.50,USD\nchg-a,-1.58,USD\nchg-b,2.50,USD\n", &len);
     struct xd_billing_export x;
     struct xd_buf err;
     xd_buf_init(&err);
