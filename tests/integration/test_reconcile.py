@@ -18,6 +18,9 @@ exactly those breaks (docs/reconciliation.md):
 - a storage day without a storage charge: a snapshot the storage route
   skipped, and a day with no snapshot between two;
 - a shipment confirmed twice under two event ids: duplicate_charge;
+- an ERP that refuses a shipment (not_posted) and billing that refuses a
+  charge (posted_not_billed); once fixed and replayed, the next full report
+  is clean and resolves both exceptions;
 - bad input: an export that cannot be read exits 2 naming the row.
 
 The grace period is 0 so that a break is a break at once; every wait is a
@@ -338,6 +341,48 @@ class Reconcile(unittest.TestCase):
         self.assertEqual(self.kinds(rep), [("duplicate_charge", "shipment", "SHP-U1"),
                                            ("duplicate_charge", "shipment", "SHP-U1")])
         self.assertEqual(sorted(b["difference"] for b in rep["breaks"]), ["1.58", "2.50"])
+
+    def test_not_posted_not_billed_then_resolved(self):
+        self.start()
+        self.si.rule(path=f"/erp/{self.tag}", status=400, match="SHP-N1", error="plant closed")
+        self.si.rule(path=f"/billing/{self.tag}", status=400, match='"reference":"SHP-B1"',
+                     error="unknown account")
+        self.post(ship("n-1", "SHP-N1"), ship("n-2", "SHP-B1"), ship("n-3", "SHP-OK"))
+
+        def dead():
+            st, _, body = self.hub.request("GET", "/v1/deliveries?state=dead")
+            return st == 200 and len(body["deliveries"]) >= 2 and body["deliveries"]
+        poll("the refusals", dead, timeout=HANG_GUARD_S)
+
+        def ok_billed():  # the good shipment's two charges (SHP-B1's second waits behind its first)
+            return len([r for r in self.si.ok(f"/billing/{self.tag}")
+                        if r["body"]["reference"] == "SHP-OK"]) == 2
+        poll("SHP-OK billed", ok_billed, timeout=HANG_GUARD_S)
+        rc, rep = self.reconcile()
+        self.assertEqual(rc, 3)
+        self.assertEqual(self.kinds(rep), [("not_posted", "shipment", "SHP-N1"),
+                                           ("posted_not_billed", "shipment", "SHP-B1")])
+        by = {b["category"]: b for b in rep["breaks"]}
+        self.assertEqual(by["not_posted"]["difference"], "-4.5")
+        self.assertIn("plant closed", by["not_posted"]["detail"])
+        billed = sum(float(c["amount"]) for c in self.charges("SHP-B1"))
+        self.assertAlmostEqual(float(by["posted_not_billed"]["difference"]), -billed)
+        self.assertEqual(len(self.exceptions()), 2)
+        # Fixed at the source and replayed: the next full run finds nothing and
+        # resolves both exceptions.
+        self.si.clear_rules()
+        self.si.rule(path=f"/erp/{self.tag}", echo=True)
+        for target in ("erp", "billing"):
+            st, _, body = self.hub.request("POST", "/v1/deliveries/replay",
+                                           body={"target": target})
+            self.assertEqual(st, 200, body)
+
+        def clean():
+            rc, out, _ = run_cli("reconcile", "-c", self.hub.config_path, "--json")
+            return rc == 0 and json.loads(out)
+        rep = poll("a clean report", clean, timeout=HANG_GUARD_S, interval=0.5)
+        self.assertEqual(rep["breaks"], [])
+        self.assertEqual(self.exceptions(), [])
 
     def test_bad_input(self):
         self.start()
