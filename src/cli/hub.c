@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "ingest/inbox.h"
+#include "reconcile/schedule.h"
 #include "route/dispatch.h"
 #include "route/route.h"
 #include "store/store.h"
@@ -48,6 +49,9 @@ int xd_hub_start(const struct xd_config *cfg, struct xd_hub **out, struct xd_buf
     rc = xd_inbox_start(cfg, h->store, h->disp, &h->inbox, &why);
     if (rc < 0)
         goto fail;
+    rc = xd_recon_sched_start(cfg, h->store, &h->recon);
+    if (rc < 0)
+        goto fail;
     xd_buf_dispose(&why);
     *out = h;
     return 0;
@@ -63,6 +67,7 @@ void xd_hub_stop(struct xd_hub *h)
 {
     if (!h)
         return;
+    xd_recon_sched_stop(h->recon);
     xd_inbox_stop(h->inbox);
     xd_server_stop(h->srv, 30000);
     xd_dispatch_stop(h->disp, 10000);

@@ -17,6 +17,7 @@ struct xd_buf;
 struct xd_config;
 struct xd_dispatcher;
 struct xd_inboxes;
+struct xd_recon_sched;
 struct xd_routes;
 struct xd_server;
 struct xd_store;
@@ -28,6 +29,7 @@ struct xd_hub {
     struct xd_dispatcher *disp;
     struct xd_server *srv;
     struct xd_inboxes *inbox;    /* the watched folders (NULL: none configured) */
+    struct xd_recon_sched *recon; /* reconciliation on a clock (NULL: reconcile.interval_s 0) */
     unsigned short port; /* the port the server listens on (server.listen may say 0) */
 };
 

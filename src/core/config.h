@@ -213,6 +213,7 @@ struct xd_config {
         char *quantity_tolerance; /* decimal, "0" */
         char *amount_tolerance;   /* decimal, "0" */
         int exceptions;           /* open an exception per break (default true) */
+        unsigned interval_s;      /* a running hub reports this often, 0 = never (default) */
         struct xd_export_columns erp_export, billing_export;
     } reconcile;
 };

@@ -868,6 +868,9 @@ static const struct xd_cfg_key reconcile_keys[] = {
       .help = "Amounts that differ by at most this agree."),
     K("exceptions", BOOL, .off = SEC(reconcile, exceptions), .def = "true",
       .help = "Open a `reconciliation` exception for each break (one per break, not per run)."),
+    K("interval_s", UINT, .off = SEC(reconcile, interval_s), .def = "0",
+      .help = "A running hub runs the report (all dates, no exports) this often and logs a line; "
+              "0 never: run `crossdock reconcile` or `GET /v1/reconciliation` instead."),
     K("erp_export", TABLE, .off = SEC(reconcile, erp_export), .sub = &erp_export_s,
       .help = "Column names of the ERP export (`reconcile --erp-export`)."),
     K("billing_export", TABLE, .off = SEC(reconcile, billing_export), .sub = &billing_export_s,

@@ -21,6 +21,7 @@ exactly those breaks (docs/reconciliation.md):
 - an ERP that refuses a shipment (not_posted) and billing that refuses a
   charge (posted_not_billed); once fixed and replayed, the next full report
   is clean and resolves both exceptions;
+- with reconcile.interval_s a running hub reports by itself;
 - bad input: an export that cannot be read exits 2 naming the row.
 
 The grace period is 0 so that a break is a break at once; every wait is a
@@ -383,6 +384,21 @@ class Reconcile(unittest.TestCase):
         rep = poll("a clean report", clean, timeout=HANG_GUARD_S, interval=0.5)
         self.assertEqual(rep["breaks"], [])
         self.assertEqual(self.exceptions(), [])
+
+    def test_on_a_clock(self):
+        # With reconcile.interval_s, a running hub reports by itself.
+        self.hub = Hub(config_extra=config(self.si, self.tag).replace(
+            "  grace_s: 0\n", "  grace_s: 0\n  interval_s: 1\n")).start()
+        self.si.rule(path=f"/erp/{self.tag}", status=400, match="SHP-K1")
+        self.post(ship("k-1", "SHP-K1"))
+
+        def opened():
+            return self.exceptions()
+        (x,) = poll("a reconciliation exception", opened, timeout=HANG_GUARD_S, interval=0.2)
+        self.assertTrue(x["reason"].startswith("not_posted: shipment SHP-K1"), x)
+        self.assertEqual(x["event_id"], "k-1")
+        self.assertEqual(self.hub.stop(), 0)
+        self.assertIn("reconciliation: 1 break (1 exception opened", self.hub.read_log())
 
     def test_bad_input(self):
         self.start()
