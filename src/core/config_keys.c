@@ -834,7 +834,7 @@ static const struct xd_cfg_key erp_export_keys[] = {
     EXPCOL(type, "type", "Optional column: `shipment`, `receipt` or `adjustment`."),
     EXPCOL(document, "document", "Column of the shipment, receipt or adjustment id."),
     EXPCOL(reference, "reference", "Optional column of the ERP's own document number."),
-    EXPCOL(sku, "sku", "Optional column: a document's rows (one per SKU) are summed."),
+    EXPCOL(sku, "sku", "Optional column: quantities are then compared SKU by SKU."),
     EXPCOL(quantity, "quantity", "Column of the quantity the ERP booked."),
 };
 static const struct xd_cfg_struct erp_export_s = {

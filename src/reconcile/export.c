@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "formats/csv_table.h"
+#include "ingest/event.h"
 #include "store/store.h"
 
 #include <stdlib.h>
@@ -54,13 +55,74 @@ static int bad_empty(struct xd_buf *err, const char *name, size_t row, const cha
     return XD_EINVAL;
 }
 
-static int doc_cmp(const void *a, const void *b)
+/* One row of the ERP's export, before rows are summed per document. */
+struct erp_row {
+    char *type, *document, *reference, *sku;
+    struct xd_dec qty;
+    size_t row;
+};
+
+/* Rows by document, type, SKU (none first), then row. */
+static int row_cmp(const void *a, const void *b)
 {
-    const struct xd_erp_doc *x = a, *y = b;
+    const struct erp_row *x = a, *y = b;
     int r = strcmp(x->document, y->document);
-    if (r)
-        return r;
-    return strcmp(x->type ? x->type : "", y->type ? y->type : "");
+    if (!r)
+        r = strcmp(x->type ? x->type : "", y->type ? y->type : "");
+    if (!r)
+        r = strcmp(x->sku ? x->sku : "", y->sku ? y->sku : "");
+    return r ? r : (x->row > y->row) - (x->row < y->row);
+}
+
+/* Row r belongs to entry d (same document and type). */
+static int same_doc(const struct xd_erp_doc *d, const struct erp_row *r)
+{
+    return strcmp(d->document, r->document) == 0 &&
+           strcmp(d->type ? d->type : "", r->type ? r->type : "") == 0;
+}
+
+/* The rows summed into one entry per document (and per SKU within it); rows' strings move. */
+static int sum_rows(struct erp_row *rows, size_t n, struct xd_erp_export *out)
+{
+    if (n)
+        qsort(rows, n, sizeof *rows, row_cmp);
+    for (size_t i = 0; i < n; i++) {
+        struct erp_row *r = &rows[i];
+        struct xd_erp_doc *d = out->n ? &out->docs[out->n - 1] : NULL;
+        if (!d || !same_doc(d, r)) {
+            d = &out->docs[out->n++];
+            d->document = r->document;
+            d->type = r->type;
+            d->reference = r->reference;
+            d->qty = r->qty;
+            d->row = r->row;
+            r->document = r->type = r->reference = NULL;
+        } else {
+            xd_dec_add(d->qty, r->qty, &d->qty);
+            if (r->row < d->row)
+                d->row = r->row;
+            if (!d->reference) {
+                d->reference = r->reference;
+                r->reference = NULL;
+            }
+        }
+        if (!r->sku) {
+            d->unsku = 1;
+            continue;
+        }
+        if (d->nskus && strcmp(d->skus[d->nskus - 1].sku, r->sku) == 0) {
+            xd_dec_add(d->skus[d->nskus - 1].qty, r->qty, &d->skus[d->nskus - 1].qty);
+            continue;
+        }
+        struct xd_erp_sku *v = realloc(d->skus, (d->nskus + 1) * sizeof *v);
+        if (!v)
+            return XD_ENOMEM;
+        d->skus = v;
+        v[d->nskus].sku = r->sku;
+        v[d->nskus++].qty = r->qty;
+        r->sku = NULL;
+    }
+    return 0;
 }
 
 int xd_erp_export_read(const struct xd_export_columns *cols, const char *buf, size_t len,
@@ -78,15 +140,19 @@ int xd_erp_export_read(const struct xd_export_columns *cols, const char *buf, si
         return rc == XD_ENOMEM ? rc : XD_EINVAL;
     }
     xd_buf_dispose(&why);
+    struct erp_row *rows = NULL;
+    size_t n = 0;
     int cdoc = need_col(&t, cols->document, "erp_export.document", name, err);
     int cqty = cdoc < 0 ? cdoc : need_col(&t, cols->quantity, "erp_export.quantity", name, err);
     int ctype = xd_csv_table_col(&t, cols->type), cref = xd_csv_table_col(&t, cols->reference);
+    int csku = xd_csv_table_col(&t, cols->sku);
     if (cdoc < 0 || cqty < 0) {
         rc = XD_EINVAL;
         goto out;
     }
+    rows = calloc(t.nrows + 1, sizeof *rows);
     out->docs = calloc(t.nrows + 1, sizeof *out->docs);
-    if (!out->docs) {
+    if (!rows || !out->docs) {
         rc = XD_ENOMEM;
         goto out;
     }
@@ -94,7 +160,8 @@ int xd_erp_export_read(const struct xd_export_columns *cols, const char *buf, si
     for (size_t i = 0; i < t.nrows; i++) {
         size_t row = i + 2;
         const char *doc = xd_csv_table_cell(&t, i, cdoc), *q = xd_csv_table_cell(&t, i, cqty);
-        const char *ty = xd_csv_table_cell(&t, i, ctype);
+        const char *ty = xd_csv_table_cell(&t, i, ctype), *ref = xd_csv_table_cell(&t, i, cref);
+        const char *sku = xd_csv_table_cell(&t, i, csku);
         struct xd_dec qty;
         if (!*doc) {
             rc = bad_empty(err, name, row, cols->document);
@@ -113,42 +180,27 @@ int xd_erp_export_read(const struct xd_export_columns *cols, const char *buf, si
             rc = XD_EINVAL;
             goto out;
         }
-        struct xd_erp_doc *d = &out->docs[out->n++];
-        d->document = strdup(doc);
-        d->type = *ty ? strdup(ty) : NULL;
-        const char *ref = xd_csv_table_cell(&t, i, cref);
-        d->reference = *ref ? strdup(ref) : NULL;
-        d->qty = qty;
-        d->row = row;
-        if (!d->document || (*ty && !d->type) || (*ref && !d->reference)) {
+        struct erp_row *r = &rows[n++];
+        r->document = strdup(doc);
+        r->type = *ty ? strdup(ty) : NULL;
+        r->reference = *ref ? strdup(ref) : NULL;
+        r->sku = *sku ? strdup(sku) : NULL;
+        r->qty = qty;
+        r->row = row;
+        if (!r->document || (*ty && !r->type) || (*ref && !r->reference) || (*sku && !r->sku)) {
             rc = XD_ENOMEM;
             goto out;
         }
     }
-    /* One entry per document: rows per SKU (or repeated) are summed. */
-    if (out->n)
-        qsort(out->docs, out->n, sizeof *out->docs, doc_cmp);
-    size_t w = 0;
-    for (size_t i = 0; i < out->n; i++) {
-        struct xd_erp_doc *d = &out->docs[i];
-        if (w && doc_cmp(&out->docs[w - 1], d) == 0) {
-            struct xd_erp_doc *k = &out->docs[w - 1];
-            xd_dec_add(k->qty, d->qty, &k->qty);
-            if (d->row < k->row)
-                k->row = d->row;
-            if (!k->reference) {
-                k->reference = d->reference;
-                d->reference = NULL;
-            }
-            free(d->document);
-            free(d->type);
-            free(d->reference);
-            continue;
-        }
-        out->docs[w++] = *d;
-    }
-    out->n = w;
+    rc = sum_rows(rows, n, out);
 out:
+    for (size_t i = 0; rows && i < n; i++) {
+        free(rows[i].document);
+        free(rows[i].type);
+        free(rows[i].reference);
+        free(rows[i].sku);
+    }
+    free(rows);
     xd_csv_table_dispose(&t);
     if (rc < 0)
         xd_erp_export_dispose(out);
@@ -158,9 +210,13 @@ out:
 void xd_erp_export_dispose(struct xd_erp_export *x)
 {
     for (size_t i = 0; x->docs && i < x->n; i++) {
-        free(x->docs[i].document);
-        free(x->docs[i].type);
-        free(x->docs[i].reference);
+        struct xd_erp_doc *d = &x->docs[i];
+        free(d->document);
+        free(d->type);
+        free(d->reference);
+        for (size_t k = 0; k < d->nskus; k++)
+            free(d->skus[k].sku);
+        free(d->skus);
     }
     free(x->docs);
     memset(x, 0, sizeof *x);
@@ -303,6 +359,38 @@ static const struct xd_lg_object *find_doc(const struct xd_recon_ledger *lg,
     return NULL;
 }
 
+/* Quantities SKU by SKU: one break per SKU that differs (or is on one side only). */
+static void sku_mismatches(struct xd_recon_ctx *c, const struct xd_lg_object *o,
+                           const struct xd_lg_event *e, const struct xd_erp_doc *d, int64_t since)
+{
+    size_t i = 0, j = 0;
+    while ((i < e->nskus || j < d->nskus) && c->rc == 0) {
+        int cmp = i == e->nskus ? 1 : j == d->nskus ? -1 : strcmp(e->skus[i].sku, d->skus[j].sku);
+        const char *sku = cmp <= 0 ? e->skus[i].sku : d->skus[j].sku;
+        struct xd_dec want = cmp <= 0 ? e->skus[i].qty : xd_dec_int(0);
+        struct xd_dec have = cmp >= 0 ? d->skus[j].qty : xd_dec_int(0), diff;
+        i += cmp <= 0;
+        j += cmp >= 0;
+        if (!xd_recon_differs(have, want, c->qtol, &diff))
+            continue;
+        struct xd_recon_break *b = xd_recon_add(c, "quantity_mismatch", "wms,erp_export", o->type,
+                                                o->key, "erp_export/quantity_mismatch:%s:%s:%s",
+                                                xd_obj_type_name(o->type), o->key, sku);
+        if (!b)
+            return;
+        xd_recon_set_obj(b, o);
+        b->event_id = strdup(e->event_id);
+        b->expected = xd_recon_dec(want);
+        b->actual = xd_recon_dec(have);
+        b->difference = xd_recon_dec(diff);
+        b->age_ms = xd_recon_age(c, since);
+        xd_recon_detail(b, "SKU %s: the WMS %s %s, the ERP export (row %zu%s%s) says %s", sku,
+                        e->type == XD_EV_SHIPMENT_CONFIRMED ? "shipped" : "sent", b->expected, d->row,
+                        d->reference ? ", reference " : "", d->reference ? d->reference : "",
+                        b->actual);
+    }
+}
+
 void xd_erp_export_check(struct xd_recon_ctx *c, const struct xd_erp_export *x)
 {
     const struct xd_recon_ledger *lg = c->lg;
@@ -332,9 +420,16 @@ void xd_erp_export_check(struct xd_recon_ctx *c, const struct xd_erp_export *x)
         if (o->current == SIZE_MAX || o->voided)
             continue; /* a voided shipment's ERP document is reversed there: not compared */
         const struct xd_lg_event *e = &lg->events[o->current];
+        if (!xd_recon_in_window(c, e->day) || !e->has_qty)
+            continue;
+        const struct xd_lg_post *p = accepted(e);
+        int64_t since = p ? p->updated_ms : e->received_ms;
+        if (d->nskus && !d->unsku && e->nskus) {
+            sku_mismatches(c, o, e, d, since);
+            continue;
+        }
         struct xd_dec diff;
-        if (!xd_recon_in_window(c, e->day) || !e->has_qty ||
-            !xd_recon_differs(d->qty, e->qty, c->qtol, &diff))
+        if (!xd_recon_differs(d->qty, e->qty, c->qtol, &diff))
             continue;
         struct xd_recon_break *b =
             xd_recon_add(c, "quantity_mismatch", "wms,erp_export", o->type, o->key,
@@ -346,10 +441,9 @@ void xd_erp_export_check(struct xd_recon_ctx *c, const struct xd_erp_export *x)
         b->expected = xd_recon_dec(e->qty);
         b->actual = xd_recon_dec(d->qty);
         b->difference = xd_recon_dec(diff);
-        const struct xd_lg_post *p = accepted(e);
-        b->age_ms = xd_recon_age(c, p ? p->updated_ms : e->received_ms);
+        b->age_ms = xd_recon_age(c, since);
         xd_recon_detail(b, "the WMS %s %s, the ERP export (row %zu%s%s) says %s",
-                        e->type == 0 ? "shipped" : "sent", b->expected, d->row,
+                        e->type == XD_EV_SHIPMENT_CONFIRMED ? "shipped" : "sent", b->expected, d->row,
                         d->reference ? ", reference " : "", d->reference ? d->reference : "",
                         b->actual);
     }

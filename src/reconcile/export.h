@@ -25,12 +25,20 @@ struct xd_buf;
 struct xd_export_columns;
 struct xd_recon_ctx;
 
+struct xd_erp_sku {
+    char *sku;
+    struct xd_dec qty;
+};
 struct xd_erp_doc {
     char *type; /* "shipment", ... or NULL when the export has no type column */
     char *document;
     char *reference; /* the ERP's document number (first row's), or NULL */
     struct xd_dec qty;
     size_t row; /* its first row */
+    /* Per SKU, sorted: compared SKU by SKU when every row of the document names one. */
+    struct xd_erp_sku *skus;
+    size_t nskus;
+    int unsku; /* a row without a SKU: only the total is compared */
 };
 struct xd_erp_export {
     struct xd_erp_doc *docs; /* sorted by document, then type */

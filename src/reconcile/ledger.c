@@ -91,6 +91,50 @@ static int dec_of(const cJSON *v, struct xd_dec *out)
     return 0;
 }
 
+static int sku_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct xd_lg_sku *)a)->sku, ((const struct xd_lg_sku *)b)->sku);
+}
+
+/* lines[].qty per SKU into e->skus, sorted, one entry per SKU. 0 or XD_ENOMEM. */
+static int per_sku(const cJSON *data, struct xd_lg_event *e)
+{
+    const cJSON *lines = cJSON_GetObjectItemCaseSensitive(data, "lines"), *it;
+    int n = cJSON_GetArraySize(lines);
+    if (n <= 0)
+        return 0;
+    e->skus = calloc((size_t)n, sizeof *e->skus);
+    if (!e->skus)
+        return XD_ENOMEM;
+    cJSON_ArrayForEach(it, lines)
+    {
+        const cJSON *sku = cJSON_GetObjectItemCaseSensitive(it, "sku");
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(it, "qty");
+        struct xd_dec x;
+        if (!cJSON_IsString(sku) || !cJSON_IsNumber(q) ||
+            xd_dec_from_double(q->valuedouble, &x) < 0)
+            continue;
+        struct xd_lg_sku *s = &e->skus[e->nskus++];
+        s->sku = strdup(sku->valuestring);
+        s->qty = x;
+        if (!s->sku)
+            return XD_ENOMEM;
+    }
+    if (e->nskus > 1)
+        qsort(e->skus, e->nskus, sizeof *e->skus, sku_cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < e->nskus; i++) {
+        if (w && strcmp(e->skus[w - 1].sku, e->skus[i].sku) == 0) {
+            xd_dec_add(e->skus[w - 1].qty, e->skus[i].qty, &e->skus[w - 1].qty);
+            free(e->skus[i].sku);
+            continue;
+        }
+        e->skus[w++] = e->skus[i];
+    }
+    e->nskus = w;
+    return 0;
+}
+
 static int grow(void **v, size_t *cap, size_t n, size_t size)
 {
     if (n < *cap)
@@ -174,6 +218,8 @@ static void on_event(void *ctx, const struct xd_recon_event *e)
     case XD_EV_SHIPMENT_CONFIRMED:
     case XD_EV_GOODS_RECEIVED:
         x->has_qty = sum_of(data, "lines", "qty", &x->qty);
+        if (per_sku(data, x) < 0)
+            b->rc = XD_ENOMEM;
         break;
     case XD_EV_INVENTORY_ADJUSTED:
         x->has_qty = dec_of(cJSON_GetObjectItemCaseSensitive(data, "qty_delta"), &x->qty);
@@ -585,6 +631,9 @@ void xd_ledger_dispose(struct xd_recon_ledger *lg)
             free(p->ack_error);
         }
         free(e->posts);
+        for (size_t k = 0; k < e->nskus; k++)
+            free(e->skus[k].sku);
+        free(e->skus);
         free(e->event_id);
         free(e->rate_route);
         free(e->rate_error);

@@ -57,6 +57,12 @@ struct xd_lg_post {
     int64_t ack_ms;
 };
 
+/* A quantity of one SKU. */
+struct xd_lg_sku {
+    char *sku;
+    struct xd_dec qty;
+};
+
 /* One event of the WMS. */
 struct xd_lg_event {
     int64_t seq;
@@ -68,6 +74,8 @@ struct xd_lg_event {
     long day;          /* service day (occurred_at's UTC date; as_of for snapshots) */
     struct xd_dec qty; /* sum of lines[].qty, qty_delta, or sum of items[].qty */
     int has_qty;
+    struct xd_lg_sku *skus; /* shipments and receipts: lines[].qty per SKU, sorted by SKU */
+    size_t nskus;
     struct xd_lg_post *posts;
     size_t nposts;
     int rate_state;   /* the rate step's delivery state, -1 when the event has none */

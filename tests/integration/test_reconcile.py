@@ -160,18 +160,25 @@ class Reconcile(unittest.TestCase):
         self.assertEqual(rc == 0, rep["clean"], out)
         return rc, rep
 
-    def erp_export(self, change=None):
-        """The ERP's export from what the stand-in kept (not what it dropped)."""
-        rows = ["type,document,reference,quantity"]
+    def erp_export(self, change=None, per_sku=False):
+        """The ERP's export from what the stand-in kept (not what it dropped); change:
+        {document: quantity} or, per SKU, {(document, sku): quantity}."""
+        change = change or {}
+        rows = ["type,document,reference,sku,quantity" if per_sku
+                else "type,document,reference,quantity"]
         for r in self.si.ok(f"/erp/{self.tag}"):
             b = r["body"]
             if r.get("dropped") or b["type"] == "shipment.voided":
                 continue
-            qty = sum(i["quantity"] for i in b["items"])
-            if change and b["doc"] in change:
-                qty = change[b["doc"]]
             kind = "shipment" if b["type"].startswith("shipment") else "receipt"
-            rows.append(f"{kind},{b['doc']},erp-{self.tag}-{r['n']},{qty:g}")
+            ref = f"erp-{self.tag}-{r['n']}"
+            if per_sku:
+                for i in b["items"]:
+                    qty = change.get((b["doc"], i["sku"]), i["quantity"])
+                    rows.append(f"{kind},{b['doc']},{ref},{i['sku']},{qty:g}")
+                continue
+            qty = change.get(b["doc"], sum(i["quantity"] for i in b["items"]))
+            rows.append(f"{kind},{b['doc']},{ref},{qty:g}")
         return self.write("erp.csv", rows)
 
     def billing_export(self):
@@ -314,6 +321,14 @@ class Reconcile(unittest.TestCase):
         exp = [b for b in rep["breaks"] if b["object"]["key"] == "RCV-Q3"][0]
         self.assertEqual((exp["expected"], exp["actual"], exp["difference"]), ("5", "4", "-1"))
         self.assertEqual(exp["systems"], ["wms", "erp_export"])
+        # Per SKU: SHP-Q1's SKUs were changed in the ERP though its total (4.5) still agrees.
+        rc, rep = self.reconcile("--no-exceptions", "--erp-export", self.erp_export(
+            per_sku=True, change={("SHP-Q1", "SKU-1"): 2, ("SHP-Q1", "SKU-2"): 2.5,
+                                  ("SHP-Q2", "SKU-1"): 3, ("SHP-Q2", "SKU-2"): 1.5}))
+        self.assertEqual(rc, 3)
+        self.assertEqual(sorted((b["object"]["key"], b["key"].rsplit(":", 1)[1], b["difference"])
+                                for b in rep["breaks"] if b["systems"] == ["wms", "erp_export"]),
+                         [("SHP-Q1", "SKU-1", "-1"), ("SHP-Q1", "SKU-2", "1.0")])
 
     def test_missing_storage_charge(self):
         # The storage route takes DC1 only: DC2's day is never charged.

@@ -127,6 +127,12 @@ static void test_erp_export(void **state)
     dec_is(x.docs[2].qty, "4.5");
     assert_string_equal(x.docs[2].reference, "49001");
     assert_int_equal(x.docs[2].row, 2);
+    /* Per SKU, sorted; a document with a row without SKU is compared by its total. */
+    assert_int_equal(x.docs[2].nskus, 2);
+    assert_false(x.docs[2].unsku);
+    assert_string_equal(x.docs[2].skus[1].sku, "SKU-2");
+    dec_is(x.docs[2].skus[1].qty, "1.5");
+    assert_true(x.docs[1].unsku);
     xd_erp_export_dispose(&x);
     xd_buf_dispose(&err);
     free(in);
