@@ -124,6 +124,9 @@ extern const MHD_AccessHandlerCallback xd_fuzz_on_request;
 extern const MHD_RequestCompletedCallback xd_fuzz_on_completed;
 #endif
 void xd_h_admin_reload(struct xd_req *r);
+void xd_h_reconciliation_get(struct xd_req *r);
+void xd_h_reconciliation_post(struct xd_req *r);
+void xd_h_ledger_get(struct xd_req *r);
 
 /* Called again when a suspended request is resumed. */
 void xd_h_events_post_resume(struct xd_req *r);

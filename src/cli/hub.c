@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "ingest/inbox.h"
 #include "ingest/nats_source.h"
+#include "reconcile/schedule.h"
 #include "route/dispatch.h"
 #include "route/route.h"
 #include "store/store.h"
@@ -54,6 +55,10 @@ int xd_hub_start(const struct xd_config *cfg, struct xd_hub **out, struct xd_buf
     rc = xd_nats_sources_start(cfg, h->store, h->disp, &h->sources, &why);
     if (rc < 0)
         goto fail;
+    stage = "reconcile: ";
+    rc = xd_recon_sched_start(cfg, h->store, &h->recon);
+    if (rc < 0)
+        goto fail;
     xd_buf_dispose(&why);
     *out = h;
     return 0;
@@ -70,6 +75,7 @@ void xd_hub_stop(struct xd_hub *h)
     if (!h)
         return;
     xd_nats_sources_stop(h->sources);
+    xd_recon_sched_stop(h->recon);
     xd_inbox_stop(h->inbox);
     xd_server_stop(h->srv, 30000);
     xd_dispatch_stop(h->disp, 10000);

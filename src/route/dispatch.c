@@ -36,6 +36,7 @@
 #include "deliver/target.h"
 #include "deliver/trace.h"
 #include "formats/json.h"
+#include "reconcile/ack.h"
 #include "route/rate_step.h"
 #include "route/route.h"
 #include "store/store.h"
@@ -83,6 +84,7 @@ struct job {
     struct xd_buf payload;
     struct xd_buf error;
     struct xd_rate_result rated; /* a rate step's charges, recorded with its outcome */
+    struct xd_buf ack;           /* the target's ack program on its 2xx answer (reconcile/) */
     struct xd_outcome_rec rec;
     int done;           /* rec is filled */
     struct job *next;   /* in the outcome list */
@@ -106,6 +108,7 @@ struct lane {
     size_t ntargets;
     struct xd_jq **maps;    /* per route and step: cfg->routes[i].steps[k] at maps[d->off[i] + k] */
     struct xd_jq **filters; /* per route */
+    struct xd_acks *acks;   /* its targets' ack programs (NULL: none) */
 
     struct job *outcomes;   /* finished attempts waiting to be submitted */
     size_t noutcomes;
@@ -161,6 +164,7 @@ static void job_free(struct job *j)
     xd_stored_dlv_dispose(&j->d);
     xd_buf_dispose(&j->payload);
     xd_buf_dispose(&j->error);
+    xd_buf_dispose(&j->ack);
     free(j);
 }
 
@@ -189,6 +193,8 @@ static void finish(struct lane *l, struct job *j, int state, int attempted,
     r->error = j->error.len ? j->error.data : NULL;
     r->error_class = error_class;
     r->next_ms = j->d.next_ms;
+    r->ack = j->ack.len ? j->ack.data : NULL;
+    r->ack_len = j->ack.len;
     if (state == XD_DLV_DEAD && j->payload.len) {
         r->payload = j->payload.data;
         r->payload_len = j->payload.len;
@@ -290,6 +296,7 @@ static void on_http_done(void *user, const struct xd_http_result *res)
     case XD_OUT_OK:
         state = XD_DLV_DONE;
         t->st.ok++;
+        xd_acks_run(t->l->acks, t->cfg->name, res->body, res->body_len, &j->ack);
         if (j->d.part && j->d.part[0] && j->occurred_ms)
             observe_s2c(t->l->d, (double)(xd_now_ms() - j->occurred_ms) / 1000.0);
         break;
@@ -743,6 +750,7 @@ static void lane_free(struct lane *l, const struct xd_config *cfg, const size_t 
     free(l->maps);
     free(l->filters);
     free(l->targets);
+    xd_acks_destroy(l->acks);
     xd_http_client_destroy(l->http);
     pthread_mutex_destroy(&l->mu);
 }
@@ -817,6 +825,8 @@ static int lane_setup(struct xd_dispatcher *d, struct lane *l, struct xd_buf *er
         l->targets[l->ntargets++] = &d->targets[i];
     }
     int rc = compile_programs(l, err);
+    if (rc == 0)
+        rc = xd_acks_create(l->d->cfg, &l->acks, err);
     if (rc < 0)
         return rc;
     struct xd_http_client_opts ho = {
