@@ -415,6 +415,24 @@ static void start(struct lane *l, struct target *t, struct job *j)
     free(j->d.body); /* the tree has it now */
     j->d.body = NULL;
 
+    /* The route's filter decides first, whatever its first step is (a rate step too). */
+    if (j->d.step == 0 && l->filters[ri]) {
+        int truthy = 0;
+        if (xd_jq_test(l->filters[ri], ev, &truthy, &j->error) < 0) {
+            cJSON_Delete(ev);
+            xd_buf_printf(&j->error, " (route %s filter)", rt->name);
+            fail_now(l, j, "jq");
+            return;
+        }
+        if (!truthy) {
+            cJSON_Delete(ev);
+            no_request(j);
+            t->st.filtered++;
+            finish(l, j, XD_DLV_SKIPPED, 0, "filtered", 0, 0, NULL);
+            return;
+        }
+    }
+
     if (t->local) {
         rate(l, t, j, ev);
         cJSON_Delete(ev);
@@ -435,22 +453,6 @@ static void start(struct lane *l, struct target *t, struct job *j)
         }
     }
 
-    if (j->d.step == 0 && l->filters[ri]) {
-        int truthy = 0;
-        if (xd_jq_test(l->filters[ri], ev, &truthy, &j->error) < 0) {
-            cJSON_Delete(ev);
-            xd_buf_printf(&j->error, " (route %s filter)", rt->name);
-            fail_now(l, j, "jq");
-            return;
-        }
-        if (!truthy) {
-            cJSON_Delete(ev);
-            no_request(j);
-            t->st.filtered++;
-            finish(l, j, XD_DLV_SKIPPED, 0, "filtered", 0, 0, NULL);
-            return;
-        }
-    }
     struct xd_jq *map = map_of(l, ri, j->d.step);
     int rc = map ? xd_jq_map(map, ev, &j->payload, &j->error) : xd_json_write(&j->payload, ev);
     cJSON_Delete(ev);
