@@ -131,6 +131,9 @@ void xd_h_xref_delete(struct xd_req *r);
 void xd_h_kpis(struct xd_req *r);        /* h_kpis.c */
 /* Appends the holds, exception and KPI metrics (h_kpis.c) to /metrics. */
 void xd_kpi_metrics(struct xd_server *srv, struct xd_buf *o);
+void xd_h_reconciliation_get(struct xd_req *r);
+void xd_h_reconciliation_post(struct xd_req *r);
+void xd_h_ledger_get(struct xd_req *r);
 
 /* Called again when a suspended request is resumed. */
 void xd_h_events_post_resume(struct xd_req *r);

@@ -15,6 +15,7 @@
 #include "ingest/inbox.h"
 #include "reconcile/watch.h"
 #include "ingest/nats_source.h"
+#include "reconcile/schedule.h"
 #include "route/dispatch.h"
 #include "route/route.h"
 #include "store/store.h"
@@ -58,6 +59,10 @@ int xd_hub_start(const struct xd_config *cfg, struct xd_hub **out, struct xd_buf
     rc = xd_nats_sources_start(cfg, h->store, h->disp, &h->sources, &why);
     if (rc < 0)
         goto fail;
+    stage = "reconcile: ";
+    rc = xd_recon_sched_start(cfg, h->store, &h->recon);
+    if (rc < 0)
+        goto fail;
     xd_buf_dispose(&why);
     *out = h;
     return 0;
@@ -74,6 +79,7 @@ void xd_hub_stop(struct xd_hub *h)
     if (!h)
         return;
     xd_nats_sources_stop(h->sources);
+    xd_recon_sched_stop(h->recon);
     xd_inbox_stop(h->inbox);
     xd_server_stop(h->srv, 30000);
     xd_watch_stop(h->watch);

@@ -18,6 +18,7 @@ struct xd_config;
 struct xd_dispatcher;
 struct xd_inboxes;
 struct xd_nats_sources;
+struct xd_recon_sched;
 struct xd_routes;
 struct xd_server;
 struct xd_store;
@@ -32,6 +33,7 @@ struct xd_hub {
     struct xd_inboxes *inbox;    /* the watched folders (NULL: none configured) */
     struct xd_watch *watch;      /* holds, SLA clocks, alerts (reconcile/watch.h) */
     struct xd_nats_sources *sources; /* JetStream consumers (NULL: none configured) */
+    struct xd_recon_sched *recon; /* reconciliation on a clock (NULL: reconcile.interval_s 0) */
     unsigned short port; /* the port the server listens on (server.listen may say 0) */
 };
 

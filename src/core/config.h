@@ -95,7 +95,9 @@ struct xd_target {
     struct xd_retry retry;
     struct xd_target_tls tls;
     struct xd_target_auth auth; /* type NULL: none */
+    char *ack; /* jq program run on a 2xx answer: {reference, quantity} for the ledger */
     struct xd_config_pos pos;
+    struct xd_config_pos ack_pos;
 };
 
 struct xd_step {
@@ -163,6 +165,18 @@ struct xd_partner {
     char *customer;  /* used when the document names no depositor (N1*DE) */
     char *warehouse; /* used when the document names no warehouse (N1*SF / N1*WH) */
     struct xd_config_pos pos;
+};
+
+/* The column names of an export file reconciliation reads (reconcile.*_export). */
+struct xd_export_columns {
+    char *type;      /* erp: shipment | receipt | adjustment (optional column) */
+    char *document;  /* erp: the shipment, receipt or adjustment id */
+    char *reference; /* erp: the ERP's own document number; billing: the charge's reference */
+    char *sku;       /* erp: optional, quantities per SKU */
+    char *quantity;  /* erp */
+    char *charge_id; /* billing */
+    char *amount;    /* billing */
+    char *currency;  /* billing: optional */
 };
 
 /*
@@ -273,6 +287,15 @@ struct xd_config {
     struct xd_exceptions exceptions; /* routing and alerts (docs/exceptions.md) */
     struct xd_source *sources;
     size_t nsources;
+
+    struct {
+        unsigned grace_s;         /* how long a posting or billing may take before it is a break */
+        char *quantity_tolerance; /* decimal, "0" */
+        char *amount_tolerance;   /* decimal, "0" */
+        int exceptions;           /* open an exception per break (default true) */
+        unsigned interval_s;      /* a running hub reports this often, 0 = never (default) */
+        struct xd_export_columns erp_export, billing_export;
+    } reconcile;
 };
 
 /*

@@ -877,6 +877,10 @@ static const struct xd_cfg_key target_keys[] = {
     K("auth", TABLE, .off = offsetof(struct xd_target, auth), .sub = &target_auth_s,
       .help = "http: credentials the hub obtains itself, `{type: oauth2, token_url, "
               "client_id, client_secret_env, scope}` (docs/targets.md)."),
+    K("ack", STR, .off = offsetof(struct xd_target, ack), .pos_off = POS(struct xd_target, ack_pos),
+      .doc_type = "jq program",
+      .help = "http: run on each 2xx answer (JSON) to keep what the target booked for the "
+              "ledger, e.g. `{reference: .doc_no, quantity: .qty}` (docs/reconciliation.md)."),
 };
 static const struct xd_cfg_struct target_s = {
     .what = "target",
@@ -1139,6 +1143,59 @@ static const struct xd_cfg_struct source_s = {
     .nkeys = NKEYS(source_keys),
     .pos_off = POS(struct xd_source, pos),
 };
+#define EXPCOL(f, def_, text)                                                                   \
+    K(#f, STR, .off = offsetof(struct xd_export_columns, f), .def = (def_), .help = (text))
+static const struct xd_cfg_key erp_export_keys[] = {
+    EXPCOL(type, "type", "Optional column: `shipment`, `receipt` or `adjustment`."),
+    EXPCOL(document, "document", "Column of the shipment, receipt or adjustment id."),
+    EXPCOL(reference, "reference", "Optional column of the ERP's own document number."),
+    EXPCOL(sku, "sku", "Optional column: quantities are then compared SKU by SKU."),
+    EXPCOL(quantity, "quantity", "Column of the quantity the ERP booked."),
+};
+static const struct xd_cfg_struct erp_export_s = {
+    .what = "erp export",
+    .size = sizeof(struct xd_export_columns),
+    .keys = erp_export_keys,
+    .nkeys = NKEYS(erp_export_keys),
+};
+static const struct xd_cfg_key billing_export_keys[] = {
+    EXPCOL(charge_id, "charge_id", "Column of the charge id (when absent: by `reference`)."),
+    EXPCOL(reference, "reference", "Column of the charge's reference (shipment, receipt, ...)."),
+    EXPCOL(amount, "amount", "Column of the amount billed, a decimal."),
+    EXPCOL(currency, "currency", "Optional column of the currency."),
+};
+#undef EXPCOL
+static const struct xd_cfg_struct billing_export_s = {
+    .what = "billing export",
+    .size = sizeof(struct xd_export_columns),
+    .keys = billing_export_keys,
+    .nkeys = NKEYS(billing_export_keys),
+};
+static const struct xd_cfg_key reconcile_keys[] = {
+    K("grace_s", UINT, .off = SEC(reconcile, grace_s), .def = "900",
+      .help = "Seconds a posting, a charge or a reversal may take before its absence is a "
+              "break."),
+    K("quantity_tolerance", STR, .off = SEC(reconcile, quantity_tolerance), .def = "0",
+      .check = check_decimal, .doc_type = "decimal",
+      .help = "Quantities that differ by at most this agree."),
+    K("amount_tolerance", STR, .off = SEC(reconcile, amount_tolerance), .def = "0",
+      .check = check_decimal, .doc_type = "decimal",
+      .help = "Amounts that differ by at most this agree."),
+    K("exceptions", BOOL, .off = SEC(reconcile, exceptions), .def = "true",
+      .help = "Open a `reconciliation` exception for each break (one per break, not per run)."),
+    K("interval_s", UINT, .off = SEC(reconcile, interval_s), .def = "0",
+      .help = "A running hub runs the report (all dates, no exports) this often and logs a line; "
+              "0 never: run `crossdock reconcile` or `GET /v1/reconciliation` instead."),
+    K("erp_export", TABLE, .off = SEC(reconcile, erp_export), .sub = &erp_export_s,
+      .help = "Column names of the ERP export (`reconcile --erp-export`)."),
+    K("billing_export", TABLE, .off = SEC(reconcile, billing_export), .sub = &billing_export_s,
+      .help = "Column names of the billing export (`reconcile --billing-export`)."),
+};
+static const struct xd_cfg_struct reconcile_s = {
+    .what = "reconcile",
+    .keys = reconcile_keys,
+    .nkeys = NKEYS(reconcile_keys),
+};
 
 static const struct xd_cfg_struct server_s = {
     .what = "server",
@@ -1242,6 +1299,9 @@ static const struct xd_cfg_key root_keys[] = {
     K("sources", LIST, .off = offsetof(struct xd_config, sources),
       .off_n = offsetof(struct xd_config, nsources), .sub = &source_s,
       .help = "Event streams read by the hub: NATS JetStream consumers (docs/nats.md)."),
+    K("reconcile", TABLE, .off = offsetof(struct xd_config, reconcile), .sub = &reconcile_s,
+      .help = "The reconciliation report: tolerances, grace period, export columns "
+              "(docs/reconciliation.md)."),
 };
 
 const struct xd_cfg_struct xd_cfg_root = {

@@ -36,6 +36,7 @@
 #include "deliver/target.h"
 #include "deliver/trace.h"
 #include "formats/json.h"
+#include "reconcile/ack.h"
 #include "route/hold.h"
 #include "route/rate_step.h"
 #include "route/route.h"
@@ -84,6 +85,7 @@ struct job {
     struct xd_buf payload;
     struct xd_buf error;
     struct xd_rate_result rated; /* a rate step's charges, recorded with its outcome */
+    struct xd_buf ack;           /* the target's ack program on its 2xx answer (reconcile/) */
     struct xd_outcome_rec rec;
     int done;           /* rec is filled */
     struct job *next;   /* in the outcome list */
@@ -107,6 +109,7 @@ struct lane {
     size_t ntargets;
     struct xd_jq **maps;    /* per route and step: cfg->routes[i].steps[k] at maps[d->off[i] + k] */
     struct xd_jq **filters; /* per route */
+    struct xd_acks *acks;   /* its targets' ack programs (NULL: none) */
 
     struct job *outcomes;   /* finished attempts waiting to be submitted */
     size_t noutcomes;
@@ -162,6 +165,7 @@ static void job_free(struct job *j)
     xd_stored_dlv_dispose(&j->d);
     xd_buf_dispose(&j->payload);
     xd_buf_dispose(&j->error);
+    xd_buf_dispose(&j->ack);
     free(j);
 }
 
@@ -190,6 +194,8 @@ static void finish(struct lane *l, struct job *j, int state, int attempted,
     r->error = j->error.len ? j->error.data : NULL;
     r->error_class = error_class;
     r->next_ms = j->d.next_ms;
+    r->ack = j->ack.len ? j->ack.data : NULL;
+    r->ack_len = j->ack.len;
     if (state == XD_DLV_DEAD && j->payload.len) {
         r->payload = j->payload.data;
         r->payload_len = j->payload.len;
@@ -291,6 +297,7 @@ static void on_http_done(void *user, const struct xd_http_result *res)
     case XD_OUT_OK:
         state = XD_DLV_DONE;
         t->st.ok++;
+        xd_acks_run(t->l->acks, t->cfg->name, res->body, res->body_len, &j->ack);
         if (j->d.part && j->d.part[0] && j->occurred_ms)
             observe_s2c(t->l->d, (double)(xd_now_ms() - j->occurred_ms) / 1000.0);
         break;
@@ -409,6 +416,24 @@ static void start(struct lane *l, struct target *t, struct job *j)
     free(j->d.body); /* the tree has it now */
     j->d.body = NULL;
 
+    /* The route's filter decides first, whatever its first step is (a rate step too). */
+    if (j->d.step == 0 && l->filters[ri]) {
+        int truthy = 0;
+        if (xd_jq_test(l->filters[ri], ev, &truthy, &j->error) < 0) {
+            cJSON_Delete(ev);
+            xd_buf_printf(&j->error, " (route %s filter)", rt->name);
+            fail_now(l, j, "jq");
+            return;
+        }
+        if (!truthy) {
+            cJSON_Delete(ev);
+            no_request(j);
+            t->st.filtered++;
+            finish(l, j, XD_DLV_SKIPPED, 0, "filtered", 0, 0, NULL);
+            return;
+        }
+    }
+
     if (t->local) {
         rate(l, t, j, ev);
         cJSON_Delete(ev);
@@ -429,22 +454,6 @@ static void start(struct lane *l, struct target *t, struct job *j)
         }
     }
 
-    if (j->d.step == 0 && l->filters[ri]) {
-        int truthy = 0;
-        if (xd_jq_test(l->filters[ri], ev, &truthy, &j->error) < 0) {
-            cJSON_Delete(ev);
-            xd_buf_printf(&j->error, " (route %s filter)", rt->name);
-            fail_now(l, j, "jq");
-            return;
-        }
-        if (!truthy) {
-            cJSON_Delete(ev);
-            no_request(j);
-            t->st.filtered++;
-            finish(l, j, XD_DLV_SKIPPED, 0, "filtered", 0, 0, NULL);
-            return;
-        }
-    }
     struct xd_jq *map = map_of(l, ri, j->d.step);
     int rc = map ? xd_jq_map(map, ev, &j->payload, &j->error) : xd_json_write(&j->payload, ev);
     cJSON_Delete(ev);
@@ -749,6 +758,7 @@ static void lane_free(struct lane *l, const struct xd_config *cfg, const size_t 
     free(l->maps);
     free(l->filters);
     free(l->targets);
+    xd_acks_destroy(l->acks);
     xd_http_client_destroy(l->http);
     pthread_mutex_destroy(&l->mu);
 }
@@ -823,6 +833,8 @@ static int lane_setup(struct xd_dispatcher *d, struct lane *l, struct xd_buf *er
         l->targets[l->ntargets++] = &d->targets[i];
     }
     int rc = compile_programs(l, err);
+    if (rc == 0)
+        rc = xd_acks_create(l->d->cfg, &l->acks, err);
     if (rc < 0)
         return rc;
     struct xd_http_client_opts ho = {

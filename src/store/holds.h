@@ -4,7 +4,7 @@
  * are separate from store.h because they are one feature's: each write goes
  * through the committer like every other (store_int.h struct xd_ext_op), each
  * read through a pooled reader. Implemented for the SQLite driver
- * (sqlite_holds.c); with another driver they return XD_EINVAL.
+ * (sqlite_holds.c); with another driver they return XD_ENOTSUP.
  *
  * Strings handed to callbacks are valid during the callback only.
  */

@@ -18,8 +18,8 @@
  * - Every SQLite result code is mapped here to an xd_err (err_map[]).
  */
 #include "store/store_int.h"
-#include "store/sqlite_int.h"
 #include "audit/chain.h"
+#include "store/sqlite_int.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "ingest/event.h"
@@ -160,7 +160,20 @@ static const char *const migrations[] = {
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
     " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
     /*
-     * 3 -> 4: master-data holds, xref entries, exception routing and alerts
+     * 3 -> 4: reconciliation (store/sqlite_recon.c). acks keeps what a
+     * target's `ack` program made of its 2xx answer (its reference, the
+     * quantity it booked), one row per delivery, the latest answer. An
+     * exception may carry a break key: at most one not resolved per key.
+     */
+    "CREATE TABLE acks ("
+    " delivery_id INTEGER PRIMARY KEY,"
+    " at_ms INTEGER NOT NULL,"
+    " ack TEXT NOT NULL);"
+    "ALTER TABLE exceptions ADD COLUMN break_key TEXT;"
+    "CREATE INDEX exceptions_open_break ON exceptions(break_key)"
+    " WHERE break_key IS NOT NULL AND state != 'resolved';",
+    /*
+     * 4 -> 5: master-data holds, xref entries, exception routing and alerts
      * (sqlite_holds.c, docs/exceptions.md). A held delivery (state 4) waits
      * for xref hold_table/hold_key and holds its key's line like a dead one,
      * so the line index now covers it. xref_entries are the entries added
@@ -985,6 +998,11 @@ static int sq_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
             return fail(c, rc, "insert attempt");
     }
 
+    if (o->ack) {
+        rc = xd_sqlite_record_ack(c, o, now_ms);
+        if (rc < 0)
+            return rc;
+    }
     for (size_t i = 0; i < o->ncharges; i++) {
         int added;
         rc = sq_add_charge(c, &o->charges[i], o->charges[i].event_seq, now_ms, &added);
@@ -1013,7 +1031,7 @@ static int sq_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
             return fail(c, rc, "resolve exception");
     }
     if (o->state == XD_DLV_HELD) {
-        rc = xd_sq_hold(c, o, now_ms); /* sqlite_holds.c: what it waits for, its exception */
+        rc = xd_sqlite_hold(c, o, now_ms); /* sqlite_holds.c: what it waits for, its exception */
         if (rc < 0)
             return rc;
     }
@@ -1474,6 +1492,8 @@ static int sq_exc_op(struct xd_store_conn *c, const struct xd_exc_op *op, int64_
     sqlite3_stmt *st = NULL;
     int rc;
     *res = 1;
+    if (op->open && op->key)
+        return xd_sqlite_open_keyed(c, op, now_ms);
     if (op->open) {
         rc = sqlite3_prepare_v2(c->db,
                                 "INSERT INTO exceptions (category, event_id, reason, created_ms,"
@@ -1653,20 +1673,19 @@ static int sq_list_audit(struct xd_store_conn *c, int64_t after, size_t limit,
     return n;
 }
 
-/* For sqlite_holds.c (sqlite_int.h). */
-sqlite3 *xd_sq_db(struct xd_store_conn *c)
+static const char *sq_errmsg(struct xd_store_conn *c)
+{
+    return c->msg[0] ? c->msg : "no error";
+}
+
+sqlite3 *xd_sqlite_db(struct xd_store_conn *c)
 {
     return c->db;
 }
 
-int xd_sq_fail(struct xd_store_conn *c, int rc, const char *what)
+int xd_sqlite_fail(struct xd_store_conn *c, int rc, const char *what)
 {
     return fail(c, rc, what);
-}
-
-static const char *sq_errmsg(struct xd_store_conn *c)
-{
-    return c->msg[0] ? c->msg : "no error";
 }
 
 const struct xd_store_driver xd_store_sqlite = {
@@ -1705,5 +1724,8 @@ const struct xd_store_driver xd_store_sqlite = {
     .audit_head = sq_audit_head,
     .audit_insert = sq_audit_insert,
     .list_audit = sq_list_audit,
+    .recon_events = xd_sqlite_recon_events,
+    .recon_deliveries = xd_sqlite_recon_deliveries,
+    .keyed_open = xd_sqlite_keyed_open,
     .errmsg = sq_errmsg,
 };

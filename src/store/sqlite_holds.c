@@ -19,8 +19,8 @@
 /* Prepares sql on c; 0 or the mapped error. */
 static int prep(struct xd_store_conn *c, const char *sql, sqlite3_stmt **st)
 {
-    int rc = sqlite3_prepare_v2(xd_sq_db(c), sql, -1, st, NULL);
-    return rc == SQLITE_OK ? 0 : xd_sq_fail(c, rc, "prepare");
+    int rc = sqlite3_prepare_v2(xd_sqlite_db(c), sql, -1, st, NULL);
+    return rc == SQLITE_OK ? 0 : xd_sqlite_fail(c, rc, "prepare");
 }
 
 static void bind_opt(sqlite3_stmt *st, int i, const char *v)
@@ -36,7 +36,7 @@ static int done(struct xd_store_conn *c, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : xd_sq_fail(c, rc, what);
+    return rc == SQLITE_DONE ? 0 : xd_sqlite_fail(c, rc, what);
 }
 
 static const char *col(sqlite3_stmt *st, int i)
@@ -46,7 +46,7 @@ static const char *col(sqlite3_stmt *st, int i)
 
 static int sqlite_only(struct xd_store *s)
 {
-    return strcmp(xd_store_driver_name(s), "sqlite") == 0 ? 0 : XD_EINVAL;
+    return strcmp(xd_store_driver_name(s), "sqlite") == 0 ? 0 : XD_ENOTSUP;
 }
 
 /* ---- holds ---- */
@@ -85,11 +85,11 @@ static int open_once(struct xd_store_conn *c, const struct xd_exc_new *x, int64_
     sqlite3_bind_int(st, 7, x->ever ? 1 : 0);
     rc = done(c, st, "open exception once");
     if (rc == 0 && opened)
-        *opened = sqlite3_changes(xd_sq_db(c)) > 0;
+        *opened = sqlite3_changes(xd_sqlite_db(c)) > 0;
     return rc;
 }
 
-int xd_sq_hold(struct xd_store_conn *c, const struct xd_outcome_rec *o, int64_t now_ms)
+int xd_sqlite_hold(struct xd_store_conn *c, const struct xd_outcome_rec *o, int64_t now_ms)
 {
     const char *t, *k;
     size_t tl, kl;
@@ -110,7 +110,7 @@ int xd_sq_hold(struct xd_store_conn *c, const struct xd_outcome_rec *o, int64_t 
     rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sqlite3_finalize(st);
-        return rc == SQLITE_DONE ? 0 : xd_sq_fail(c, rc, "hold delivery");
+        return rc == SQLITE_DONE ? 0 : xd_sqlite_fail(c, rc, "hold delivery");
     }
     char *target = strdup(col(st, 0) ? col(st, 0) : "");
     char *event_id = col(st, 1) ? strdup(col(st, 1)) : NULL;
@@ -119,7 +119,7 @@ int xd_sq_hold(struct xd_store_conn *c, const struct xd_outcome_rec *o, int64_t 
     char *dedup = entry_dedup(t, tl, k, kl);
     char *reason = malloc(tl + kl + 160);
     if (rc != SQLITE_DONE || !target || !dedup || !reason) {
-        rc = rc != SQLITE_DONE ? xd_sq_fail(c, rc, "hold delivery") : XD_ENOMEM;
+        rc = rc != SQLITE_DONE ? xd_sqlite_fail(c, rc, "hold delivery") : XD_ENOMEM;
         goto out;
     }
     snprintf(reason, tl + kl + 160,
@@ -177,7 +177,7 @@ static int release(struct xd_store_conn *c, struct release_arg *a, int64_t now_m
     rc = done(c, st, "release held deliveries");
     if (rc < 0)
         return rc;
-    a->released = sqlite3_changes(xd_sq_db(c));
+    a->released = sqlite3_changes(xd_sqlite_db(c));
     char *dedup = entry_dedup(a->table, strlen(a->table), a->key, strlen(a->key));
     if (!dedup)
         return XD_ENOMEM;
@@ -223,8 +223,10 @@ static int w_put(struct xd_store_conn *c, void *arg, int64_t now_ms)
 int xd_store_xref_put(struct xd_store *s, const char *table, const char *key, const char *value,
                       int64_t *released)
 {
-    if (!table || !key || !value || sqlite_only(s) < 0)
+    if (!table || !key || !value)
         return XD_EINVAL;
+    if (sqlite_only(s) < 0)
+        return XD_ENOTSUP;
     char why[512];
     snprintf(why, sizeof why, "xref %.200s: %.200s added", table, key);
     struct release_arg a = {.table = table, .key = key, .value = value, .why = why, .put = 1};
@@ -238,8 +240,10 @@ int xd_store_xref_put(struct xd_store *s, const char *table, const char *key, co
 int xd_store_release_holds(struct xd_store *s, const char *table, const char *key, const char *why,
                            int64_t *released)
 {
-    if (!table || !key || sqlite_only(s) < 0)
+    if (!table || !key)
         return XD_EINVAL;
+    if (sqlite_only(s) < 0)
+        return XD_ENOTSUP;
     struct release_arg a = {.table = table, .key = key, .why = why ? why : "released"};
     struct xd_ext_op op = {.fn = w_put, .arg = &a};
     int rc = xd_store_ext_write(s, &op);
@@ -264,14 +268,16 @@ static int w_del(struct xd_store_conn *c, void *arg, int64_t now_ms)
     sqlite3_bind_text(st, 1, a->table, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, a->key, -1, SQLITE_STATIC);
     rc = done(c, st, "delete xref entry");
-    a->found = rc == 0 && sqlite3_changes(xd_sq_db(c)) > 0;
+    a->found = rc == 0 && sqlite3_changes(xd_sqlite_db(c)) > 0;
     return rc;
 }
 
 int xd_store_xref_delete(struct xd_store *s, const char *table, const char *key)
 {
-    if (!table || !key || sqlite_only(s) < 0)
+    if (!table || !key)
         return XD_EINVAL;
+    if (sqlite_only(s) < 0)
+        return XD_ENOTSUP;
     struct del_arg a = {.table = table, .key = key};
     struct xd_ext_op op = {.fn = w_del, .arg = &a};
     int rc = xd_store_ext_write(s, &op);
@@ -303,14 +309,14 @@ static int r_query(struct xd_store_conn *c, void *arg)
         n++;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? n : xd_sq_fail(c, rc, "read");
+    return rc == SQLITE_DONE ? n : xd_sqlite_fail(c, rc, "read");
 }
 
 static int query(struct xd_store *s, const char *sql, void (*bind)(sqlite3_stmt *, const void *),
                  const void *params, void (*row)(sqlite3_stmt *, void *), void *ctx)
 {
     if (sqlite_only(s) < 0)
-        return XD_EINVAL;
+        return XD_ENOTSUP;
     struct read_arg a = {.sql = sql, .bind = bind, .params = params, .row = row, .ctx = ctx};
     return xd_store_ext_read(s, r_query, &a);
 }
@@ -422,8 +428,10 @@ static int w_once(struct xd_store_conn *c, void *arg, int64_t now_ms)
 
 int xd_store_open_exception_once(struct xd_store *s, const struct xd_exc_new *x, int *opened)
 {
-    if (!x || !x->category || !x->dedup || sqlite_only(s) < 0)
+    if (!x || !x->category || !x->dedup)
         return XD_EINVAL;
+    if (sqlite_only(s) < 0)
+        return XD_ENOTSUP;
     struct once_arg a = {.x = x};
     struct xd_ext_op op = {.fn = w_once, .arg = &a};
     int rc = xd_store_ext_write(s, &op);
@@ -465,7 +473,7 @@ static int w_rules(struct xd_store_conn *c, void *arg, int64_t now_ms)
 int xd_store_set_owner_rules(struct xd_store *s, const struct xd_owner_rule *r, size_t n)
 {
     if (sqlite_only(s) < 0)
-        return XD_EINVAL;
+        return XD_ENOTSUP;
     struct rules_arg a = {.r = r, .n = n};
     struct xd_ext_op op = {.fn = w_rules, .arg = &a};
     return xd_store_ext_write(s, &op);
@@ -542,8 +550,10 @@ static int w_mark(struct xd_store_conn *c, void *arg, int64_t now_ms)
 
 int xd_store_mark_alerted(struct xd_store *s, const char *category, int64_t max_id)
 {
-    if (!category || sqlite_only(s) < 0)
+    if (!category)
         return XD_EINVAL;
+    if (sqlite_only(s) < 0)
+        return XD_ENOTSUP;
     struct mark_arg a = {.category = category, .max_id = max_id};
     struct xd_ext_op op = {.fn = w_mark, .arg = &a};
     return xd_store_ext_write(s, &op);
@@ -617,7 +627,7 @@ static int64_t received_at(struct xd_store_conn *c, sqlite3_stmt *st, int64_t se
     int r = sqlite3_step(st);
     int64_t ms = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     if (r != SQLITE_ROW && r != SQLITE_DONE)
-        *rc = xd_sq_fail(c, r, "received at");
+        *rc = xd_sqlite_fail(c, r, "received at");
     sqlite3_reset(st);
     return ms;
 }
@@ -639,7 +649,7 @@ static int r_last_seq(struct xd_store_conn *c, void *arg)
     int64_t hi = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
     if (r != SQLITE_ROW)
-        return xd_sq_fail(c, r, "max seq");
+        return xd_sqlite_fail(c, r, "max seq");
     rc = prep(c, "SELECT received_ms FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1", &st);
     if (rc < 0)
         return rc;
@@ -662,7 +672,7 @@ int xd_store_last_seq_before(struct xd_store *s, int64_t ms, int64_t *seq)
 {
     *seq = 0;
     if (sqlite_only(s) < 0)
-        return XD_EINVAL;
+        return XD_ENOTSUP;
     struct seq_arg a = {.ms = ms};
     int rc = xd_store_ext_read(s, r_last_seq, &a);
     if (rc == 0)
@@ -702,8 +712,10 @@ static int w_meta(struct xd_store_conn *c, void *arg, int64_t now_ms)
 
 int xd_store_meta_set(struct xd_store *s, const char *name, int64_t v)
 {
-    if (!name || strlen(name) > 100 || sqlite_only(s) < 0)
+    if (!name || strlen(name) > 100)
         return XD_EINVAL;
+    if (sqlite_only(s) < 0)
+        return XD_ENOTSUP;
     struct meta_arg a = {.name = name, .v = v};
     struct xd_ext_op op = {.fn = w_meta, .arg = &a};
     return xd_store_ext_write(s, &op);

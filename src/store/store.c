@@ -851,6 +851,14 @@ void xd_exception_dispose(struct xd_exception *x)
 }
 
 /* Runs one read on a pooled reader connection. */
+/* For driver operations a driver may not have (yet): XD_ENOTSUP without it. */
+#define WITH_READER_OPT(s, op, call)                                                               \
+    do {                                                                                           \
+        if (!(s)->drv->op)                                                                         \
+            return XD_ENOTSUP;                                                                     \
+        WITH_READER(s, call);                                                                      \
+    } while (0)
+
 #define WITH_READER(s, call)                                                                       \
     do {                                                                                           \
         struct reader r_;                                                                          \
@@ -897,6 +905,26 @@ int xd_store_get_exception(struct xd_store *s, int64_t id, struct xd_exception *
 {
     memset(out, 0, sizeof *out);
     WITH_READER(s, s->drv->get_exception(c_, id, out));
+}
+
+/* Reconciliation's reads (store/store_recon.c has its writes). */
+int xd_store_recon_events(struct xd_store *s,
+                          void (*cb)(void *ctx, const struct xd_recon_event *e), void *ctx)
+{
+    WITH_READER_OPT(s, recon_events, s->drv->recon_events(c_, cb, ctx));
+}
+
+int xd_store_recon_deliveries(struct xd_store *s,
+                              void (*cb)(void *ctx, const struct xd_recon_dlv *d), void *ctx)
+{
+    WITH_READER_OPT(s, recon_deliveries, s->drv->recon_deliveries(c_, cb, ctx));
+}
+
+int xd_store_keyed_open(struct xd_store *s, const char *category,
+                        void (*cb)(void *ctx, int64_t id, const char *key, const char *state),
+                        void *ctx)
+{
+    WITH_READER_OPT(s, keyed_open, s->drv->keyed_open(c_, category, cb, ctx));
 }
 
 int xd_store_update_exception(struct xd_store *s, int64_t id, const char *state,

@@ -126,6 +126,9 @@ struct xd_outcome_rec {
      */
     int no_exception;
     int reset_attempts;  /* replay: attempts start again from 0 */
+    /* What the target's `ack` program made of its 2xx answer (JSON), kept for the ledger. */
+    const char *ack;
+    size_t ack_len;
 };
 
 /* One intake request: an atomic group of events (a single event is n = 1). */
@@ -369,6 +372,42 @@ int xd_store_list_audit(struct xd_store *s, int64_t after, size_t limit,
                         void (*cb)(void *ctx, struct xd_audit_entry *e), void *ctx);
 /* The last entry's seq and hash (strings not read); XD_ENOTFOUND when the log is empty. */
 int xd_store_audit_head(struct xd_store *s, struct xd_audit_entry *out);
+/* ---- reconciliation (reconcile/): the rows the ledger is built from ---- */
+
+/* An event as the ledger reads it; strings valid during the callback only. */
+struct xd_recon_event {
+    int64_t seq;
+    const char *event_id, *type, *bkey, *occurred_at, *body;
+    int64_t received_ms;
+};
+/* A delivery as the ledger reads it, with the target's acknowledgment (ack NULL: none). */
+struct xd_recon_dlv {
+    int64_t id, event_seq;
+    const char *route, *target, *part, *last_error, *ack;
+    unsigned step, attempts;
+    int state, last_status;
+    int64_t created_ms, updated_ms, ack_ms;
+};
+/* Every event, then every delivery, in journal (id) order. */
+int xd_store_recon_events(struct xd_store *s,
+                          void (*cb)(void *ctx, const struct xd_recon_event *e), void *ctx);
+int xd_store_recon_deliveries(struct xd_store *s,
+                              void (*cb)(void *ctx, const struct xd_recon_dlv *d), void *ctx);
+
+/* An exception with a de-duplication key: at most one not resolved per key. */
+struct xd_keyed_exc {
+    const char *key, *category, *event_id, *reason;
+};
+/*
+ * Opens each exception of v unless one with its key is open or acknowledged
+ * (all in one group commit); *opened (may be NULL) counts the new ones.
+ */
+int xd_store_open_keyed(struct xd_store *s, const struct xd_keyed_exc *v, size_t n,
+                        size_t *opened);
+/* The keyed exceptions of category not resolved: cb(id, key, state). */
+int xd_store_keyed_open(struct xd_store *s, const char *category,
+                        void (*cb)(void *ctx, int64_t id, const char *key, const char *state),
+                        void *ctx);
 
 /* Counts of deliveries by target and state, for /metrics and the demo. */
 int xd_store_count_deliveries(struct xd_store *s,

@@ -33,6 +33,8 @@ struct xd_exc_op {
     int64_t id;
     const char *state, *owner, *note;
     const char *category, *event_id, *reason;
+    const char *key; /* open: unless one with this key is not resolved (reconciliation) */
+    int *opened;     /* open with key: set to 1 when it was opened (may be NULL) */
 };
 
 /* A counter to step: name in, its new value out (xd_store_next_counter). */
@@ -194,6 +196,14 @@ struct xd_store_driver {
      */
     int (*job_lock)(struct xd_store_conn *c, const char *name, int take);
     int (*release_leases)(struct xd_store_conn *c);
+    /* Reconciliation (reconcile/; store.h says what each returns). */
+    int (*recon_events)(struct xd_store_conn *c,
+                        void (*cb)(void *ctx, const struct xd_recon_event *e), void *ctx);
+    int (*recon_deliveries)(struct xd_store_conn *c,
+                            void (*cb)(void *ctx, const struct xd_recon_dlv *d), void *ctx);
+    int (*keyed_open)(struct xd_store_conn *c, const char *category,
+                      void (*cb)(void *ctx, int64_t id, const char *key, const char *state),
+                      void *ctx);
 
     /* The driver's message for the last failure on c (for logs); never NULL. */
     const char *(*errmsg)(struct xd_store_conn *c);

@@ -834,6 +834,16 @@ int xd_transform_check(const struct xd_config *cfg, struct xd_buf *errs)
             bad += rc;
         }
     }
+    for (size_t i = 0; i < cfg->ntargets; i++) {
+        const struct xd_target *t = &cfg->targets[i];
+        if (!t->ack)
+            continue;
+        rc = check_one(cfg, t->ack, t->ack_pos.line ? t->ack_pos : t->pos, errs,
+                       "targets.%s.ack", t->name ? t->name : "?");
+        if (rc < 0)
+            return rc;
+        bad += rc;
+    }
     for (size_t i = 0; i < cfg->nrate_cards; i++) {
         const struct xd_rate_card *c = &cfg->rate_cards[i];
         for (size_t j = 0; j < c->ncharges; j++) {
