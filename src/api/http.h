@@ -75,6 +75,7 @@ struct xd_req {
     struct xd_buf ack;        /* POST /v1/files with X12: the 997s */
     struct xd_append append;
     unsigned char *results;
+    char traceparent[56];     /* the request's valid W3C traceparent, normalised, or "" */
     int suspended;            /* waiting for the store */
     atomic_int store_done;    /* the committer called back */
 };

@@ -137,6 +137,11 @@ static const char *const migrations[] = {
     " updated_ms INTEGER NOT NULL);"
     "CREATE INDEX exceptions_state ON exceptions(state, id);"
     "CREATE INDEX exceptions_open_delivery ON exceptions(delivery_id) WHERE state != 'resolved';",
+    /*
+     * 2 -> 3: observability. The W3C traceparent an event arrived with (NULL:
+     * none given, its deliveries' trace id is derived from the event id).
+     */
+    "ALTER TABLE events ADD COLUMN traceparent TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -184,11 +189,12 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_RELEASE] = "RELEASE req",
     [ST_ROLLBACK_TO] = "ROLLBACK TO req",
     [ST_INSERT] = "INSERT INTO events"
-                  " (event_id, type, bkey, occurred_at, source, received_ms, hash, body)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                  " (event_id, type, bkey, occurred_at, source, received_ms, hash, body, traceparent)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                   " ON CONFLICT (event_id) DO NOTHING",
     [ST_HASH] = "SELECT hash FROM events WHERE event_id = ?1",
-    [ST_GET] = "SELECT seq, event_id, type, bkey, occurred_at, source, state, received_ms, body"
+    [ST_GET] = "SELECT seq, event_id, type, bkey, occurred_at, source, state, received_ms, body,"
+               " traceparent"
                " FROM events WHERE event_id = ?1",
     [ST_COUNT] = "SELECT count(*) FROM events",
     [ST_PROBE] = "INSERT INTO store_meta (key, value) VALUES ('probe_ms', ?1)"
@@ -236,7 +242,7 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_DLV_READY] =
         "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey, d.state,"
         " d.attempts, d.next_ms, d.created_ms, d.updated_ms, d.last_status, d.last_error,"
-        " d.error_class, NULL, e.body, d.part, c.json"
+        " d.error_class, NULL, e.body, d.part, c.json, e.traceparent"
         /*
          * INDEXED BY: the per-target partial index of pending rows. Left to
          * itself the planner may walk every target's pending rows by state,
@@ -251,7 +257,7 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_DLV_GET] =
         "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey, d.state,"
         " d.attempts, d.next_ms, d.created_ms, d.updated_ms, d.last_status, d.last_error,"
-        " d.error_class, d.payload, NULL, d.part, NULL"
+        " d.error_class, d.payload, NULL, d.part, NULL, e.traceparent"
         " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?1",
     [ST_ATTEMPTS_OF] = "SELECT a.delivery_id, a.at_ms, a.status, a.latency_us, a.outcome, a.error,"
                        " d.target, d.route, d.step"
@@ -603,6 +609,8 @@ static int sq_append_one(struct xd_store_conn *c, const struct xd_event *ev, int
         b = sqlite3_bind_blob(st, 7, ev->hash, (int)sizeof ev->hash, SQLITE_STATIC);
     if (b == SQLITE_OK)
         b = sqlite3_bind_text(st, 8, ev->body, (int)ev->body_len, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 9, ev->traceparent, -1, SQLITE_STATIC); /* NULL binds NULL */
     if (b != SQLITE_OK)
         return fail(c, b, "bind event");
     rc = sqlite3_step(st);
@@ -743,6 +751,7 @@ static int sq_get_event(struct xd_store_conn *c, const char *event_id, struct xd
     out->state = col_dup(st, 6, &oom);
     out->received_ms = sqlite3_column_int64(st, 7);
     out->body = col_dup(st, 8, &oom);
+    out->traceparent = col_dup(st, 9, &oom);
     sqlite3_reset(st);
     if (oom) {
         xd_stored_event_dispose(out);
@@ -962,6 +971,7 @@ static int read_dlv(sqlite3_stmt *st, struct xd_stored_dlv *d)
     d->body = col_dup(st, 16, &oom);
     d->part = col_dup(st, 17, &oom);
     d->charge = col_dup(st, 18, &oom);
+    d->traceparent = col_dup(st, 19, &oom);
     if (oom) {
         xd_stored_dlv_dispose(d);
         return XD_ENOMEM;
@@ -1048,8 +1058,8 @@ static int sq_list_deliveries(struct xd_store_conn *c, const struct xd_dlv_filte
     xd_buf_init(&q);
     xd_buf_puts(&q, "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey,"
                     " d.state, d.attempts, d.next_ms, d.created_ms, d.updated_ms, d.last_status,"
-                    " d.last_error, d.error_class, d.payload, NULL, d.part, NULL"
-                    " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id > ?1");
+                    " d.last_error, d.error_class, d.payload, NULL, d.part, NULL,"
+                    " e.traceparent FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id > ?1");
     if (f->state >= 0)
         xd_buf_puts(&q, " AND d.state = ?2");
     if (f->target)

@@ -560,6 +560,7 @@ void xd_stored_event_dispose(struct xd_stored_event *e)
     free(e->source);
     free(e->state);
     free(e->body);
+    free(e->traceparent);
     memset(e, 0, sizeof *e);
 }
 
@@ -602,6 +603,7 @@ void xd_stored_dlv_dispose(struct xd_stored_dlv *d)
     free(d->body);
     free(d->part);
     free(d->charge);
+    free(d->traceparent);
     memset(d, 0, sizeof *d);
 }
 

@@ -181,6 +181,7 @@ struct xd_stored_event {
     char *state;         /* received, ... (routing adds more) */
     int64_t received_ms; /* unix ms when it was committed */
     char *body;          /* compact JSON of the normalised event */
+    char *traceparent;   /* the W3C traceparent it arrived with, or NULL */
 };
 /* Returns 0, XD_ENOTFOUND, or another negative xd_err. */
 int xd_store_get_event(struct xd_store *s, const char *event_id, struct xd_stored_event *out);
@@ -205,6 +206,7 @@ struct xd_stored_dlv {
     char *body;    /* the event body (fetch_ready only) */
     char *part;    /* "" or the charge id this delivery carries */
     char *charge;  /* that charge's JSON (fetch_ready only) */
+    char *traceparent; /* the event's traceparent, or NULL (none given) */
 };
 void xd_stored_dlv_dispose(struct xd_stored_dlv *d);
 
