@@ -24,6 +24,7 @@ struct xd_server {
     struct xd_store *store;
     struct xd_dispatcher *dispatcher; /* nudged after intake commits; may be NULL */
     struct xd_limits *limits;         /* the keys' rate limits (auth.c) */
+    struct xd_stats *stats;           /* the dashboard's per-minute series (stats.c) */
     struct MHD_Daemon *daemon;
     unsigned short port;     /* the port actually bound */
     atomic_long inflight;    /* requests started and not yet completed */
@@ -94,6 +95,9 @@ void xd_http_store_error(struct xd_req *r, int rc);
 /* The {id} path segment as a positive integer; answers 404 (detail: what) otherwise. */
 int xd_http_param_id(struct xd_req *r, const char *what, int64_t *id);
 
+/* 1 when the route table answers method on path (the dashboard asks what this build serves). */
+int xd_http_has_route(const char *method, const char *path);
+
 /* Handlers (h_*.c). */
 void xd_h_events_post(struct xd_req *r);
 void xd_h_events_get(struct xd_req *r);
@@ -111,6 +115,9 @@ void xd_h_exception_get(struct xd_req *r);
 void xd_h_exception_patch(struct xd_req *r);
 void xd_h_billing_close(struct xd_req *r);
 void xd_h_metrics(struct xd_req *r);
+void xd_h_stats(struct xd_req *r);
+void xd_h_deliveries_count(struct xd_req *r);
+void xd_h_ui(struct xd_req *r);
 
 /* Called again when a suspended request is resumed. */
 void xd_h_events_post_resume(struct xd_req *r);

@@ -13,6 +13,7 @@
 #include "api/server.h"
 #include "api/auth.h"
 #include "api/http.h"
+#include "api/stats.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "ingest/files.h"
@@ -39,6 +40,7 @@ static const struct xd_http_route routes[] = {
     {"GET", "/v1/events/{id}", XD_SCOPE_READ, 0, xd_h_events_get},
     {"POST", "/v1/files", XD_SCOPE_EVENTS_WRITE, 2, xd_h_files_post},
     {"GET", "/v1/deliveries", XD_SCOPE_READ, 0, xd_h_deliveries_list},
+    {"GET", "/v1/deliveries/count", XD_SCOPE_READ, 0, xd_h_deliveries_count},
     {"POST", "/v1/deliveries/replay", XD_SCOPE_OPS, 1, xd_h_deliveries_replay},
     {"GET", "/v1/deliveries/{id}", XD_SCOPE_READ, 0, xd_h_delivery_get},
     {"POST", "/v1/deliveries/{id}/replay", XD_SCOPE_OPS, 0, xd_h_delivery_replay},
@@ -50,6 +52,10 @@ static const struct xd_http_route routes[] = {
     {"GET", "/metrics", XD_SCOPE_READ, 0, xd_h_metrics},
     {"GET", "/healthz", 0, 0, xd_h_healthz},
     {"GET", "/readyz", 0, 0, xd_h_readyz},
+    {"GET", "/v1/stats", XD_SCOPE_READ, 0, xd_h_stats},
+    {"GET", "/ui", 0, 0, xd_h_ui}, /* the page holds no data: its API calls need a key */
+    {"GET", "/ui/", 0, 0, xd_h_ui},
+    {"GET", "/ui/{file}", 0, 0, xd_h_ui},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -95,6 +101,12 @@ static const struct xd_http_route *route_find(const char *method, const char *ur
         snprintf(allow + n, asize - n, "%s%s", n ? ", " : "", routes[i].method);
     }
     return NULL;
+}
+
+int xd_http_has_route(const char *method, const char *path)
+{
+    char param[256], allow[64];
+    return route_find(method, path, param, sizeof param, allow, sizeof allow) != NULL;
 }
 
 void xd_http_store_error(struct xd_req *r, int rc)
@@ -412,6 +424,7 @@ int xd_server_start(const struct xd_config *cfg, struct xd_store *store,
         return XD_ENOMEM;
     }
 
+    s->stats = xd_stats_start(s);
     unsigned threads = cfg->server.threads;
     if (threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -429,6 +442,7 @@ int xd_server_start(const struct xd_config *cfg, struct xd_store *store,
         mhd_log, NULL, MHD_OPTION_END);
     if (!s->daemon) {
         xd_buf_printf(err, "cannot listen on %s: %s", cfg->server.listen, strerror(errno));
+        xd_stats_stop(s->stats);
         xd_limits_destroy(s->limits);
         free(s);
         return XD_EIO;
@@ -458,6 +472,7 @@ void xd_server_stop(struct xd_server *s, unsigned drain_ms)
     MHD_stop_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
+    xd_stats_stop(s->stats);
     xd_limits_destroy(s->limits);
     free(s);
 }

@@ -1050,6 +1050,38 @@ static int prepare_built(struct xd_store_conn *c, struct xd_buf *q, sqlite3_stmt
     return 0;
 }
 
+/* The WHERE clause of a delivery filter: only the conditions set (see dlv_bind). */
+static void dlv_where(struct xd_buf *q, const struct xd_dlv_filter *f)
+{
+    xd_buf_puts(q, " WHERE d.id > ?1");
+    if (f->state >= 0)
+        xd_buf_puts(q, " AND d.state = ?2");
+    if (f->target)
+        xd_buf_puts(q, " AND d.target = ?3");
+    if (f->route)
+        xd_buf_puts(q, " AND d.route = ?4");
+    if (f->error_class)
+        xd_buf_puts(q, " AND d.error_class = ?5");
+    if (f->event_id)
+        xd_buf_puts(q, " AND e.event_id = ?6");
+    if (f->from_ms)
+        xd_buf_puts(q, " AND d.updated_ms >= ?7");
+    if (f->to_ms)
+        xd_buf_puts(q, " AND d.updated_ms < ?8");
+}
+
+static void dlv_bind(sqlite3_stmt *st, const struct xd_dlv_filter *f)
+{
+    sqlite3_bind_int64(st, 1, f->after_id);
+    sqlite3_bind_int(st, 2, f->state);
+    bind_text_or_null(st, 3, f->target);
+    bind_text_or_null(st, 4, f->route);
+    bind_text_or_null(st, 5, f->error_class);
+    bind_text_or_null(st, 6, f->event_id);
+    sqlite3_bind_int64(st, 7, f->from_ms);
+    sqlite3_bind_int64(st, 8, f->to_ms);
+}
+
 /* Listing with optional filters: the WHERE clause is built from the ones set. */
 static int sq_list_deliveries(struct xd_store_conn *c, const struct xd_dlv_filter *f,
                               void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
@@ -1059,38 +1091,161 @@ static int sq_list_deliveries(struct xd_store_conn *c, const struct xd_dlv_filte
     xd_buf_puts(&q, "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey,"
                     " d.state, d.attempts, d.next_ms, d.created_ms, d.updated_ms, d.last_status,"
                     " d.last_error, d.error_class, d.payload, NULL, d.part, NULL,"
-                    " e.traceparent FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id > ?1");
-    if (f->state >= 0)
-        xd_buf_puts(&q, " AND d.state = ?2");
-    if (f->target)
-        xd_buf_puts(&q, " AND d.target = ?3");
-    if (f->route)
-        xd_buf_puts(&q, " AND d.route = ?4");
-    if (f->error_class)
-        xd_buf_puts(&q, " AND d.error_class = ?5");
-    if (f->event_id)
-        xd_buf_puts(&q, " AND e.event_id = ?6");
-    if (f->from_ms)
-        xd_buf_puts(&q, " AND d.updated_ms >= ?7");
-    if (f->to_ms)
-        xd_buf_puts(&q, " AND d.updated_ms < ?8");
+                    " e.traceparent FROM deliveries d JOIN events e ON e.seq = d.event_seq");
+    dlv_where(&q, f);
     xd_buf_puts(&q, " ORDER BY d.id LIMIT ?9");
     sqlite3_stmt *st = NULL;
     int rc = prepare_built(c, &q, &st, "prepare list deliveries");
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, f->after_id);
-    sqlite3_bind_int(st, 2, f->state);
-    bind_text_or_null(st, 3, f->target);
-    bind_text_or_null(st, 4, f->route);
-    bind_text_or_null(st, 5, f->error_class);
-    bind_text_or_null(st, 6, f->event_id);
-    sqlite3_bind_int64(st, 7, f->from_ms);
-    sqlite3_bind_int64(st, 8, f->to_ms);
+    dlv_bind(st, f);
     sqlite3_bind_int64(st, 9, (sqlite3_int64)(f->limit ? f->limit : 100));
     rc = each_dlv(c, st, cb, ctx, "list deliveries");
     sqlite3_finalize(st);
     return rc;
+}
+
+/* How many deliveries a filter matches (after_id and limit ignored). */
+static int sq_count_matching(struct xd_store_conn *c, const struct xd_dlv_filter *f, int64_t *n)
+{
+    struct xd_dlv_filter g = *f;
+    g.after_id = 0;
+    struct xd_buf q;
+    xd_buf_init(&q);
+    xd_buf_puts(&q, "SELECT count(*) FROM deliveries d");
+    if (g.event_id)
+        xd_buf_puts(&q, " JOIN events e ON e.seq = d.event_seq");
+    dlv_where(&q, &g);
+    sqlite3_stmt *st = NULL;
+    int rc = prepare_built(c, &q, &st, "prepare count deliveries");
+    if (rc < 0)
+        return rc;
+    dlv_bind(st, &g);
+    rc = sqlite3_step(st);
+    *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    rc = rc == SQLITE_ROW ? 0 : fail(c, rc, "count deliveries");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Steps a prepared dashboard query to the end; rows go to each(). Finalizes st. */
+static int each_row(struct xd_store_conn *c, sqlite3_stmt *st, const char *what,
+                    void (*each)(sqlite3_stmt *st, void *ctx), void *ctx)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        each(st, ctx);
+    rc = rc == SQLITE_DONE ? 0 : fail(c, rc, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
+struct exc_count_cb {
+    void (*cb)(void *ctx, const char *state, const char *category, int64_t n, int64_t oldest_ms);
+    void *ctx;
+};
+
+static void exc_count_row(sqlite3_stmt *st, void *ctx)
+{
+    struct exc_count_cb *e = ctx;
+    e->cb(e->ctx, col_text(st, 0), col_text(st, 1), sqlite3_column_int64(st, 2),
+          sqlite3_column_int64(st, 3));
+}
+
+static int sq_exception_counts(struct xd_store_conn *c,
+                               void (*cb)(void *ctx, const char *state, const char *category,
+                                          int64_t n, int64_t oldest_ms),
+                               void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "SELECT state, category, count(*), min(created_ms) FROM exceptions"
+                                " GROUP BY state, category ORDER BY state, category",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare exception counts");
+    struct exc_count_cb e = {cb, ctx};
+    return each_row(c, st, "exception counts", exc_count_row, &e);
+}
+
+struct revenue_cb {
+    void (*cb)(void *ctx, const char *customer, const char *warehouse, const char *currency,
+               int64_t milli, int64_t n);
+    void *ctx;
+};
+
+static void revenue_row(sqlite3_stmt *st, void *ctx)
+{
+    struct revenue_cb *e = ctx;
+    e->cb(e->ctx, col_text(st, 0), col_text(st, 1), col_text(st, 2), sqlite3_column_int64(st, 3),
+          sqlite3_column_int64(st, 4));
+}
+
+/*
+ * Revenue of one service date per customer, warehouse and currency, in
+ * thousandths of the currency unit, summed exactly: an amount's text is split
+ * at its point into integer and (up to three) fraction digits, so no binary
+ * floating point touches it (amounts are rounded to the currency's minor
+ * unit, at most three digits).
+ */
+#define MILLI(a)                                                                                 \
+    "CASE WHEN instr(" a ", '.') = 0 THEN CAST(" a " AS INTEGER) * 1000"                        \
+    " ELSE CAST(substr(" a ", 1, instr(" a ", '.') - 1) AS INTEGER) * 1000"                     \
+    " + (CASE WHEN substr(" a ", 1, 1) = '-' THEN -1 ELSE 1 END)"                               \
+    " * CAST(substr(substr(" a ", instr(" a ", '.') + 1) || '000', 1, 3) AS INTEGER) END"
+
+static int sq_revenue(struct xd_store_conn *c, const char *date,
+                      void (*cb)(void *ctx, const char *customer, const char *warehouse,
+                                 const char *currency, int64_t milli, int64_t n),
+                      void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "SELECT customer, warehouse, currency, sum(" MILLI("amount") "),"
+                                " count(*) FROM charges WHERE service_date = ?1"
+                                " GROUP BY customer, warehouse, currency",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare revenue");
+    sqlite3_bind_text(st, 1, date, -1, SQLITE_STATIC);
+    struct revenue_cb e = {cb, ctx};
+    return each_row(c, st, "revenue", revenue_row, &e);
+}
+
+struct wh_cb {
+    void (*cb)(void *ctx, const char *warehouse, int state, int64_t n);
+    void *ctx;
+};
+
+static void wh_row(sqlite3_stmt *st, void *ctx)
+{
+    struct wh_cb *e = ctx;
+    e->cb(e->ctx, col_text(st, 0), sqlite3_column_int(st, 1), sqlite3_column_int64(st, 2));
+}
+
+/* Pending and dead deliveries by the warehouse of their event. */
+static int sq_backlog_by_warehouse(struct xd_store_conn *c,
+                                   void (*cb)(void *ctx, const char *warehouse, int state,
+                                              int64_t n),
+                                   void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        c->db,
+        "SELECT coalesce(json_extract(e.body, '$.data.warehouse'), ''), d.state, count(*)"
+        " FROM deliveries d INDEXED BY deliveries_state JOIN events e ON e.seq = d.event_seq"
+        " WHERE d.state IN (0, 2) GROUP BY 1, 2",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare backlog by warehouse");
+    struct wh_cb e = {cb, ctx};
+    return each_row(c, st, "backlog by warehouse", wh_row, &e);
 }
 
 static int sq_list_attempts(struct xd_store_conn *c, int64_t event_seq,
@@ -1488,5 +1643,9 @@ const struct xd_store_driver xd_store_sqlite = {
     .list_exceptions = sq_list_exceptions,
     .get_exception = sq_get_exception,
     .charge_counts = sq_charge_counts,
+    .count_matching = sq_count_matching,
+    .exception_counts = sq_exception_counts,
+    .revenue = sq_revenue,
+    .backlog_by_warehouse = sq_backlog_by_warehouse,
     .errmsg = sq_errmsg,
 };
