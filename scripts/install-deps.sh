@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libmicrohttpd-dev libcurl4-openssl-dev libjq-dev libyaml-dev libcsv-dev
 libssl-dev libgmp-dev libcmocka-dev libcjson-dev libsqlite3-dev sqlite3
-python3 curl wrk nginx-light time bc"
+python3 curl wrk nginx-light time bc chromium nodejs"
 
 missing=""
 for p in $PKGS; do
@@ -15,6 +15,9 @@ for p in $PKGS; do
     missing="$missing $p"
   fi
 done
+# npm: a Node.js from elsewhere (NodeSource) brings its own and only "provides"
+# the package, so ask for the command rather than the package.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 
 echo "install-deps: installing:$missing"
