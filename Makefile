@@ -3,7 +3,7 @@
 #   make test   install what is missing, build, run the suite twice:
 #               the default build and an ASan+UBSan build (leak checking on)
 #   make demo   install what is missing, build, run the demo
-#   make bench  benchmarks (see bench/README.md): intake, end to end, micro
+#   make bench  benchmarks (see bench/README.md): intake, end to end, micro, dashboard
 #   make fuzz   libFuzzer targets for a bounded time
 JOBS  ?= $(shell nproc)
 CMAKE ?= cmake
@@ -34,6 +34,7 @@ bench: build
 	@sh bench/run.sh
 	@sh bench/e2e.sh
 	@sh bench/micro.sh
+	@sh bench/ui.sh
 
 fuzz: deps
 	@$(CMAKE) -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXD_FUZZ=ON >/dev/null
