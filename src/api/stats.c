@@ -35,9 +35,9 @@
 #include <string.h>
 #include <time.h>
 
-#define SLOTS 60            /* minutes kept */
-#define SAMPLE_MS 5000      /* sampler period */
-#define KPI_CACHE_MS 10000  /* how long the store's KPI answer is reused */
+#define SLOTS        60    /* minutes kept */
+#define SAMPLE_MS    5000  /* sampler period */
+#define KPI_CACHE_MS 10000 /* how long the store's KPI answer is reused */
 
 /* The hub's cumulative counters at one moment (all targets summed). */
 struct sample {
@@ -60,8 +60,8 @@ struct xd_stats {
     struct sample last; /* cumulative, at the last tick */
     int have_last;
     struct slot slots[SLOTS];
-    char *kpis;         /* cached KPI JSON, or NULL */
-    int64_t kpis_ms;    /* when it was made (monotonic) */
+    char *kpis;      /* cached KPI JSON, or NULL */
+    int64_t kpis_ms; /* when it was made (monotonic) */
 };
 
 static void sum_target(void *ctx, const struct xd_target_stats *st)
@@ -367,8 +367,8 @@ static void milli_str(char *out, size_t n, int64_t milli, const char *currency)
     if (minor == 0)
         snprintf(out, n, "%s%llu", milli < 0 ? "-" : "", (unsigned long long)(a / 1000));
     else
-        snprintf(out, n, "%s%llu.%0*u", milli < 0 ? "-" : "", (unsigned long long)(a / 1000),
-                 minor, frac / div[minor]);
+        snprintf(out, n, "%s%llu.%0*u", milli < 0 ? "-" : "", (unsigned long long)(a / 1000), minor,
+                 frac / div[minor]);
 }
 
 /* Revenue rows summed by one key (customer or warehouse) and currency. */
@@ -381,8 +381,7 @@ struct revs {
     size_t n, cap;
 };
 
-static void rev_add(struct revs *r, const char *key, const char *currency, int64_t milli,
-                    int64_t n)
+static void rev_add(struct revs *r, const char *key, const char *currency, int64_t milli, int64_t n)
 {
     for (size_t i = 0; i < r->n; i++)
         if (strcmp(r->v[i].key, key) == 0 && strcmp(r->v[i].currency, currency) == 0) {

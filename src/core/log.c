@@ -62,8 +62,8 @@ static void redact(char *msg)
     }
 }
 
-static void vlog(enum xd_log_level lvl, const char *event_id, const char *trace_id,
-                 const char *fmt, va_list ap)
+static void vlog(enum xd_log_level lvl, const char *event_id, const char *trace_id, const char *fmt,
+                 va_list ap)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -129,7 +129,8 @@ static void test_event_trace(void **state)
     SHA256((const unsigned char *)"ev-9", 4, h);
     char want[33];
     hex(h, 16, want);
-    const char *none[] = {NULL, "", "00-zz", "00-00000000000000000000000000000000-00f067aa0ba902b7-01"};
+    const char *none[] = {NULL, "", "00-zz",
+                          "00-00000000000000000000000000000000-00f067aa0ba902b7-01"};
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
         xd_trace_id_for_event("ev-9", none[i], tid);
         assert_string_equal(tid, want);
