@@ -35,6 +35,8 @@ const STANDIN = path.join(__dirname, "../standin/standin.py");
 const ART = process.env.XD_ARTIFACTS || path.join(__dirname, "artifacts");
 const DOCS_IMG = process.env.XD_DOCS_IMG; /* when set: also write the README's screenshot there */
 const GUARD_MS = Number(process.env.XD_HANG_GUARD_MS || 120000); /* a hang guard, never a speed check */
+/* For the docs' screenshot: minutes of varied traffic first, so the charts have a history. */
+const WARMUP_S = Number(process.env.XD_DOCS_WARMUP_S || 0);
 
 if (!fs.existsSync(CHROMIUM)) {
   console.log(`SKIP: ${CHROMIUM} is absent (Debian package chromium; scripts/install-deps.sh installs it)`);
@@ -90,6 +92,32 @@ function shipment(id, sku) {
     data: { warehouse: id.includes("dc2") ? "DC2" : "DC1", shipment_id: "SHP-" + id, order_id: "ORD-" + id,
             customer: id.includes("dc2") ? "GLOBEX" : "ACME", lines: [{ sku: sku || "SKU-1", qty: 3 }, { sku: "SKU-2", qty: 2 }] },
   };
+}
+
+/*
+ * Varied traffic for WARMUP_S seconds: a batch every second whose size
+ * swings, some deliveries slow (the stand-in delays them), some retried
+ * (503 once), a few refused for good (400: dead letters, open exceptions).
+ */
+async function warmUp(post, sBase, seconds) {
+  await http(sBase, "POST", "/_rules", { path: "/erp", delay_ms: 25, match: "-slow-" });
+  await http(sBase, "POST", "/_rules", { path: "/erp", status: 400, match: "-lost-" });
+  const end = Date.now() + seconds * 1000;
+  let n = 0;
+  for (let t = 0; Date.now() < end; t++) {
+    const k = Math.max(2, Math.round(14 + 10 * Math.sin(t / 45) + 6 * Math.sin(t / 7) + Math.random() * 6));
+    const batch = [];
+    for (let i = 0; i < k; i++) {
+      n++;
+      const kind = n % 97 === 0 ? "lost-" : n % 5 === 0 ? "slow-" : "";
+      const dc2 = n % 3 === 0 ? "dc2-" : "";
+      if (n % 11 === 0) await http(sBase, "POST", "/_rules", { path: "/erp", status: 503, count: 1, match: `w-${dc2}${kind}${n}"` });
+      batch.push(shipment(`w-${dc2}${kind}${n}`));
+    }
+    await post(batch);
+    await sleep(1000);
+  }
+  await http(sBase, "DELETE", "/_rules");
 }
 
 async function main() {
@@ -165,6 +193,15 @@ rate_cards:
     };
     /* A little history before the page opens, so the charts and KPIs have something. */
     await post([shipment("hist-1"), shipment("hist-2"), shipment("hist-dc2-3")]);
+    if (WARMUP_S > 0) {
+      await warmUp(post, sBase, WARMUP_S);
+      /* what it dead-lettered goes again, so the steps below start from no dead letters */
+      await http(base, "POST", "/v1/deliveries/replay", {}, KEYS.ops);
+      await until("the warm-up's dead letters delivered", async () => {
+        const st = (await http(base, "GET", "/v1/stats", undefined, KEYS.viewer)).data;
+        return st.totals.dead_letters === 0 && st.totals.backlog === 0;
+      });
+    }
 
     const userDir = fs.mkdtempSync(path.join(os.tmpdir(), "xd-chromium-"));
     const ctx = await chromium.launchPersistentContext(userDir, {
@@ -289,12 +326,18 @@ rate_cards:
       const r = await http(base, "GET", "/v1/exceptions/" + excId, undefined, KEYS.viewer);
       return r.data.state === "acknowledged";
     });
-    await page.selectOption("#exc-state", "");
-    await until("the acknowledged exception listed", async () => /acknowledged/.test(await text("#exceptions tbody")));
+    await page.selectOption("#exc-state", "acknowledged");
+    await until("the acknowledged exception listed", async () => (await text("#exceptions tbody")).includes("keep-1"));
+    await page.selectOption("#exc-state", "open");
     await post([shipment("tail-1"), shipment("tail-dc2-2")]);
     await page.selectOption("#dead-target", "");
     await until("the KPIs with revenue", async () => /USD/.test(await text("#kpis")) && /EUR/.test(await text("#kpis")));
     await until("the list after the filter reset", async () => (await page.$$("#dead tbody tr[data-dlv-id]")).length === 1);
+    if (DOCS_IMG) { /* a little more to look at in the docs' picture */
+      await http(sBase, "POST", "/_rules", { path: "/erp", status: 400, match: "-late-" });
+      await post([shipment("late-dc2-1"), shipment("late-2")]);
+      await until("the late dead letters", async () => (await page.$$("#dead tbody tr[data-dlv-id]")).length === 3);
+    }
     await until("the toast to go", async () => !(await page.isVisible("#toast")));
     await sleep(2500); /* one more poll, so the screenshot shows settled figures */
     await shot("07-dashboard");

@@ -219,7 +219,8 @@
       if (Math.abs(lastX - x(i)) < 44) continue;
       lastX = x(i);
       const label = String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
-      ctx.fillText(label, x(i), h - m.b + 8);
+      const half = ctx.measureText(label).width / 2;
+      ctx.fillText(label, Math.max(m.l + half, Math.min(x(i), w - m.r - half)), h - m.b + 8);
     }
     ctx.strokeStyle = "#d0d5dd";
     ctx.beginPath();
