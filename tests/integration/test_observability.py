@@ -462,6 +462,8 @@ class ObservabilityTest(unittest.TestCase):
             self.assertEqual(st, 200, path)
             self.assertTrue(h["content-type"].startswith(ctype), (path, h))
             self.assertGreater(len(body), 500, path)
+            self.assertIn("default-src 'self'", h.get("content-security-policy", ""), path)
+            self.assertEqual(h.get("x-content-type-options"), "nosniff", path)
         st, _, _ = self.hub.request("GET", "/ui/nope.js")
         self.assertEqual(st, 404)
         st, _, _ = self.hub.request("GET", "/v1/stats")

@@ -280,7 +280,15 @@
   function drawCharts() {
     const st = state.stats;
     if (!st) return;
-    const mins = st.minutes || [];
+    /*
+     * The hub keeps no history across restarts: minutes before the first one
+     * with any traffic are left out, keeping at least a quarter of an hour.
+     */
+    let mins = st.minutes || [];
+    const busy = (m) => m.events || m.delivered || m.retried || m.failed || m.rejected || m.dead;
+    const first = mins.findIndex(busy);
+    const keep = Math.max(15, first < 0 ? 15 : mins.length - Math.max(0, first - 1));
+    if (mins.length > keep) mins = mins.slice(mins.length - keep);
     const times = mins.map((m) => m.t);
     const sum = (k) => mins.reduce((a, m) => a + (m[k] || 0), 0);
     const tp = [
@@ -289,6 +297,9 @@
       { name: "Retried", color: "#d97706", values: mins.map((m) => m.retried) },
       { name: "Failed", color: "#dc2626", values: mins.map((m) => m.failed + m.rejected) },
     ];
+    const span = mins.length >= 60 ? "last hour" : "last " + mins.length + " min";
+    setText("tp-hint", "per minute · " + span);
+    setText("lat-hint", "ms · per minute · " + span);
     drawChart($("chart-throughput"), times, tp, {});
     legend("legend-throughput", tp, [nf.format(sum("events")), nf.format(sum("delivered")), nf.format(sum("retried")), nf.format(sum("failed") + sum("rejected"))]);
     const lat = [
