@@ -189,7 +189,8 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_RELEASE] = "RELEASE req",
     [ST_ROLLBACK_TO] = "ROLLBACK TO req",
     [ST_INSERT] = "INSERT INTO events"
-                  " (event_id, type, bkey, occurred_at, source, received_ms, hash, body, traceparent)"
+                  " (event_id, type, bkey, occurred_at, source, received_ms, hash, body,"
+                  " traceparent)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                   " ON CONFLICT (event_id) DO NOTHING",
     [ST_HASH] = "SELECT hash FROM events WHERE event_id = ?1",

@@ -338,6 +338,7 @@ rate_cards:
       await post([shipment("late-dc2-1"), shipment("late-2")]);
       await until("the late dead letters", async () => (await page.$$("#dead tbody tr[data-dlv-id]")).length === 3);
     }
+    await page.fill("#search-input", "");
     await until("the toast to go", async () => !(await page.isVisible("#toast")));
     await sleep(2500); /* one more poll, so the screenshot shows settled figures */
     await shot("07-dashboard");

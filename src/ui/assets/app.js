@@ -212,10 +212,11 @@
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
     let lastX = -1e9;
+    const every = n <= 20 ? 5 : 10;
     for (let i = n - 1; i >= 0; i--) {
-      /* every ten minutes, and now; right to left so "now" always has its label */
+      /* every five or ten minutes, and now; right to left so "now" always has its label */
       const d = new Date(times[i]);
-      if (d.getMinutes() % 10 !== 0 && i !== n - 1) continue;
+      if (d.getMinutes() % every !== 0 && i !== n - 1) continue;
       if (Math.abs(lastX - x(i)) < 44) continue;
       lastX = x(i);
       const label = String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
