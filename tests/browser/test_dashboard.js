@@ -339,6 +339,35 @@ rate_cards:
       await until("the late dead letters", async () => (await page.$$("#dead tbody tr[data-dlv-id]")).length === 3);
     }
     await page.fill("#search-input", "");
+    /*
+     * The reconciliation panel with a report of the shape GET
+     * /v1/reconciliation answers (docs/api.md), served here by the test
+     * whether or not this hub has the endpoint.
+     */
+    step("reconciliation panel");
+    await page.route("**/v1/stats", async (route) => {
+      const resp = await route.fetch();
+      const json = await resp.json();
+      json.api = Object.assign({}, json.api, { reconciliation: true });
+      await route.fulfill({ response: resp, json });
+    });
+    await page.route("**/v1/reconciliation*", (route) => route.fulfill({
+      status: 200, contentType: "application/json",
+      body: JSON.stringify({
+        from: null, to: null, generated_at: new Date().toISOString(), clean: false,
+        checked: { objects: 14, events: 16, charges: 30 }, counts: { shipped_not_posted: 1 },
+        breaks: [{ key: "k1", category: "shipped_not_posted", systems: ["wms", "erp"],
+                   object: { type: "shipment", key: "SHP-keep-1", event_id: "keep-1" },
+                   expected: "5", actual: "0", difference: "-5", age_s: 1200, detail: "d" }],
+      }),
+    }));
+    await page.fill("#key-input", KEYS.ops);
+    await page.click("#keyform button[type=submit]"); /* a new key: every panel again */
+    await until("the reconciliation report shown", async () => /1 break/.test(await text("#recon")) && /shipped not posted/.test(await text("#recon")));
+    await page.unroute("**/v1/stats");
+    await page.unroute("**/v1/reconciliation*");
+    if (!DOCS_IMG) await shot("08-reconciliation");
+
     await until("the toast to go", async () => !(await page.isVisible("#toast")));
     await sleep(2500); /* one more poll, so the screenshot shows settled figures */
     await shot("07-dashboard");

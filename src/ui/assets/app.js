@@ -358,9 +358,11 @@
       el("td", { class: "num" }, fmtNum(r.charges))));
   }
 
-  function smallTable(head, rows, empty) {
+  /* A table whose columns from numFrom on (default 1) are numbers, right-aligned. */
+  function smallTable(head, rows, empty, numFrom) {
+    const from = numFrom === undefined ? 1 : numFrom;
     const t = el("table", { class: "data" },
-      el("thead", {}, el("tr", {}, head.map((h, i) => el("th", { class: i ? "num" : null }, h)))),
+      el("thead", {}, el("tr", {}, head.map((h, i) => el("th", { class: i >= from ? "num" : null }, h)))),
       el("tbody", {}));
     if (!rows.length) t.tBodies[0].appendChild(el("tr", { class: "empty" }, el("td", { colspan: head.length }, empty)));
     for (const r of rows) t.tBodies[0].appendChild(r);
@@ -420,6 +422,46 @@
     return wrap;
   }
 
+  /*
+   * The reconciliation report ({clean, checked, counts, breaks[]}, as
+   * `crossdock reconcile --json`): a verdict, what was checked, breaks by
+   * category, the first breaks with their event's timeline a click away.
+   * Another shape is shown as it comes.
+   */
+  function renderRecon(r) {
+    if (!r || typeof r.clean !== "boolean" || !Array.isArray(r.breaks)) return genericBlock(r, null);
+    const wrap = el("div", { id: "recon-report" });
+    const counts = r.counts || {};
+    const total = Object.keys(counts).reduce((a, k) => a + counts[k], 0) || r.breaks.length;
+    wrap.appendChild(el("p", {}, r.clean ? badge("clean", "ok") : badge(nf.format(total) + " break" + (total === 1 ? "" : "s"), "dead"),
+      " ", el("span", { class: "muted" }, "report of " + fmtTime(r.generated_at))));
+    const checked = r.checked || {};
+    const kv = el("div", { class: "kv" });
+    for (const k of Object.keys(checked).slice(0, 6)) {
+      kv.appendChild(el("div", {}, el("small", {}, k.replace(/_/g, " ") + " checked"), el("b", {}, fmtNum(checked[k]))));
+    }
+    if (kv.childNodes.length) wrap.appendChild(kv);
+    const cats = Object.keys(counts).map((k) => el("tr", {}, el("td", {}, k.replace(/_/g, " ")), el("td", { class: "num" }, fmtNum(counts[k]))));
+    if (cats.length) {
+      wrap.appendChild(el("div", { class: "subh" }, "Breaks by category"));
+      wrap.appendChild(smallTable(["Category", "Breaks"], cats, "none"));
+    }
+    if (r.breaks.length) {
+      const rows = r.breaks.slice(0, 10).map((b) => {
+        const o = b.object || {};
+        const ev = o.event_id ? el("a", { href: "#", class: "mono", onclick: (e) => { e.preventDefault(); openTimeline(o.event_id); } }, o.key || o.event_id) : (o.key || "–");
+        return el("tr", {},
+          el("td", {}, (b.category || "").replace(/_/g, " ")),
+          el("td", {}, ev),
+          el("td", { class: "num mono" }, b.difference !== undefined && b.difference !== null ? b.difference + (b.currency ? " " + b.currency : "") : "–"),
+          el("td", { class: "num" }, fmtSecs(b.age_s)));
+      });
+      wrap.appendChild(el("div", { class: "subh" }, "Breaks" + (r.breaks.length > 10 ? " (first 10 of " + nf.format(r.breaks.length) + ")" : "")));
+      wrap.appendChild(smallTable(["Category", "Object", "Difference", "Age"], rows, "none", 2));
+    }
+    return wrap;
+  }
+
   async function refreshSlow() {
     const st = state.stats;
     if (!st) return;
@@ -427,7 +469,7 @@
     if (st.api && st.api.reconciliation) {
       try {
         const r = await api("/v1/reconciliation");
-        recon.replaceChildren(genericBlock(r, null));
+        recon.replaceChildren(renderRecon(r));
       } catch (err) {
         recon.replaceChildren(el("p", { class: "muted" }, "Not available: " + explain(err, "reconciliation")));
       }
