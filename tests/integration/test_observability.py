@@ -422,7 +422,7 @@ class ObservabilityTest(unittest.TestCase):
         n = 0
         for line in log.splitlines():
             if not line.startswith("{"):
-                continue  # the one "listening on port" line the harness reads
+                continue  # serve's plain "listening on port N" line, printed whatever the format
             rec = json.loads(line)
             for k in ("ts", "level", "msg"):
                 self.assertIn(k, rec, line)
