@@ -51,6 +51,10 @@ static void report(struct xd_req *r, const struct xd_recon_opts *o)
 void xd_h_reconciliation_get(struct xd_req *r)
 {
     struct xd_recon_opts o = {.from = arg(r, "from"), .to = arg(r, "to"), .exceptions = -1};
+    /* ?exceptions=false: only look (the dashboard polls the report). */
+    const char *ex = arg(r, "exceptions");
+    if (ex && (strcmp(ex, "false") == 0 || strcmp(ex, "0") == 0))
+        o.exceptions = 0;
     report(r, &o);
 }
 

@@ -39,7 +39,7 @@ int xd_cmd_serve(int argc, char **argv)
         return 2;
     int level = xd_log_level_parse(cfg->log.level ? cfg->log.level : "info");
     xd_log_setup(level < 0 ? XD_LOG_INFO : (enum xd_log_level)level,
-                 cfg->log.format && strcmp(cfg->log.format, "json") == 0);
+                 xd_log_format_is_json(cfg->log.format));
 
     int missing = 0;
     for (size_t i = 0; i < cfg->auth.nkeys; i++) {

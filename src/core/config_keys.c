@@ -192,7 +192,7 @@ static int dec_cmp(const char *a, const char *b)
 static const char *const drivers[] = {"sqlite", "postgres", NULL};
 static const char *const synchronous[] = {"full", "normal", NULL};
 static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
-static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const log_formats[] = {"auto", "text", "json", NULL};
 static const char *const target_types[] = {"http", "file", "nats", NULL};
 static const char *const file_formats[] = {"csv", "x12", "jsonl", NULL};
 static const char *const inbox_formats[] = {"auto", "json", "jsonl", "csv", "x12", NULL};
@@ -715,8 +715,10 @@ static const struct xd_cfg_key store_keys[] = {
 static const struct xd_cfg_key log_keys[] = {
     K("level", STR, .off = SEC(log, level), .def = "info", .choices = levels,
       .help = "Least severe level written to stderr."),
-    K("format", STR, .off = SEC(log, format), .def = "text", .choices = log_formats,
-      .help = "`text` for a terminal, `json` for one JSON object a line."),
+    K("format", STR, .off = SEC(log, format), .def = "auto", .choices = log_formats,
+      .help = "`text` for a terminal, `json` for one JSON object a line (with `event_id` and "
+              "`trace_id` on lines about an event), `auto`: text when stderr is a terminal, "
+              "else json."),
 };
 
 static const struct xd_cfg_key key_keys[] = {

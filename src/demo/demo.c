@@ -591,8 +591,8 @@ int xd_demo_run(const struct xd_demo_opts *o)
     int clean = xd_demo_summary(&run, stdout);
     rc = clean ? 0 : 3;
     if (!o->once) {
-        printf("\nThe hub keeps running: http://127.0.0.1:%u/ui is the dashboard (once it is "
-               "built);\nthe API works now, e.g.\n"
+        printf("\nThe hub keeps running: http://127.0.0.1:%u/ui is the dashboard;\n"
+               "the API answers too, e.g.\n"
                "  curl -s http://127.0.0.1:%u/v1/charges?customer=ACME\n"
                "  curl -s 'http://127.0.0.1:%u/v1/deliveries?state=dead'\n"
                "  curl -s http://127.0.0.1:%u/v1/exceptions\n"

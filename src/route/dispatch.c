@@ -43,7 +43,6 @@
 #include "store/store.h"
 #include "transform/transform.h"
 
-#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -169,15 +168,6 @@ static void job_free(struct job *j)
     free(j);
 }
 
-/* The trace of an attempt: the trace id is derived from the event, so all its deliveries share one. */
-static void event_trace(const char *event_id, struct xd_trace *t)
-{
-    unsigned char h[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)event_id, strlen(event_id), h);
-    if (xd_trace_make(t, h, NULL, xd_rand64, NULL) < 0)
-        xd_trace_new(t, xd_rand64, NULL);
-}
-
 /* Fills j's outcome record; the job then waits in the outcome list. */
 static void finish(struct lane *l, struct job *j, int state, int attempted,
                    const char *outcome, int status, uint64_t latency_us, const char *error_class)
@@ -223,9 +213,12 @@ static void finish(struct lane *l, struct job *j, int state, int attempted,
     struct xd_target_stats *st = &j->t->st;
     if (state == XD_DLV_DEAD) {
         st->dead++;
-        xd_warn("delivery %lld (event %s, route %s, step %u, target %s) dead-lettered: %s",
-                (long long)j->d.id, j->d.event_id, j->d.route, j->d.step, j->t->cfg->name,
-                j->error.len ? j->error.data : outcome);
+        char tid[33];
+        xd_trace_id_for_event(j->d.event_id, j->d.traceparent, tid);
+        xd_log_ev(XD_LOG_WARN, j->d.event_id, tid,
+                  "delivery %lld (event %s, route %s, step %u, target %s) dead-lettered: %s",
+                  (long long)j->d.id, j->d.event_id, j->d.route, j->d.step, j->t->cfg->name,
+                  j->error.len ? j->error.data : outcome);
     }
 }
 
@@ -482,7 +475,7 @@ static void start(struct lane *l, struct target *t, struct job *j)
     char idem[XD_IDEM_KEY_LEN + 1];
     struct xd_trace trace;
     xd_idempotency_key(idem, j->d.event_id, j->d.route, j->d.step, t->cfg->name);
-    event_trace(j->d.event_id, &trace);
+    xd_trace_for_event(j->d.event_id, j->d.traceparent, &trace);
     /* A charge is sent with its charge id as the key: it can never be billed twice. */
     const char *key = j->d.part && j->d.part[0] ? j->d.part : idem;
     rc = t->nats ? xd_nats_target_submit(t->nats, j->payload.data, j->payload.len, key, &trace,

@@ -728,6 +728,7 @@ void xd_stored_event_dispose(struct xd_stored_event *e)
     free(e->source);
     free(e->state);
     free(e->body);
+    free(e->traceparent);
     memset(e, 0, sizeof *e);
 }
 
@@ -770,6 +771,7 @@ void xd_stored_dlv_dispose(struct xd_stored_dlv *d)
     free(d->body);
     free(d->part);
     free(d->charge);
+    free(d->traceparent);
     memset(d, 0, sizeof *d);
 }
 
@@ -1023,6 +1025,49 @@ int xd_store_count_deliveries(struct xd_store *s,
     rc = s->drv->count_deliveries(r.c, cb, ctx);
     reader_put(s, &r, rc);
     return rc;
+}
+
+/* Runs one read on a pooled reader connection (the dashboard aggregates). */
+#define WITH_READER(s, call)                                                                     \
+    do {                                                                                         \
+        struct reader r_;                                                                        \
+        int rc_ = reader_get((s), &r_);                                                          \
+        if (rc_ < 0)                                                                             \
+            return rc_;                                                                          \
+        struct xd_store_conn *c_ = r_.c;                                                         \
+        rc_ = (call);                                                                            \
+        reader_put((s), &r_, rc_);                                                               \
+        return rc_;                                                                              \
+    } while (0)
+
+int xd_store_count_matching(struct xd_store *s, const struct xd_dlv_filter *f, int64_t *n)
+{
+    *n = 0;
+    WITH_READER_OPT(s, count_matching, s->drv->count_matching(c_, f, n));
+}
+
+int xd_store_exception_counts(struct xd_store *s,
+                              void (*cb)(void *ctx, const char *state, const char *category,
+                                         int64_t n, int64_t oldest_ms),
+                              void *ctx)
+{
+    WITH_READER_OPT(s, exception_counts, s->drv->exception_counts(c_, cb, ctx));
+}
+
+int xd_store_revenue(struct xd_store *s, const char *date,
+                     void (*cb)(void *ctx, const char *customer, const char *warehouse,
+                                const char *currency, int64_t milli, int64_t n),
+                     void *ctx)
+{
+    WITH_READER_OPT(s, revenue, s->drv->revenue(c_, date, cb, ctx));
+}
+
+int xd_store_backlog_by_warehouse(struct xd_store *s,
+                                  void (*cb)(void *ctx, const char *warehouse, int state,
+                                             int64_t n),
+                                  void *ctx)
+{
+    WITH_READER_OPT(s, backlog_by_warehouse, s->drv->backlog_by_warehouse(c_, cb, ctx));
 }
 
 int xd_store_count_events(struct xd_store *s, int64_t *out)

@@ -207,6 +207,7 @@ struct xd_stored_event {
     char *state;         /* received, ... (routing adds more) */
     int64_t received_ms; /* unix ms when it was committed */
     char *body;          /* compact JSON of the normalised event */
+    char *traceparent;   /* the W3C traceparent it arrived with, or NULL */
 };
 /* Returns 0, XD_ENOTFOUND, or another negative xd_err. */
 int xd_store_get_event(struct xd_store *s, const char *event_id, struct xd_stored_event *out);
@@ -231,6 +232,7 @@ struct xd_stored_dlv {
     char *body;    /* the event body (fetch_ready only) */
     char *part;    /* "" or the charge id this delivery carries */
     char *charge;  /* that charge's JSON (fetch_ready only) */
+    char *traceparent; /* the event's traceparent, or NULL (none given) */
 };
 void xd_stored_dlv_dispose(struct xd_stored_dlv *d);
 
@@ -413,6 +415,29 @@ int xd_store_keyed_open(struct xd_store *s, const char *category,
 int xd_store_count_deliveries(struct xd_store *s,
                               void (*cb)(void *ctx, const char *target, int state, int64_t n),
                               void *ctx);
+
+/* ---- dashboard aggregates (GET /v1/stats, /v1/deliveries/count) ---- */
+
+/* How many deliveries f matches (its after_id and limit are ignored). */
+int xd_store_count_matching(struct xd_store *s, const struct xd_dlv_filter *f, int64_t *n);
+/* Exceptions per state and category, with the oldest one's creation time. */
+int xd_store_exception_counts(struct xd_store *s,
+                              void (*cb)(void *ctx, const char *state, const char *category,
+                                         int64_t n, int64_t oldest_ms),
+                              void *ctx);
+/*
+ * Charges of one service date (YYYY-MM-DD) per customer, warehouse and
+ * currency: their count and exact sum in thousandths of the currency unit.
+ */
+int xd_store_revenue(struct xd_store *s, const char *date,
+                     void (*cb)(void *ctx, const char *customer, const char *warehouse,
+                                const char *currency, int64_t milli, int64_t n),
+                     void *ctx);
+/* Pending and dead deliveries by their event's data.warehouse ("" when it has none). */
+int xd_store_backlog_by_warehouse(struct xd_store *s,
+                                  void (*cb)(void *ctx, const char *warehouse, int state,
+                                             int64_t n),
+                                  void *ctx);
 
 /* Counts for /readyz and the demo. */
 int xd_store_count_events(struct xd_store *s, int64_t *out);

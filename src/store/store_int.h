@@ -204,6 +204,19 @@ struct xd_store_driver {
     int (*keyed_open)(struct xd_store_conn *c, const char *category,
                       void (*cb)(void *ctx, int64_t id, const char *key, const char *state),
                       void *ctx);
+    /* Dashboard aggregates (readers): see the xd_store_* functions of the same names. */
+    int (*count_matching)(struct xd_store_conn *c, const struct xd_dlv_filter *f, int64_t *n);
+    int (*exception_counts)(struct xd_store_conn *c,
+                            void (*cb)(void *ctx, const char *state, const char *category,
+                                       int64_t n, int64_t oldest_ms),
+                            void *ctx);
+    int (*revenue)(struct xd_store_conn *c, const char *date,
+                   void (*cb)(void *ctx, const char *customer, const char *warehouse,
+                              const char *currency, int64_t milli, int64_t n),
+                   void *ctx);
+    int (*backlog_by_warehouse)(struct xd_store_conn *c,
+                                void (*cb)(void *ctx, const char *warehouse, int state, int64_t n),
+                                void *ctx);
 
     /* The driver's message for the last failure on c (for logs); never NULL. */
     const char *(*errmsg)(struct xd_store_conn *c);
