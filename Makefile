@@ -4,7 +4,7 @@
 #               the default build and an ASan+UBSan build (leak checking on)
 #   make demo   install what is missing, build, run the demo
 #   make bench  benchmarks (see bench/README.md): intake, end to end, micro,
-#               and on PostgreSQL with one and two nodes
+#               dashboard, and on PostgreSQL with one and two nodes
 #   make fuzz   libFuzzer targets for a bounded time
 JOBS  ?= $(shell nproc)
 CMAKE ?= cmake
@@ -35,6 +35,7 @@ bench: build
 	@sh bench/run.sh
 	@sh bench/e2e.sh
 	@sh bench/micro.sh
+	@sh bench/ui.sh
 	@sh bench/pg.sh
 
 fuzz: deps

@@ -8,7 +8,7 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libmicrohttpd-dev libcurl4-openssl-dev libjq-dev libyaml-dev libcsv-dev
 libssl-dev libgnutls28-dev libgmp-dev libcmocka-dev libcjson-dev libsqlite3-dev sqlite3
 libpq-dev postgresql-15
-python3 curl wrk nginx-light time bc
+python3 curl wrk nginx-light time bc chromium nodejs
 libnats-dev nats-server"
 
 missing=""
@@ -17,6 +17,9 @@ for p in $PKGS; do
     missing="$missing $p"
   fi
 done
+# npm: a Node.js from elsewhere (NodeSource) brings its own and only "provides"
+# the package, so ask for the command rather than the package.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 
 echo "install-deps: installing:$missing"

@@ -129,7 +129,8 @@ static void exception_json(struct xd_buf *o, const struct xd_exception *x)
     xd_buf_json_str(o, x->state ? x->state : "");
     const char *fields[][2] = {{"event_id", x->event_id}, {"target", x->target},
                                {"reason", x->reason},     {"owner", x->owner},
-                               {"note", x->note}};
+                               {"note", x->note},         {"warehouse", x->warehouse},
+                               {"customer", x->customer}};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         xd_buf_printf(o, ",\"%s\":", fields[i][0]);
         if (fields[i][1])
@@ -166,7 +167,8 @@ static int valid_state(const char *s)
 
 void xd_h_exceptions_list(struct xd_req *r)
 {
-    struct xd_exception_filter f = {.state = arg(r, "state"), .category = arg(r, "category")};
+    struct xd_exception_filter f = {.state = arg(r, "state"), .category = arg(r, "category"),
+                                    .owner = arg(r, "owner")};
     const char *lim = arg(r, "limit"), *after = arg(r, "after");
     long n = lim ? strtol(lim, NULL, 10) : 100;
     long long a = after ? strtoll(after, NULL, 10) : 0;

@@ -3,6 +3,7 @@
  *
  *   GET  /v1/deliveries?state=dead&target=T&route=R&error_class=C&event_id=E
  *        &from=MS&to=MS&after=ID&limit=N          list (paged by id)
+ *   GET  /v1/deliveries/count?(same filters)      how many match, and the filter
  *   GET  /v1/deliveries/{id}                      one, with its mapped payload,
  *                                                 the original event and every attempt
  *   POST /v1/deliveries/{id}/replay               put one dead delivery back in line
@@ -72,22 +73,24 @@ static void list_row(void *ctx, struct xd_stored_dlv *d)
     xd_stored_dlv_dispose(d);
 }
 
-void xd_h_deliveries_list(struct xd_req *r)
+/* The query's filter (state, target, route, error_class, event_id, from, to, after, limit). */
+static int query_filter(struct xd_req *r, struct xd_dlv_filter *f)
 {
-    struct xd_dlv_filter f = {.state = -1};
+    memset(f, 0, sizeof *f);
+    f->state = -1;
     const char *state = arg(r, "state");
     if (state) {
-        f.state = xd_dlv_state_parse(state);
-        if (f.state < 0) {
+        f->state = xd_dlv_state_parse(state);
+        if (f->state < 0) {
             xd_http_problem(r, 400, "bad-query", "Bad Request",
-                            "state must be pending, done, dead or skipped", NULL);
-            return;
+                            "state must be pending, done, dead, skipped or held", NULL);
+            return -1;
         }
     }
-    f.target = arg(r, "target");
-    f.route = arg(r, "route");
-    f.error_class = arg(r, "error_class");
-    f.event_id = arg(r, "event_id");
+    f->target = arg(r, "target");
+    f->route = arg(r, "route");
+    f->error_class = arg(r, "error_class");
+    f->event_id = arg(r, "event_id");
     long long limit = num_arg(arg(r, "limit")), after = num_arg(arg(r, "after"));
     int64_t from = 0, to = 0;
     if (limit < 0 || after < 0 || time_arg(arg(r, "from"), &from) < 0 ||
@@ -96,12 +99,63 @@ void xd_h_deliveries_list(struct xd_req *r)
                         "limit and after must be non-negative integers; from and to RFC 3339 "
                         "times, dates or unix milliseconds",
                         NULL);
+        return -1;
+    }
+    f->limit = limit == 0 ? 100 : (limit > LIST_MAX ? LIST_MAX : (size_t)limit);
+    f->after_id = after;
+    f->from_ms = from;
+    f->to_ms = to;
+    return 0;
+}
+
+/*
+ * GET /v1/deliveries/count?state=dead&target=T...: how many deliveries the
+ * filter matches, and the filter as understood (what a bulk replay of it
+ * would take: the dashboard shows both before it asks).
+ */
+void xd_h_deliveries_count(struct xd_req *r)
+{
+    struct xd_dlv_filter f;
+    if (query_filter(r, &f) < 0)
+        return;
+    int64_t n = 0;
+    int rc = xd_store_count_matching(r->srv->store, &f, &n);
+    if (rc < 0) {
+        xd_http_store_error(r, rc);
         return;
     }
-    f.limit = limit == 0 ? 100 : (limit > LIST_MAX ? LIST_MAX : (size_t)limit);
-    f.after_id = after;
-    f.from_ms = from;
-    f.to_ms = to;
+    struct xd_buf *o = &r->out;
+    xd_buf_reset(o);
+    xd_buf_printf(o, "{\"count\":%lld,\"filter\":{", (long long)n);
+    int first = 1;
+    if (f.state >= 0) {
+        xd_buf_printf(o, "\"state\":\"%s\"", xd_dlv_state_name(f.state));
+        first = 0;
+    }
+    const struct {
+        const char *k, *v;
+    } kv[] = {{"target", f.target}, {"route", f.route}, {"error_class", f.error_class},
+              {"event_id", f.event_id}};
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
+        if (!kv[i].v)
+            continue;
+        xd_buf_printf(o, "%s\"%s\":", first ? "" : ",", kv[i].k);
+        xd_buf_json_str(o, kv[i].v);
+        first = 0;
+    }
+    if (f.from_ms)
+        xd_buf_printf(o, "%s\"from\":%lld", first ? "" : ",", (long long)f.from_ms), first = 0;
+    if (f.to_ms)
+        xd_buf_printf(o, "%s\"to\":%lld", first ? "" : ",", (long long)f.to_ms);
+    xd_buf_puts(o, "}}");
+    xd_http_reply_json(r, 200);
+}
+
+void xd_h_deliveries_list(struct xd_req *r)
+{
+    struct xd_dlv_filter f;
+    if (query_filter(r, &f) < 0)
+        return;
 
     struct xd_buf *o = &r->out;
     xd_buf_reset(o);

@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "deliver/trace.h"
 #include "route/dispatch.h"
 #include "route/dlq.h"
 #include "ingest/files.h"
@@ -70,6 +71,23 @@ void xd_h_files_post(struct xd_req *r)
     intake_submit(r, rc);
 }
 
+/*
+ * A W3C traceparent on the request applies to every event in it: it is
+ * stored with them and their deliveries continue its trace. An invalid one
+ * is ignored, as the Trace Context spec asks (the trace is then derived from
+ * each event id).
+ */
+static void adopt_traceparent(struct xd_req *r)
+{
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "traceparent");
+    struct xd_trace t;
+    if (!h || xd_trace_parse(h, strlen(h), &t) < 0)
+        return;
+    xd_trace_format(&t, r->traceparent);
+    for (size_t i = 0; i < r->intake.n; i++)
+        r->intake.events[i].traceparent = r->traceparent;
+}
+
 /* Answers an intake that failed, or hands it to the store's group commit. */
 static void intake_submit(struct xd_req *r, int rc)
 {
@@ -96,6 +114,7 @@ static void intake_submit(struct xd_req *r, int rc)
         return;
     }
 
+    adopt_traceparent(r);
     r->results = calloc(r->intake.n, 1);
     if (!r->results) {
         snprintf(r->retry_after, sizeof r->retry_after, "1");
@@ -141,6 +160,13 @@ static void accepted_body(struct xd_req *r)
             xd_buf_putc(o, ',');
         xd_buf_json_str(o, r->intake.events[i].event_id);
         atomic_fetch_add(&r->srv->received_by_type[r->intake.events[i].type], 1);
+        if (xd_log_enabled(XD_LOG_DEBUG)) {
+            const struct xd_event *ev = &r->intake.events[i];
+            char tid[33];
+            xd_trace_id_for_event(ev->event_id, ev->traceparent, tid);
+            xd_log_ev(XD_LOG_DEBUG, ev->event_id, tid, "intake: %s accepted from %s",
+                      xd_event_type_name(ev->type), ev->source ? ev->source : "?");
+        }
     }
     xd_buf_puts(o, "],\"duplicates\":[");
     for (size_t i = 0; i < r->append.n; i++) {
@@ -225,7 +251,7 @@ void xd_h_events_post_resume(struct xd_req *r)
 struct timeline_ctx {
     struct xd_buf *o;
     size_t n;
-    int pending, dead, done, skipped;
+    int pending, dead, done, skipped, held;
 };
 
 static void timeline_dlv(void *ctx, struct xd_stored_dlv *d)
@@ -238,13 +264,15 @@ static void timeline_dlv(void *ctx, struct xd_stored_dlv *d)
     c->dead += d->state == XD_DLV_DEAD;
     c->done += d->state == XD_DLV_DONE;
     c->skipped += d->state == XD_DLV_SKIPPED;
+    c->held += d->state == XD_DLV_HELD;
     xd_stored_dlv_dispose(d);
 }
 
 /*
  * The event's state is derived from its deliveries, never stored twice:
  * received (no route took it), processing (something pending),
- * dead_lettered (something dead), delivered (all done or filtered out).
+ * dead_lettered (something dead), awaiting_master_data (something held for
+ * an xref entry), delivered (all done or filtered out).
  */
 static const char *event_state(const struct timeline_ctx *c)
 {
@@ -252,6 +280,8 @@ static const char *event_state(const struct timeline_ctx *c)
         return "received";
     if (c->dead)
         return "dead_lettered";
+    if (c->held)
+        return "awaiting_master_data";
     if (c->pending)
         return "processing";
     return "delivered";
@@ -292,6 +322,13 @@ void xd_h_events_get(struct xd_req *r)
     xd_buf_json_str(o, ev.bkey ? ev.bkey : "");
     xd_buf_puts(o, ",\"source\":");
     xd_buf_json_str(o, ev.source ? ev.source : "");
+    char tid[33];
+    xd_trace_id_for_event(ev.event_id, ev.traceparent, tid);
+    xd_buf_printf(o, ",\"trace_id\":\"%s\"", tid);
+    if (ev.traceparent) {
+        xd_buf_puts(o, ",\"traceparent\":");
+        xd_buf_json_str(o, ev.traceparent);
+    }
     xd_buf_printf(o, ",\"seq\":%lld,\"received_at\":\"%s\",\"event\":", (long long)ev.seq, when);
     xd_buf_puts(o, ev.body);
     xd_buf_puts(o, ",\"deliveries\":[");

@@ -11,6 +11,7 @@
 #include "ingest/event.h"
 #include "route/dispatch.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -38,20 +39,60 @@ static void head(struct xd_buf *o, const char *name, const char *type, const cha
     xd_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-struct dlv_counts {
-    struct xd_buf *o;
-    int state;
+/*
+ * Backlog and dead letters per target: every configured target gets a
+ * series (0 when it has nothing waiting), then whatever else the store
+ * holds (a rate step's deliveries, a target since removed from the config).
+ */
+struct dlv_row {
+    char target[128];
+    int64_t pending, dead;
 };
+struct dlv_counts {
+    struct dlv_row *v;
+    size_t n, cap;
+};
+
+static struct dlv_row *dlv_find(struct dlv_counts *c, const char *target)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->v[i].target, target) == 0)
+            return &c->v[i];
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 16;
+        struct dlv_row *v = realloc(c->v, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        c->v = v;
+        c->cap = cap;
+    }
+    struct dlv_row *r = &c->v[c->n++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->target, sizeof r->target, "%s", target);
+    return r;
+}
+
+static void dlv_target(void *ctx, const struct xd_target_stats *st)
+{
+    dlv_find(ctx, st->target);
+}
 
 static void dlv_count(void *ctx, const char *target, int state, int64_t n)
 {
-    struct dlv_counts *c = ctx;
-    if (state != c->state)
-        return;
-    xd_buf_puts(c->o, c->state == XD_DLV_PENDING ? "crossdock_backlog{target=" :
-                                                   "crossdock_dead_letters{target=");
-    label(c->o, target[0] ? target : "(rate)");
-    xd_buf_printf(c->o, "} %lld\n", (long long)n);
+    struct dlv_row *r = dlv_find(ctx, target[0] ? target : "(rate)");
+    if (r && state == XD_DLV_PENDING)
+        r->pending = n;
+    else if (r && state == XD_DLV_DEAD)
+        r->dead = n;
+}
+
+static void dlv_emit(struct xd_buf *o, const struct dlv_counts *c, int dead)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        xd_buf_puts(o, dead ? "crossdock_dead_letters{target=" : "crossdock_backlog{target=");
+        label(o, c->v[i].target);
+        xd_buf_printf(o, "} %lld\n", (long long)(dead ? c->v[i].dead : c->v[i].pending));
+    }
 }
 
 static void stats_deliveries(void *ctx, const struct xd_target_stats *st)
@@ -98,6 +139,11 @@ static void stats_circuit(void *ctx, const struct xd_target_stats *st)
     xd_buf_puts(o, "crossdock_circuit_open{target=");
     label(o, st->target);
     xd_buf_printf(o, "} %d\n", st->circuit == XD_CIRCUIT_OPEN ? 1 : 0);
+}
+
+static void stats_inflight(void *ctx, const struct xd_target_stats *st)
+{
+    struct xd_buf *o = ctx;
     xd_buf_puts(o, "crossdock_inflight{target=");
     label(o, st->target);
     xd_buf_printf(o, "} %u\n", st->inflight);
@@ -113,10 +159,10 @@ static void charge_count(void *ctx, const char *customer, const char *currency, 
     xd_buf_printf(o, "} %lld\n", (long long)n);
 }
 
-/* Resident memory now and at its peak, from /proc/self/status (kB). */
-static void process_memory(long *rss_kb, long *hwm_kb)
+/* Resident and virtual memory now and resident at its peak, from /proc/self/status (kB). */
+static void process_memory(long *rss_kb, long *hwm_kb, long *vm_kb)
 {
-    *rss_kb = *hwm_kb = 0;
+    *rss_kb = *hwm_kb = *vm_kb = 0;
     FILE *f = fopen("/proc/self/status", "r");
     if (!f)
         return;
@@ -126,8 +172,62 @@ static void process_memory(long *rss_kb, long *hwm_kb)
             *rss_kb = strtol(line + 6, NULL, 10);
         else if (strncmp(line, "VmHWM:", 6) == 0)
             *hwm_kb = strtol(line + 6, NULL, 10);
+        else if (strncmp(line, "VmSize:", 7) == 0)
+            *vm_kb = strtol(line + 7, NULL, 10);
     }
     fclose(f);
+}
+
+/* Open file descriptors: the entries of /proc/self/fd, less the one reading it. */
+static long open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1;
+}
+
+/*
+ * When the process started, in unix seconds: its start time in clock ticks
+ * after boot (/proc/self/stat, field 22) plus the boot time (/proc/stat
+ * btime); 0 when /proc cannot tell.
+ */
+static double start_time(void)
+{
+    double t = 0;
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long ticks = 0;
+    int field = 2;
+    for (; p && *p && field < 22; p++)
+        if (*p == ' ')
+            field++;
+    if (p && field == 22)
+        ticks = strtoull(p, NULL, 10);
+    unsigned long long btime = 0;
+    f = fopen("/proc/stat", "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "btime ", 6) == 0)
+                btime = strtoull(line + 6, NULL, 10);
+        fclose(f);
+    }
+    long hz = sysconf(_SC_CLK_TCK);
+    if (btime && ticks && hz > 0)
+        t = (double)btime + (double)ticks / (double)hz;
+    return t;
 }
 
 void xd_h_metrics(struct xd_req *r)
@@ -159,6 +259,8 @@ void xd_h_metrics(struct xd_req *r)
         xd_dispatch_stats(srv->dispatcher, stats_latency, o);
         head(o, "crossdock_circuit_open", "gauge", "1 while the target's circuit is open.");
         xd_dispatch_stats(srv->dispatcher, stats_circuit, o);
+        head(o, "crossdock_inflight", "gauge", "Deliveries being sent now, by target.");
+        xd_dispatch_stats(srv->dispatcher, stats_inflight, o);
 
         static const double s2c_bounds[] = XD_S2C_BUCKETS;
         struct xd_s2c_stats s2c;
@@ -178,12 +280,15 @@ void xd_h_metrics(struct xd_req *r)
                       (unsigned long long)s2c.count, s2c.sum_s, (unsigned long long)s2c.count);
     }
 
+    struct dlv_counts dc = {0};
+    if (srv->dispatcher)
+        xd_dispatch_stats(srv->dispatcher, dlv_target, &dc);
+    xd_store_count_deliveries(srv->store, dlv_count, &dc);
     head(o, "crossdock_backlog", "gauge", "Deliveries waiting (pending), by target.");
-    struct dlv_counts dc = {.o = o, .state = XD_DLV_PENDING};
-    xd_store_count_deliveries(srv->store, dlv_count, &dc);
+    dlv_emit(o, &dc, 0);
     head(o, "crossdock_dead_letters", "gauge", "Dead-lettered deliveries, by target.");
-    dc.state = XD_DLV_DEAD;
-    xd_store_count_deliveries(srv->store, dlv_count, &dc);
+    dlv_emit(o, &dc, 1);
+    free(dc.v);
     head(o, "crossdock_charges_total", "counter", "Charges recorded, by customer and currency.");
     xd_store_charge_counts(srv->store, charge_count, o);
 
@@ -197,19 +302,35 @@ void xd_h_metrics(struct xd_req *r)
         label(o, t->name);
         xd_buf_printf(o, "} %d\n", t->tls.verify ? 1 : 0);
     }
+    xd_kpi_metrics(srv, o); /* holds, exceptions by age, KPIs per warehouse and customer */
 
-    long rss, hwm;
-    process_memory(&rss, &hwm);
+    long rss, hwm, vm;
+    process_memory(&rss, &hwm, &vm);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    head(o, "process_resident_memory_bytes", "gauge", "Resident memory.");
+    head(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
     xd_buf_printf(o, "process_resident_memory_bytes %ld\n", rss * 1024);
+    head(o, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+    xd_buf_printf(o, "process_virtual_memory_bytes %ld\n", vm * 1024);
     head(o, "crossdock_peak_resident_memory_bytes", "gauge", "Peak resident memory (VmHWM).");
     xd_buf_printf(o, "crossdock_peak_resident_memory_bytes %ld\n", hwm * 1024);
-    head(o, "process_cpu_seconds_total", "counter", "User and system CPU time.");
+    head(o, "process_cpu_seconds_total", "counter", "Total user and system CPU time in seconds.");
     xd_buf_printf(o, "process_cpu_seconds_total %.3f\n",
                   (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+    long fds = open_fds();
+    if (fds >= 0) {
+        head(o, "process_open_fds", "gauge", "Number of open file descriptors.");
+        xd_buf_printf(o, "process_open_fds %ld\n", fds);
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        head(o, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+        xd_buf_printf(o, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+    }
+    head(o, "process_start_time_seconds", "gauge",
+         "Start time of the process since unix epoch in seconds.");
+    xd_buf_printf(o, "process_start_time_seconds %.2f\n", start_time());
     xd_http_reply_json(r, 200);
     r->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }

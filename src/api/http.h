@@ -26,6 +26,7 @@ struct xd_server {
     struct xd_dispatcher *dispatcher; /* nudged after intake commits; may be NULL */
     struct xd_auth *auth;             /* the keys in force and their rate limits (auth.c) */
     struct xd_tls *tls;               /* the listener's certificate, NULL: plain HTTP (tls.c) */
+    struct xd_stats *stats;           /* the dashboard's per-minute series (stats.c) */
     struct MHD_Daemon *daemon;
     unsigned short port;     /* the port actually bound */
     atomic_long inflight;    /* requests started and not yet completed */
@@ -78,6 +79,7 @@ struct xd_req {
     struct xd_buf ack;        /* POST /v1/files with X12: the 997s */
     struct xd_append append;
     unsigned char *results;
+    char traceparent[56];     /* the request's valid W3C traceparent, normalised, or "" */
     int suspended;            /* waiting for the store */
     atomic_int store_done;    /* the committer called back */
 };
@@ -95,6 +97,9 @@ void xd_http_problem(struct xd_req *r, unsigned status, const char *slug, const 
 void xd_http_store_error(struct xd_req *r, int rc);
 /* The {id} path segment as a positive integer; answers 404 (detail: what) otherwise. */
 int xd_http_param_id(struct xd_req *r, const char *what, int64_t *id);
+
+/* 1 when the route table answers method on path (the dashboard asks what this build serves). */
+int xd_http_has_route(const char *method, const char *path);
 
 /* Handlers (h_*.c). */
 void xd_h_events_post(struct xd_req *r);
@@ -124,6 +129,19 @@ extern const MHD_AccessHandlerCallback xd_fuzz_on_request;
 extern const MHD_RequestCompletedCallback xd_fuzz_on_completed;
 #endif
 void xd_h_admin_reload(struct xd_req *r);
+void xd_h_xref_tables(struct xd_req *r); /* h_xref.c */
+void xd_h_xref_get(struct xd_req *r);
+void xd_h_xref_put(struct xd_req *r);
+void xd_h_xref_delete(struct xd_req *r);
+void xd_h_kpis(struct xd_req *r);        /* h_kpis.c */
+/* Appends the holds, exception and KPI metrics (h_kpis.c) to /metrics. */
+void xd_kpi_metrics(struct xd_server *srv, struct xd_buf *o);
+void xd_h_reconciliation_get(struct xd_req *r);
+void xd_h_reconciliation_post(struct xd_req *r);
+void xd_h_ledger_get(struct xd_req *r);
+void xd_h_stats(struct xd_req *r);
+void xd_h_deliveries_count(struct xd_req *r);
+void xd_h_ui(struct xd_req *r);
 
 /* Called again when a suspended request is resumed. */
 void xd_h_events_post_resume(struct xd_req *r);

@@ -14,6 +14,7 @@
 #include "api/auth.h"
 #include "api/http.h"
 #include "api/tls.h"
+#include "api/stats.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "ingest/files.h"
@@ -40,6 +41,7 @@ static const struct xd_http_route routes[] = {
     {"GET", "/v1/events/{id}", XD_SCOPE_READ, 0, xd_h_events_get},
     {"POST", "/v1/files", XD_SCOPE_EVENTS_WRITE, 2, xd_h_files_post},
     {"GET", "/v1/deliveries", XD_SCOPE_READ, 0, xd_h_deliveries_list},
+    {"GET", "/v1/deliveries/count", XD_SCOPE_READ, 0, xd_h_deliveries_count},
     {"POST", "/v1/deliveries/replay", XD_SCOPE_OPS, 1, xd_h_deliveries_replay},
     {"GET", "/v1/deliveries/{id}", XD_SCOPE_READ, 0, xd_h_delivery_get},
     {"POST", "/v1/deliveries/{id}/replay", XD_SCOPE_OPS, 0, xd_h_delivery_replay},
@@ -49,10 +51,22 @@ static const struct xd_http_route routes[] = {
     {"PATCH", "/v1/exceptions/{id}", XD_SCOPE_OPS, 1, xd_h_exception_patch},
     {"POST", "/v1/billing/close", XD_SCOPE_OPS, 1, xd_h_billing_close},
     {"POST", "/v1/admin/reload", XD_SCOPE_ADMIN, 0, xd_h_admin_reload},
+    {"GET", "/v1/reconciliation", XD_SCOPE_READ, 0, xd_h_reconciliation_get},
+    {"POST", "/v1/reconciliation", XD_SCOPE_READ, 1, xd_h_reconciliation_post},
+    {"GET", "/v1/ledger", XD_SCOPE_READ, 0, xd_h_ledger_get},
     {"GET", "/metrics", XD_SCOPE_READ, 0, xd_h_metrics},
+    {"GET", "/v1/xref", XD_SCOPE_READ | XD_SCOPE_OPS | XD_SCOPE_ADMIN, 0, xd_h_xref_tables},
+    {"GET", "/v1/xref/{table}", XD_SCOPE_READ | XD_SCOPE_OPS | XD_SCOPE_ADMIN, 0, xd_h_xref_get},
+    {"PUT", "/v1/xref/{table}/{key}", XD_SCOPE_OPS | XD_SCOPE_ADMIN, 1, xd_h_xref_put},
+    {"DELETE", "/v1/xref/{table}/{key}", XD_SCOPE_OPS | XD_SCOPE_ADMIN, 0, xd_h_xref_delete},
+    {"GET", "/v1/kpis", XD_SCOPE_READ, 0, xd_h_kpis},
     {"GET", "/v1/audit", XD_SCOPE_OPS | XD_SCOPE_ADMIN, 0, xd_h_audit_list},
     {"GET", "/healthz", 0, 0, xd_h_healthz},
     {"GET", "/readyz", 0, 0, xd_h_readyz},
+    {"GET", "/v1/stats", XD_SCOPE_READ, 0, xd_h_stats},
+    {"GET", "/ui", 0, 0, xd_h_ui}, /* the page holds no data: its API calls need a key */
+    {"GET", "/ui/", 0, 0, xd_h_ui},
+    {"GET", "/ui/{file}", 0, 0, xd_h_ui},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -100,6 +114,12 @@ static const struct xd_http_route *route_find(const char *method, const char *ur
     return NULL;
 }
 
+int xd_http_has_route(const char *method, const char *path)
+{
+    char param[256], allow[64];
+    return route_find(method, path, param, sizeof param, allow, sizeof allow) != NULL;
+}
+
 void xd_http_store_error(struct xd_req *r, int rc)
 {
     snprintf(r->retry_after, sizeof r->retry_after, "5");
@@ -140,6 +160,14 @@ static void send_answer(struct xd_req *r)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->route && r->route->fn == xd_h_ui && r->status == 200) {
+        /* The dashboard loads only its own files and talks only to this hub. */
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+                                "base-uri 'none'; form-action 'self'");
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    }
     if (r->status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer realm=\"crossdock\"");
@@ -436,6 +464,7 @@ int xd_server_start(const struct xd_config *cfg, struct xd_store *store,
         }
     }
 
+    s->stats = xd_stats_start(s);
     unsigned threads = cfg->server.threads;
     if (threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -469,6 +498,7 @@ int xd_server_start(const struct xd_config *cfg, struct xd_store *store,
         xd_buf_printf(err, "cannot listen on %s: %s", cfg->server.listen, strerror(errno));
         xd_tls_destroy(s->tls);
         xd_auth_destroy(s->auth);
+        xd_stats_stop(s->stats);
         free(s);
         return XD_EIO;
     }
@@ -499,6 +529,7 @@ void xd_server_stop(struct xd_server *s, unsigned drain_ms)
         close(fd);
     xd_tls_destroy(s->tls);
     xd_auth_destroy(s->auth);
+    xd_stats_stop(s->stats);
     free(s);
 }
 

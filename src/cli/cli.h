@@ -25,6 +25,7 @@ int xd_cmd_billing(int argc, char **argv);
 int xd_cmd_demo(int argc, char **argv);
 int xd_cmd_invoice(int argc, char **argv);
 int xd_cmd_audit(int argc, char **argv);
+int xd_cmd_reconcile(int argc, char **argv);
 
 /* Reads a whole file (or "-" for stdin); caller frees *out. 0 or -errno. */
 int xd_read_file(const char *path, char **out, size_t *len);

@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "reconcile/watch.h"
 
 #include <getopt.h>
 #include <pthread.h>
@@ -38,7 +39,7 @@ int xd_cmd_serve(int argc, char **argv)
         return 2;
     int level = xd_log_level_parse(cfg->log.level ? cfg->log.level : "info");
     xd_log_setup(level < 0 ? XD_LOG_INFO : (enum xd_log_level)level,
-                 cfg->log.format && strcmp(cfg->log.format, "json") == 0);
+                 xd_log_format_is_json(cfg->log.format));
 
     int missing = 0;
     for (size_t i = 0; i < cfg->auth.nkeys; i++) {
@@ -61,7 +62,7 @@ int xd_cmd_serve(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGHUP); /* reload the key file and the TLS certificate */
+    sigaddset(&stop, SIGHUP); /* reload the key file, the TLS certificate, the xref tables */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -93,6 +94,13 @@ int xd_cmd_serve(int argc, char **argv)
             xd_info("SIGHUP: %s", xd_buf_str(&report));
             xd_audit_config_load(hub->store, cfg, "reload (SIGHUP)");
         }
+        xd_buf_dispose(&report);
+        /* The xref tables and exception owners (reconcile/watch.h); held deliveries go. */
+        xd_buf_init(&report);
+        if (xd_watch_reload(hub->watch, path, &report) == 0)
+            xd_info("SIGHUP: xref tables and exception owners reloaded from %s", path);
+        else
+            xd_warn("SIGHUP: xref tables not reloaded from %s: %s", path, xd_buf_str(&report));
         xd_buf_dispose(&report);
     }
     xd_info("%s: stopping: draining requests in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");

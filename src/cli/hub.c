@@ -13,7 +13,9 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "ingest/inbox.h"
+#include "reconcile/watch.h"
 #include "ingest/nats_source.h"
+#include "reconcile/schedule.h"
 #include "route/dispatch.h"
 #include "route/route.h"
 #include "store/store.h"
@@ -44,6 +46,9 @@ int xd_hub_start(const struct xd_config *cfg, struct xd_hub **out, struct xd_buf
     if (rc < 0)
         goto fail;
     stage = "";
+    rc = xd_watch_start(cfg, h->store, h->disp, &h->watch, &why);
+    if (rc < 0)
+        goto fail;
     rc = xd_server_start(cfg, h->store, h->disp, &h->srv, &why);
     if (rc < 0)
         goto fail;
@@ -52,6 +57,10 @@ int xd_hub_start(const struct xd_config *cfg, struct xd_hub **out, struct xd_buf
     if (rc < 0)
         goto fail;
     rc = xd_nats_sources_start(cfg, h->store, h->disp, &h->sources, &why);
+    if (rc < 0)
+        goto fail;
+    stage = "reconcile: ";
+    rc = xd_recon_sched_start(cfg, h->store, &h->recon);
     if (rc < 0)
         goto fail;
     xd_buf_dispose(&why);
@@ -70,8 +79,10 @@ void xd_hub_stop(struct xd_hub *h)
     if (!h)
         return;
     xd_nats_sources_stop(h->sources);
+    xd_recon_sched_stop(h->recon);
     xd_inbox_stop(h->inbox);
     xd_server_stop(h->srv, 30000);
+    xd_watch_stop(h->watch);
     xd_dispatch_stop(h->disp, 10000);
     if (h->store)
         xd_store_close(h->store);

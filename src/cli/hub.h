@@ -18,9 +18,11 @@ struct xd_config;
 struct xd_dispatcher;
 struct xd_inboxes;
 struct xd_nats_sources;
+struct xd_recon_sched;
 struct xd_routes;
 struct xd_server;
 struct xd_store;
+struct xd_watch;
 
 struct xd_hub {
     const struct xd_config *cfg; /* borrowed */
@@ -29,7 +31,9 @@ struct xd_hub {
     struct xd_dispatcher *disp;
     struct xd_server *srv;
     struct xd_inboxes *inbox;    /* the watched folders (NULL: none configured) */
+    struct xd_watch *watch;      /* holds, SLA clocks, alerts (reconcile/watch.h) */
     struct xd_nats_sources *sources; /* JetStream consumers (NULL: none configured) */
+    struct xd_recon_sched *recon; /* reconciliation on a clock (NULL: reconcile.interval_s 0) */
     unsigned short port; /* the port the server listens on (server.listen may say 0) */
 };
 

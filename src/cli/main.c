@@ -70,6 +70,18 @@ static const struct xd_command commands[] = {
      "  (SEQ:HASH) to record elsewhere; --anchor checks such a record, which also\n"
      "  catches entries removed from the end. Exit 0 intact, 4 tampered (the first\n"
      "  bad entry is named), 2 bad usage, config or store file, 1 store unreadable.\n"},
+    {"reconcile", xd_cmd_reconcile, "the reconciliation report: what each system has",
+     "crossdock reconcile [-c FILE] [--from DATE] [--to DATE] [--erp-export FILE.csv]\n"
+     "                    [--billing-export FILE.csv] [--format text|json] [--json]\n"
+     "                    [--no-exceptions] [--ledger]\n"
+     "  Checks the ledger (what the WMS sent, the ERP accepted and billing accepted, per\n"
+     "  shipment, receipt, adjustment and storage day) for breaks: not posted, posted not\n"
+     "  billed, billed not shipped, quantity mismatches, storage days not charged,\n"
+     "  duplicate charges; with exports from the ERP and billing, also what they lack or\n"
+     "  have extra. Dates (YYYY-MM-DD, inclusive) limit the service dates looked at\n"
+     "  (--since/--until are the same). Each break opens one `reconciliation` exception\n"
+     "  (--no-exceptions: none). --ledger prints the ledger, one object a line.\n"
+     "  Exit 0 when clean, 3 when breaks exist, 2 on bad input (docs/reconciliation.md).\n"},
     {"demo", xd_cmd_demo, "run the demo: the hub, a simulated WMS, reference ERP and billing",
      "crossdock demo [--once] [--events N] [--port P] [--keep DIR] [--seed S]\n"
      "  Runs the hub with its store in a temporary folder (--keep DIR: in DIR, kept), a\n"

@@ -95,7 +95,9 @@ struct xd_target {
     struct xd_retry retry;
     struct xd_target_tls tls;
     struct xd_target_auth auth; /* type NULL: none */
+    char *ack; /* jq program run on a 2xx answer: {reference, quantity} for the ledger */
     struct xd_config_pos pos;
+    struct xd_config_pos ack_pos;
 };
 
 struct xd_step {
@@ -107,6 +109,13 @@ struct xd_step {
     struct xd_config_pos deliver_pos;
 };
 
+/* A business SLA of a route: its events must reach target within `within` of their receipt. */
+struct xd_sla {
+    char *target; /* a target the route delivers to */
+    char *within; /* a duration: "15m", "1h", "90s", "500ms" */
+    struct xd_config_pos pos;
+};
+
 struct xd_route {
     char *name;
     char **on; /* event types */
@@ -114,6 +123,8 @@ struct xd_route {
     char *filter; /* optional jq filter */
     struct xd_step *steps;
     size_t nsteps;
+    struct xd_sla *sla; /* business SLA clocks (reconcile/watch.h) */
+    size_t nsla;
     struct xd_config_pos pos;
     struct xd_config_pos filter_pos;
 };
@@ -156,6 +167,18 @@ struct xd_partner {
     struct xd_config_pos pos;
 };
 
+/* The column names of an export file reconciliation reads (reconcile.*_export). */
+struct xd_export_columns {
+    char *type;      /* erp: shipment | receipt | adjustment (optional column) */
+    char *document;  /* erp: the shipment, receipt or adjustment id */
+    char *reference; /* erp: the ERP's own document number; billing: the charge's reference */
+    char *sku;       /* erp: optional, quantities per SKU */
+    char *quantity;  /* erp */
+    char *charge_id; /* billing */
+    char *amount;    /* billing */
+    char *currency;  /* billing: optional */
+};
+
 /*
  * A watched folder (inbox[]): files dropped into path are ingested, then moved
  * to path/processed or path/rejected (ingest/inbox.h, docs/inbox.md).
@@ -170,6 +193,25 @@ struct xd_inbox {
     unsigned settle_ms; /* unchanged this long = complete, 2000 */
     size_t max_file;    /* larger files are rejected unread, 64 MiB */
     struct xd_config_pos pos;
+};
+
+/* exceptions.owners[]: who owns a new exception; NULL fields match anything. */
+struct xd_exc_owner {
+    char *category, *warehouse, *customer;
+    char *owner;
+    struct xd_config_pos pos;
+};
+
+/* exceptions.alert: an HTTP target told about new exceptions. */
+struct xd_exc_alert {
+    char *target;   /* a target of type http */
+    char *throttle; /* a duration: at most one message per category this often, "5m" */
+};
+
+struct xd_exceptions {
+    struct xd_exc_owner *owners;
+    size_t nowners;
+    struct xd_exc_alert alert;
 };
 
 /*
@@ -242,8 +284,18 @@ struct xd_config {
     size_t npartners;
     struct xd_inbox *inbox;
     size_t ninbox;
+    struct xd_exceptions exceptions; /* routing and alerts (docs/exceptions.md) */
     struct xd_source *sources;
     size_t nsources;
+
+    struct {
+        unsigned grace_s;         /* how long a posting or billing may take before it is a break */
+        char *quantity_tolerance; /* decimal, "0" */
+        char *amount_tolerance;   /* decimal, "0" */
+        int exceptions;           /* open an exception per break (default true) */
+        unsigned interval_s;      /* a running hub reports this often, 0 = never (default) */
+        struct xd_export_columns erp_export, billing_export;
+    } reconcile;
 };
 
 /*

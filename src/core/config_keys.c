@@ -9,6 +9,7 @@
  */
 #include "core/buf.h"
 #include "core/config_map.h"
+#include "core/duration.h"
 #include "core/redact.h"
 #include "core/err.h"
 #include "core/keyfile.h"
@@ -191,7 +192,7 @@ static int dec_cmp(const char *a, const char *b)
 static const char *const drivers[] = {"sqlite", "postgres", NULL};
 static const char *const synchronous[] = {"full", "normal", NULL};
 static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
-static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const log_formats[] = {"auto", "text", "json", NULL};
 static const char *const target_types[] = {"http", "file", "nats", NULL};
 static const char *const file_formats[] = {"csv", "x12", "jsonl", NULL};
 static const char *const inbox_formats[] = {"auto", "json", "jsonl", "csv", "x12", NULL};
@@ -540,6 +541,15 @@ static void root_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *
     struct xd_config *cfg = base;
     size_t most = cfg->nroutes;
     (void)path;
+    const char *alert = cfg->exceptions.alert.target;
+    if (alert) {
+        const struct xd_target *t = xd_config_target(cfg, alert);
+        if (!t || !t->type || strcmp(t->type, "http") != 0)
+            xd_cfg_error(w,
+                         xd_cfg_find(w, xd_cfg_find(w, xd_cfg_find(w, root, "exceptions"), "alert"),
+                                     "target"),
+                         "exceptions.alert.target: '%s' is not an http target", alert);
+    }
     if (cfg->auth.nkeys > most)
         most = cfg->auth.nkeys;
     if (cfg->nrate_cards > most)
@@ -705,8 +715,10 @@ static const struct xd_cfg_key store_keys[] = {
 static const struct xd_cfg_key log_keys[] = {
     K("level", STR, .off = SEC(log, level), .def = "info", .choices = levels,
       .help = "Least severe level written to stderr."),
-    K("format", STR, .off = SEC(log, format), .def = "text", .choices = log_formats,
-      .help = "`text` for a terminal, `json` for one JSON object a line."),
+    K("format", STR, .off = SEC(log, format), .def = "auto", .choices = log_formats,
+      .help = "`text` for a terminal, `json` for one JSON object a line (with `event_id` and "
+              "`trace_id` on lines about an event), `auto`: text when stderr is a terminal, "
+              "else json."),
 };
 
 static const struct xd_cfg_key key_keys[] = {
@@ -867,6 +879,10 @@ static const struct xd_cfg_key target_keys[] = {
     K("auth", TABLE, .off = offsetof(struct xd_target, auth), .sub = &target_auth_s,
       .help = "http: credentials the hub obtains itself, `{type: oauth2, token_url, "
               "client_id, client_secret_env, scope}` (docs/targets.md)."),
+    K("ack", STR, .off = offsetof(struct xd_target, ack), .pos_off = POS(struct xd_target, ack_pos),
+      .doc_type = "jq program",
+      .help = "http: run on each 2xx answer (JSON) to keep what the target booked for the "
+              "ledger, e.g. `{reference: .doc_no, quantity: .qty}` (docs/reconciliation.md)."),
 };
 static const struct xd_cfg_struct target_s = {
     .what = "target",
@@ -899,6 +915,48 @@ static const struct xd_cfg_struct step_s = {
     .validate = step_validate,
 };
 
+static const char *check_duration(const char *s)
+{
+    int64_t ms;
+    return xd_duration_parse(s, &ms) < 0 || ms <= 0
+               ? "must be a duration: a positive number with ms, s, m, h or d (\"15m\")"
+               : NULL;
+}
+
+static const struct xd_cfg_key sla_keys[] = {
+    K("target", STR, .off = offsetof(struct xd_sla, target), .flags = XD_CF_REQUIRED,
+      .help = "The target the route's events must reach (a target one of its steps delivers to)."),
+    K("within", STR, .off = offsetof(struct xd_sla, within), .flags = XD_CF_REQUIRED,
+      .check = check_duration, .doc_type = "duration",
+      .help = "How long after the hub received the event (`15m`, `1h`, `90s`); later, or not at "
+              "all, opens one `sla` exception."),
+};
+static const struct xd_cfg_struct sla_s = {
+    .what = "sla",
+    .size = sizeof(struct xd_sla),
+    .keys = sla_keys,
+    .nkeys = NKEYS(sla_keys),
+    .pos_off = POS(struct xd_sla, pos),
+};
+
+/* An SLA's target must be one the route delivers to: otherwise its clock could never stop. */
+static void route_validate(struct xd_cfg_walk *w, void *base, const yaml_node_t *node,
+                           const char *path)
+{
+    const struct xd_route *r = base;
+    const yaml_node_t *slas = xd_cfg_find(w, node, "sla");
+    for (size_t i = 0; i < r->nsla; i++) {
+        const char *t = r->sla[i].target;
+        int found = 0;
+        for (size_t k = 0; t && k < r->nsteps; k++)
+            found |= r->steps[k].deliver && strcmp(r->steps[k].deliver, t) == 0;
+        if (t && !found)
+            xd_cfg_error(w, xd_cfg_find(w, xd_cfg_item(w, slas, i), "target"),
+                         "%s.sla[%zu].target: the route delivers to no target named '%s'", path,
+                         i, t);
+    }
+}
+
 static const struct xd_cfg_key route_keys[] = {
     K("name", STR, .off = offsetof(struct xd_route, name), .flags = XD_CF_REQUIRED,
       .help = "Unique name, shown in deliveries and the timeline."),
@@ -914,6 +972,10 @@ static const struct xd_cfg_key route_keys[] = {
       .off_n = offsetof(struct xd_route, nsteps), .flags = XD_CF_REQUIRED | XD_CF_NONZERO,
       .sub = &step_s,
       .help = "Run in order for each event; a step runs only after the one before succeeded."),
+    K("sla", LIST, .off = offsetof(struct xd_route, sla), .off_n = offsetof(struct xd_route, nsla),
+      .sub = &sla_s,
+      .help = "Business SLA clocks, `[{target: erp, within: 15m}]`: an event of this route not "
+              "delivered to the target in time opens an exception (docs/exceptions.md)."),
 };
 static const struct xd_cfg_struct route_s = {
     .what = "route",
@@ -921,6 +983,7 @@ static const struct xd_cfg_struct route_s = {
     .keys = route_keys,
     .nkeys = NKEYS(route_keys),
     .pos_off = POS(struct xd_route, pos),
+    .validate = route_validate,
 };
 
 static const struct xd_cfg_key tier_keys[] = {
@@ -1082,6 +1145,59 @@ static const struct xd_cfg_struct source_s = {
     .nkeys = NKEYS(source_keys),
     .pos_off = POS(struct xd_source, pos),
 };
+#define EXPCOL(f, def_, text)                                                                   \
+    K(#f, STR, .off = offsetof(struct xd_export_columns, f), .def = (def_), .help = (text))
+static const struct xd_cfg_key erp_export_keys[] = {
+    EXPCOL(type, "type", "Optional column: `shipment`, `receipt` or `adjustment`."),
+    EXPCOL(document, "document", "Column of the shipment, receipt or adjustment id."),
+    EXPCOL(reference, "reference", "Optional column of the ERP's own document number."),
+    EXPCOL(sku, "sku", "Optional column: quantities are then compared SKU by SKU."),
+    EXPCOL(quantity, "quantity", "Column of the quantity the ERP booked."),
+};
+static const struct xd_cfg_struct erp_export_s = {
+    .what = "erp export",
+    .size = sizeof(struct xd_export_columns),
+    .keys = erp_export_keys,
+    .nkeys = NKEYS(erp_export_keys),
+};
+static const struct xd_cfg_key billing_export_keys[] = {
+    EXPCOL(charge_id, "charge_id", "Column of the charge id (when absent: by `reference`)."),
+    EXPCOL(reference, "reference", "Column of the charge's reference (shipment, receipt, ...)."),
+    EXPCOL(amount, "amount", "Column of the amount billed, a decimal."),
+    EXPCOL(currency, "currency", "Optional column of the currency."),
+};
+#undef EXPCOL
+static const struct xd_cfg_struct billing_export_s = {
+    .what = "billing export",
+    .size = sizeof(struct xd_export_columns),
+    .keys = billing_export_keys,
+    .nkeys = NKEYS(billing_export_keys),
+};
+static const struct xd_cfg_key reconcile_keys[] = {
+    K("grace_s", UINT, .off = SEC(reconcile, grace_s), .def = "900",
+      .help = "Seconds a posting, a charge or a reversal may take before its absence is a "
+              "break."),
+    K("quantity_tolerance", STR, .off = SEC(reconcile, quantity_tolerance), .def = "0",
+      .check = check_decimal, .doc_type = "decimal",
+      .help = "Quantities that differ by at most this agree."),
+    K("amount_tolerance", STR, .off = SEC(reconcile, amount_tolerance), .def = "0",
+      .check = check_decimal, .doc_type = "decimal",
+      .help = "Amounts that differ by at most this agree."),
+    K("exceptions", BOOL, .off = SEC(reconcile, exceptions), .def = "true",
+      .help = "Open a `reconciliation` exception for each break (one per break, not per run)."),
+    K("interval_s", UINT, .off = SEC(reconcile, interval_s), .def = "0",
+      .help = "A running hub runs the report (all dates, no exports) this often and logs a line; "
+              "0 never: run `crossdock reconcile` or `GET /v1/reconciliation` instead."),
+    K("erp_export", TABLE, .off = SEC(reconcile, erp_export), .sub = &erp_export_s,
+      .help = "Column names of the ERP export (`reconcile --erp-export`)."),
+    K("billing_export", TABLE, .off = SEC(reconcile, billing_export), .sub = &billing_export_s,
+      .help = "Column names of the billing export (`reconcile --billing-export`)."),
+};
+static const struct xd_cfg_struct reconcile_s = {
+    .what = "reconcile",
+    .keys = reconcile_keys,
+    .nkeys = NKEYS(reconcile_keys),
+};
 
 static const struct xd_cfg_struct server_s = {
     .what = "server",
@@ -1104,6 +1220,51 @@ static const struct xd_cfg_struct auth_s = {
     .keys = auth_keys,
     .nkeys = NKEYS(auth_keys),
     .validate = auth_validate,
+};
+
+static const struct xd_cfg_key exc_owner_keys[] = {
+    K("category", STR, .off = offsetof(struct xd_exc_owner, category),
+      .help = "Exceptions of this category (`dead_letter`, `master_data`, `sla`, ...); absent: "
+              "any."),
+    K("warehouse", STR, .off = offsetof(struct xd_exc_owner, warehouse),
+      .help = "Whose event's `data.warehouse` is this; absent: any."),
+    K("customer", STR, .off = offsetof(struct xd_exc_owner, customer),
+      .help = "Whose event's `data.customer` is this; absent: any."),
+    K("owner", STR, .off = offsetof(struct xd_exc_owner, owner), .flags = XD_CF_REQUIRED,
+      .help = "The owner a matching exception gets when it opens."),
+};
+static const struct xd_cfg_struct exc_owner_s = {
+    .what = "owner rule",
+    .size = sizeof(struct xd_exc_owner),
+    .keys = exc_owner_keys,
+    .nkeys = NKEYS(exc_owner_keys),
+    .pos_off = POS(struct xd_exc_owner, pos),
+};
+static const struct xd_cfg_key exc_alert_keys[] = {
+    K("target", STR, .off = offsetof(struct xd_exc_alert, target),
+      .help = "An `http` target (a chat webhook) sent one JSON message per new exception."),
+    K("throttle", STR, .off = offsetof(struct xd_exc_alert, throttle), .def = "5m",
+      .check = check_duration, .doc_type = "duration",
+      .help = "At most one message per category this often; the exceptions that came "
+              "meanwhile go out together as a summary."),
+};
+static const struct xd_cfg_struct exc_alert_s = {
+    .what = "alert",
+    .keys = exc_alert_keys,
+    .nkeys = NKEYS(exc_alert_keys),
+};
+static const struct xd_cfg_key exceptions_keys[] = {
+    K("owners", LIST, .off = offsetof(struct xd_exceptions, owners),
+      .off_n = offsetof(struct xd_exceptions, nowners), .sub = &exc_owner_s,
+      .help = "Owner rules, first match wins: `[{category: dead_letter, warehouse: DC1, owner: "
+              "ops-dc1}]`."),
+    K("alert", TABLE, .off = offsetof(struct xd_exceptions, alert), .sub = &exc_alert_s,
+      .help = "Where new exceptions are announced."),
+};
+static const struct xd_cfg_struct exceptions_s = {
+    .what = "exceptions",
+    .keys = exceptions_keys,
+    .nkeys = NKEYS(exceptions_keys),
 };
 
 static const struct xd_cfg_key root_keys[] = {
@@ -1135,9 +1296,14 @@ static const struct xd_cfg_key root_keys[] = {
       .off_n = offsetof(struct xd_config, ninbox), .sub = &inbox_s,
       .help = "Watched folders: files dropped in are ingested whole or rejected with a report "
               "(docs/inbox.md)."),
+    K("exceptions", TABLE, .off = offsetof(struct xd_config, exceptions), .sub = &exceptions_s,
+      .help = "Who owns an exception and where new ones are announced (docs/exceptions.md)."),
     K("sources", LIST, .off = offsetof(struct xd_config, sources),
       .off_n = offsetof(struct xd_config, nsources), .sub = &source_s,
       .help = "Event streams read by the hub: NATS JetStream consumers (docs/nats.md)."),
+    K("reconcile", TABLE, .off = offsetof(struct xd_config, reconcile), .sub = &reconcile_s,
+      .help = "The reconciliation report: tolerances, grace period, export columns "
+              "(docs/reconciliation.md)."),
 };
 
 const struct xd_cfg_struct xd_cfg_root = {

@@ -26,6 +26,7 @@
     X(AUTH, "not authenticated")                                               \
     X(FORBIDDEN, "not allowed")                                                \
     X(STOPPING, "shutting down")                                               \
+    X(NOTSUP, "not supported by this store driver")                            \
     X(INTERNAL, "internal error")
 
 enum xd_err {

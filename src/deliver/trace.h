@@ -48,4 +48,14 @@ int xd_trace_format(const struct xd_trace *t, char out[XD_TRACEPARENT_LEN + 1]);
  */
 int xd_trace_parse(const char *s, size_t len, struct xd_trace *t);
 
+/*
+ * The trace of one delivery attempt of an event (trace_event.c): a new span
+ * in the trace the event arrived with (traceparent as stored, NULL or
+ * invalid: none), else in a trace whose id is derived from the event id, so
+ * that every delivery of an event shares one trace id either way.
+ */
+void xd_trace_for_event(const char *event_id, const char *traceparent, struct xd_trace *t);
+/* That trace id as 32 lower-case hex digits, for log lines about the event. */
+void xd_trace_id_for_event(const char *event_id, const char *traceparent, char out[33]);
+
 #endif

@@ -45,6 +45,8 @@ void xd_refsys_stop(struct xd_refsys *r);
 void xd_refsys_outage(struct xd_refsys *r, const char *path, int status, unsigned ms);
 /* 1 while an outage set on path lasts. */
 int xd_refsys_in_outage(struct xd_refsys *r, const char *path);
+/* Every POST to path whose body contains match is answered 200 and not recorded (lost). */
+void xd_refsys_drop(struct xd_refsys *r, const char *path, const char *match);
 /* Every POST to path whose body contains match answers status, with reason as the error. */
 void xd_refsys_refuse(struct xd_refsys *r, const char *path, const char *match, int status,
                       const char *reason);
@@ -59,6 +61,7 @@ struct xd_refsys_counts {
                           posting the key did not catch): answered 200, counted here */
     uint64_t outage;   /* answered with the outage status */
     uint64_t refused;  /* answered by a refuse rule */
+    uint64_t dropped;  /* answered 200 by a drop rule and not recorded */
     uint64_t bad;      /* not JSON, or without the fields that identify the document: 400 */
 };
 void xd_refsys_counts(struct xd_refsys *r, const char *path, struct xd_refsys_counts *out);
@@ -162,6 +165,7 @@ struct xd_demo_run {
                            "goods.received:DC1:RCV-K3X9-00042") */
     const char *period; /* the month simulated, YYYY-MM */
     int timed_out;      /* deliveries were still pending when the wait ran out */
+    const char *dropped; /* the charge id billing loses on purpose (answers 200), or NULL */
     double seconds;     /* from the first post to the end of the wait */
 };
 
@@ -170,5 +174,20 @@ struct xd_demo_run {
  * is clean (docs/demo.md, "What counts as clean"), 0 when not.
  */
 int xd_demo_summary(const struct xd_demo_run *run, FILE *out);
+
+/* ---- the hub's reconciliation report against the reference systems (recon.c) ---- */
+
+struct xd_recon_report;
+/*
+ * Builds the ERP's and billing's exports (CSV) from what the reference
+ * systems recorded and runs the hub's reconciliation report with them
+ * (reconcile/report.h), opening an exception per break. When the store
+ * holds earlier runs (--keep), their charges are not in this run's billing,
+ * and every run replays the same day (its snapshots, their storage charges):
+ * the exports are then left out (*exports = 0) and no exception is opened.
+ * 0, or a negative xd_err with err filled.
+ */
+int xd_demo_reconcile(const struct xd_demo_run *run, struct xd_recon_report *rep, int *exports,
+                      struct xd_buf *err);
 
 #endif

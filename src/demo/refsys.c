@@ -136,6 +136,7 @@ struct endpoint {
     int outage_status;
     char *refuse_match, *refuse_reason;
     int refuse_status;
+    char *drop_match; /* answered 200 and not recorded (xd_refsys_drop) */
 };
 
 struct xd_refsys {
@@ -205,6 +206,14 @@ static void receive(struct endpoint *e, const char *key, const char *body, size_
     if (e->refuse_match && strstr(body, e->refuse_match)) {
         e->counts.refused++;
         say(a, e->refuse_status, "%s", e->refuse_reason);
+        return;
+    }
+    if (e->drop_match && strstr(body, e->drop_match)) {
+        /* Lost after a 200: the hub cannot tell; only reconciliation against an export can. */
+        e->counts.dropped++;
+        a->status = 200;
+        snprintf(a->text, sizeof a->text, "{\"ok\":true,\"ref\":\"%s-X%06llu\"}", e->prefix,
+                 (unsigned long long)e->counts.dropped);
         return;
     }
     size_t i;
@@ -295,11 +304,13 @@ static void stats_json(struct xd_refsys *r, struct xd_buf *o)
         const struct xd_refsys_counts *c = &r->ep[i].counts;
         xd_buf_printf(o,
                       "%s\"%s\":{\"requests\":%llu,\"recorded\":%llu,\"same_key\":%llu,"
-                      "\"same_doc\":%llu,\"outage\":%llu,\"refused\":%llu,\"bad\":%llu}",
+                      "\"same_doc\":%llu,\"outage\":%llu,\"refused\":%llu,\"bad\":%llu,"
+                      "\"dropped\":%llu}",
                       i ? "," : "", r->ep[i].path, (unsigned long long)c->requests,
                       (unsigned long long)c->recorded, (unsigned long long)c->same_key,
                       (unsigned long long)c->same_doc, (unsigned long long)c->outage,
-                      (unsigned long long)c->refused, (unsigned long long)c->bad);
+                      (unsigned long long)c->refused, (unsigned long long)c->bad,
+                      (unsigned long long)c->dropped);
     }
     pthread_mutex_unlock(&r->mu);
     xd_buf_putc(o, '}');
@@ -423,6 +434,7 @@ void xd_refsys_stop(struct xd_refsys *r)
         smap_dispose(&e->by_key);
         free(e->refuse_match);
         free(e->refuse_reason);
+        free(e->drop_match);
     }
     pthread_mutex_destroy(&r->mu);
     free(r);
@@ -495,6 +507,17 @@ void xd_refsys_each(struct xd_refsys *r, const char *path,
         struct xd_refsys_rec rec = {
             .id = s->id, .key = s->key, .ref = s->ref, .body = s->body, .times = s->times};
         cb(ctx, &rec);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+void xd_refsys_drop(struct xd_refsys *r, const char *path, const char *match)
+{
+    pthread_mutex_lock(&r->mu);
+    struct endpoint *e = endpoint_of(r, path);
+    if (e) {
+        free(e->drop_match);
+        e->drop_match = strdup(match);
     }
     pthread_mutex_unlock(&r->mu);
 }

@@ -22,7 +22,12 @@
  *   4. the totals per customer and currency are equal on both sides;
  *   5. no delivery is pending, and the only dead letter is the planned one
  *      (the ERP's 400 for the bad SKU);
- *   6. the only open exception is the one for that dead letter.
+ *   6. the open exceptions are the planned ones: that dead letter's, and the
+ *      reconciliation's for the two planned breaks;
+ *   7. the hub's own reconciliation report (recon.c), against exports from
+ *      the reference ERP and billing, finds exactly the planned breaks: the
+ *      bad-SKU shipment not posted, and the charge billing lost while
+ *      answering 200 (run->dropped).
  */
 #include "cli/hub.h"
 #include "core/buf.h"
@@ -30,6 +35,7 @@
 #include "demo/demo_int.h"
 #include "ingest/event.h"
 #include "rating/money.h"
+#include "reconcile/report.h"
 #include "store/store.h"
 
 #include <cjson/cJSON.h>
@@ -377,6 +383,52 @@ static void on_bill_rec(void *ctx, const struct xd_refsys_rec *r)
     cJSON_Delete(b);
 }
 
+/* ---- the planned breaks ---- */
+
+/* A break of this run that the demo caused on purpose. */
+static int planned_break(const struct xd_recon_break *b, const struct xd_demo_run *run,
+                         const struct xd_wms_event *bad)
+{
+    if (bad && strcmp(b->category, "not_posted") == 0 && b->event_id &&
+        strcmp(b->event_id, bad->event_id) == 0)
+        return 1;
+    return run->dropped && strcmp(b->category, "missing_in_billing") == 0 && b->charge_id &&
+           strcmp(b->charge_id, run->dropped) == 0;
+}
+
+/*
+ * Breaks of this run that were planned; *unplanned (may be NULL) counts the
+ * others. With earlier runs in a kept store (no exports), breaks between runs
+ * are theirs: each run replays the same day, so its storage days (and their
+ * charges) repeat.
+ */
+static size_t planned_breaks(const struct xd_recon_report *rep, const struct xd_demo_run *run,
+                             const struct xd_wms_event *bad, int exports, size_t *unplanned)
+{
+    size_t n = 0, other = 0;
+    for (size_t i = 0; i < rep->n; i++) {
+        const struct xd_recon_break *b = &rep->breaks[i];
+        int across = strcmp(b->category, "duplicate_charge") == 0 ||
+                     strcmp(b->category, "storage_not_charged") == 0;
+        if (planned_break(b, run, bad))
+            n++;
+        else if ((!b->event_id || strstr(b->event_id, run->mark)) && (exports || !across))
+            other++;
+    }
+    if (unplanned)
+        *unplanned = other;
+    return n;
+}
+
+static int planned_exc(const struct xd_demo_run *run, const struct xd_wms_event *bad,
+                       const struct exc *x)
+{
+    if (bad && x->event_id && strcmp(x->event_id, bad->event_id) == 0)
+        return 1; /* the dead letter's, and the reconciliation's not_posted */
+    return run->dropped && strcmp(x->category, "reconciliation") == 0 && x->reason &&
+           strstr(x->reason, run->dropped) != NULL;
+}
+
 /* ---- the summary ---- */
 
 int xd_demo_summary(const struct xd_demo_run *run, FILE *out)
@@ -397,6 +449,14 @@ int xd_demo_summary(const struct xd_demo_run *run, FILE *out)
         qsort(s.ch, s.nch, sizeof *s.ch, cmp_charge);
     list_deliveries(&s, XD_DLV_DEAD, on_dead);
     list_deliveries(&s, XD_DLV_PENDING, on_pending);
+    /* The hub's report first: the breaks it finds open exceptions, listed below. */
+    struct xd_recon_report rep = {0};
+    struct xd_buf rtext, rerr;
+    xd_buf_init(&rtext);
+    xd_buf_init(&rerr);
+    int exports = 0, rep_rc = xd_demo_reconcile(run, &rep, &exports, &rerr);
+    if (rep_rc == 0)
+        xd_recon_report_text(&rep, &rtext);
     for (s.last_id = 0;;) {
         int64_t before = s.last_id;
         struct xd_exception_filter xf = {.state = "open", .after_id = before, .limit = 100};
@@ -548,8 +608,7 @@ int xd_demo_summary(const struct xd_demo_run *run, FILE *out)
     for (size_t i = 0; i < s.nexc; i++) {
         const struct exc *x = &s.exc[i];
         fprintf(out, "            #%lld %s event %s%s\n              %.200s\n", (long long)x->id,
-                x->category, x->event_id,
-                bad && strcmp(x->event_id, bad->event_id) == 0 ? " (planned)" : "", x->reason);
+                x->category, x->event_id, planned_exc(run, bad, x) ? " (planned)" : "", x->reason);
     }
 
     /* The reconciliation. */
@@ -590,14 +649,19 @@ int xd_demo_summary(const struct xd_demo_run *run, FILE *out)
     more(&s, ec.shown);
 
     size_t bmissing = 0;
+    const struct charge *lost = run->dropped ? charge_of(&s, run->dropped) : NULL;
+    int lost_ok = !run->dropped || (lost && !xd_refsys_seen(run->ref, XD_REFSYS_BILLING, lost->id));
     for (size_t i = 0; i < s.nch; i++)
-        bmissing += !xd_refsys_seen(run->ref, XD_REFSYS_BILLING, s.ch[i].id);
-    check(&s, bmissing == 0 && bill.same_doc == 0,
-          "billing: %zu of %zu charges in the store recorded once (%llu under a second key)",
-          s.nch - bmissing, s.nch, (unsigned long long)bill.same_doc);
+        bmissing += &s.ch[i] != lost && !xd_refsys_seen(run->ref, XD_REFSYS_BILLING, s.ch[i].id);
+    check(&s, bmissing == 0 && bill.same_doc == 0 && lost_ok,
+          "billing: %zu of %zu charges in the store recorded once (%llu under a second key); "
+          "%s",
+          s.nch - bmissing - (lost != NULL), s.nch - (lost != NULL),
+          (unsigned long long)bill.same_doc,
+          lost ? "the planned lost charge answered 200 and not recorded" : "no planned loss");
     shown = 0;
     for (size_t i = 0; bmissing && i < s.nch; i++)
-        if (!xd_refsys_seen(run->ref, XD_REFSYS_BILLING, s.ch[i].id))
+        if (&s.ch[i] != lost && !xd_refsys_seen(run->ref, XD_REFSYS_BILLING, s.ch[i].id))
             detail(&s, &shown, "charge %s (%s %s) never reached billing", s.ch[i].id,
                    s.ch[i].customer, s.ch[i].code);
     more(&s, shown);
@@ -626,6 +690,9 @@ int xd_demo_summary(const struct xd_demo_run *run, FILE *out)
             if (strcmp(s.btot[j].customer, t->customer) == 0 &&
                 strcmp(s.btot[j].currency, t->currency) == 0)
                 other = s.btot[j].sum;
+        if (lost && strcmp(lost->customer, t->customer) == 0 &&
+            strcmp(lost->currency, t->currency) == 0)
+            xd_dec_add(other, lost->amount, &other); /* billing + what it lost on purpose */
         int eq = xd_dec_cmp(t->sum, other) == 0 && !t->overflow;
         totals_ok &= eq;
         xd_buf_printf(&line, "%s%s %s %s %s %s", line.len ? ", " : "", t->customer, t->currency,
@@ -642,7 +709,8 @@ int xd_demo_summary(const struct xd_demo_run *run, FILE *out)
                           s.btot[j].currency, money(s.btot[j].sum, s.btot[j].currency, a));
         }
     }
-    check(&s, totals_ok, "totals, store = billing: %s", line.len ? line.data : "(no charges)");
+    check(&s, totals_ok, "totals, store = billing%s: %s",
+          lost ? " (+ the charge it lost)" : "", line.len ? line.data : "(no charges)");
     xd_buf_dispose(&line);
 
     size_t unplanned_dead = 0, planned_dead = 0;
@@ -656,18 +724,38 @@ int xd_demo_summary(const struct xd_demo_run *run, FILE *out)
     check(&s, s.pending == 0 && !run->timed_out && planned_dead == 1 && unplanned_dead == 0,
           "deliveries: %zu pending, %zu dead letters (%zu planned)", s.pending, s.ndead,
           planned_dead);
-    size_t planned_exc = 0;
+    size_t unplanned = 0;
+    size_t planned = rep_rc == 0 ? planned_breaks(&rep, run, bad, exports, &unplanned) : 0;
+    size_t nplanned = 0;
     for (size_t i = 0; i < s.nexc; i++)
-        planned_exc += bad && strcmp(s.exc[i].event_id, bad->event_id) == 0;
-    check(&s, s.nexc == 1 && planned_exc == 1, "exceptions: %zu open (%zu planned)", s.nexc,
-          planned_exc);
+        nplanned += planned_exc(run, bad, &s.exc[i]);
+    check(&s, s.nexc == 1 + (exports ? planned : 0) && nplanned == s.nexc,
+          "exceptions: %zu open (%zu planned: the dead letter's, and one per planned break)",
+          s.nexc, nplanned);
+
+    /* The hub's own report, against the reference systems' exports. */
+    check(&s, rep_rc == 0 && unplanned == 0 && planned == (run->dropped && exports ? 2u : 1u),
+          "the hub's reconciliation report%s: %zu break%s of this run, %zu planned (the bad-SKU "
+          "shipment not posted%s)",
+          exports ? " against the ERP's and billing's exports"
+                  : " (a kept store with earlier runs: no exports, no exceptions)",
+          planned + unplanned, planned + unplanned == 1 ? "" : "s", planned,
+          run->dropped && exports ? ", the charge billing lost" : "");
+    if (rep_rc < 0)
+        fprintf(out, "         %s\n", xd_buf_str(&rerr));
     if (s.oom)
         check(&s, 0, "the summary ran out of memory: the counts above may be short");
+
+    if (rep_rc == 0) {
+        fprintf(out, "\n== crossdock reconcile (the hub's report; docs/reconciliation.md) ==\n\n");
+        fputs(xd_buf_str(&rtext), out);
+    }
 
     int clean = s.problems == 0;
     if (clean)
         fprintf(out, "\nresult: CLEAN: every event reached its targets and the books agree; the "
-                     "one dead letter\n        and exception are the planned bad SKU\n");
+                     "dead letter, the\n        breaks and their exceptions are the planned ones "
+                     "(the bad SKU, the lost charge)\n");
     else
         fprintf(out, "\nresult: NOT CLEAN: %d check%s failed (marked [!!] above)\n", s.problems,
                 s.problems == 1 ? "" : "s");
@@ -688,5 +776,8 @@ int xd_demo_summary(const struct xd_demo_run *run, FILE *out)
     for (size_t i = 0; i < s.nexc; i++)
         free(s.exc[i].category), free(s.exc[i].event_id), free(s.exc[i].reason);
     free(s.exc);
+    xd_recon_report_dispose(&rep);
+    xd_buf_dispose(&rtext);
+    xd_buf_dispose(&rerr);
     return clean;
 }

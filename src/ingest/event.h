@@ -62,6 +62,7 @@ struct xd_event {
     char *body;              /* compact JSON of the normalised event (heap) */
     size_t body_len;
     unsigned char hash[32];  /* SHA-256 of body */
+    const char *traceparent; /* W3C traceparent it arrived with, or NULL (not owned) */
 };
 
 /*

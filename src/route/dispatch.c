@@ -36,12 +36,13 @@
 #include "deliver/target.h"
 #include "deliver/trace.h"
 #include "formats/json.h"
+#include "reconcile/ack.h"
+#include "route/hold.h"
 #include "route/rate_step.h"
 #include "route/route.h"
 #include "store/store.h"
 #include "transform/transform.h"
 
-#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -83,6 +84,7 @@ struct job {
     struct xd_buf payload;
     struct xd_buf error;
     struct xd_rate_result rated; /* a rate step's charges, recorded with its outcome */
+    struct xd_buf ack;           /* the target's ack program on its 2xx answer (reconcile/) */
     struct xd_outcome_rec rec;
     int done;           /* rec is filled */
     struct job *next;   /* in the outcome list */
@@ -106,6 +108,7 @@ struct lane {
     size_t ntargets;
     struct xd_jq **maps;    /* per route and step: cfg->routes[i].steps[k] at maps[d->off[i] + k] */
     struct xd_jq **filters; /* per route */
+    struct xd_acks *acks;   /* its targets' ack programs (NULL: none) */
 
     struct job *outcomes;   /* finished attempts waiting to be submitted */
     size_t noutcomes;
@@ -161,16 +164,8 @@ static void job_free(struct job *j)
     xd_stored_dlv_dispose(&j->d);
     xd_buf_dispose(&j->payload);
     xd_buf_dispose(&j->error);
+    xd_buf_dispose(&j->ack);
     free(j);
-}
-
-/* The trace of an attempt: the trace id is derived from the event, so all its deliveries share one. */
-static void event_trace(const char *event_id, struct xd_trace *t)
-{
-    unsigned char h[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)event_id, strlen(event_id), h);
-    if (xd_trace_make(t, h, NULL, xd_rand64, NULL) < 0)
-        xd_trace_new(t, xd_rand64, NULL);
 }
 
 /* Fills j's outcome record; the job then waits in the outcome list. */
@@ -189,6 +184,8 @@ static void finish(struct lane *l, struct job *j, int state, int attempted,
     r->error = j->error.len ? j->error.data : NULL;
     r->error_class = error_class;
     r->next_ms = j->d.next_ms;
+    r->ack = j->ack.len ? j->ack.data : NULL;
+    r->ack_len = j->ack.len;
     if (state == XD_DLV_DEAD && j->payload.len) {
         r->payload = j->payload.data;
         r->payload_len = j->payload.len;
@@ -204,6 +201,11 @@ static void finish(struct lane *l, struct job *j, int state, int attempted,
     }
     if (state == XD_DLV_DEAD)
         r->exception = j->t->local ? "rating" : "dead_letter";
+    /*
+     * Exceptions open only with a dead letter, which keeps its error (a replay
+     * does not clear it): a first attempt with no error kept has none to resolve.
+     */
+    r->no_exception = j->d.attempts == 0 && !j->d.last_error;
     j->done = 1;
     j->next = l->outcomes;
     l->outcomes = j;
@@ -211,9 +213,12 @@ static void finish(struct lane *l, struct job *j, int state, int attempted,
     struct xd_target_stats *st = &j->t->st;
     if (state == XD_DLV_DEAD) {
         st->dead++;
-        xd_warn("delivery %lld (event %s, route %s, step %u, target %s) dead-lettered: %s",
-                (long long)j->d.id, j->d.event_id, j->d.route, j->d.step, j->t->cfg->name,
-                j->error.len ? j->error.data : outcome);
+        char tid[33];
+        xd_trace_id_for_event(j->d.event_id, j->d.traceparent, tid);
+        xd_log_ev(XD_LOG_WARN, j->d.event_id, tid,
+                  "delivery %lld (event %s, route %s, step %u, target %s) dead-lettered: %s",
+                  (long long)j->d.id, j->d.event_id, j->d.route, j->d.step, j->t->cfg->name,
+                  j->error.len ? j->error.data : outcome);
     }
 }
 
@@ -285,6 +290,7 @@ static void on_http_done(void *user, const struct xd_http_result *res)
     case XD_OUT_OK:
         state = XD_DLV_DONE;
         t->st.ok++;
+        xd_acks_run(t->l->acks, t->cfg->name, res->body, res->body_len, &j->ack);
         if (j->d.part && j->d.part[0] && j->occurred_ms)
             observe_s2c(t->l->d, (double)(xd_now_ms() - j->occurred_ms) / 1000.0);
         break;
@@ -403,6 +409,24 @@ static void start(struct lane *l, struct target *t, struct job *j)
     free(j->d.body); /* the tree has it now */
     j->d.body = NULL;
 
+    /* The route's filter decides first, whatever its first step is (a rate step too). */
+    if (j->d.step == 0 && l->filters[ri]) {
+        int truthy = 0;
+        if (xd_jq_test(l->filters[ri], ev, &truthy, &j->error) < 0) {
+            cJSON_Delete(ev);
+            xd_buf_printf(&j->error, " (route %s filter)", rt->name);
+            fail_now(l, j, "jq");
+            return;
+        }
+        if (!truthy) {
+            cJSON_Delete(ev);
+            no_request(j);
+            t->st.filtered++;
+            finish(l, j, XD_DLV_SKIPPED, 0, "filtered", 0, 0, NULL);
+            return;
+        }
+    }
+
     if (t->local) {
         rate(l, t, j, ev);
         cJSON_Delete(ev);
@@ -423,25 +447,14 @@ static void start(struct lane *l, struct target *t, struct job *j)
         }
     }
 
-    if (j->d.step == 0 && l->filters[ri]) {
-        int truthy = 0;
-        if (xd_jq_test(l->filters[ri], ev, &truthy, &j->error) < 0) {
-            cJSON_Delete(ev);
-            xd_buf_printf(&j->error, " (route %s filter)", rt->name);
-            fail_now(l, j, "jq");
-            return;
-        }
-        if (!truthy) {
-            cJSON_Delete(ev);
-            no_request(j);
-            t->st.filtered++;
-            finish(l, j, XD_DLV_SKIPPED, 0, "filtered", 0, 0, NULL);
-            return;
-        }
-    }
     struct xd_jq *map = map_of(l, ri, j->d.step);
     int rc = map ? xd_jq_map(map, ev, &j->payload, &j->error) : xd_json_write(&j->payload, ev);
     cJSON_Delete(ev);
+    if (rc < 0 && map && xd_hold_wanted(d->store, &j->error)) { /* master data: wait for it */
+        no_request(j);
+        finish(l, j, XD_DLV_HELD, 0, "held", 0, 0, "master_data");
+        return;
+    }
     if (rc < 0) {
         if (map) {
             char *msg = xd_buf_steal(&j->error);
@@ -462,7 +475,7 @@ static void start(struct lane *l, struct target *t, struct job *j)
     char idem[XD_IDEM_KEY_LEN + 1];
     struct xd_trace trace;
     xd_idempotency_key(idem, j->d.event_id, j->d.route, j->d.step, t->cfg->name);
-    event_trace(j->d.event_id, &trace);
+    xd_trace_for_event(j->d.event_id, j->d.traceparent, &trace);
     /* A charge is sent with its charge id as the key: it can never be billed twice. */
     const char *key = j->d.part && j->d.part[0] ? j->d.part : idem;
     rc = t->nats ? xd_nats_target_submit(t->nats, j->payload.data, j->payload.len, key, &trace,
@@ -738,6 +751,7 @@ static void lane_free(struct lane *l, const struct xd_config *cfg, const size_t 
     free(l->maps);
     free(l->filters);
     free(l->targets);
+    xd_acks_destroy(l->acks);
     xd_http_client_destroy(l->http);
     pthread_mutex_destroy(&l->mu);
 }
@@ -812,6 +826,8 @@ static int lane_setup(struct xd_dispatcher *d, struct lane *l, struct xd_buf *er
         l->targets[l->ntargets++] = &d->targets[i];
     }
     int rc = compile_programs(l, err);
+    if (rc == 0)
+        rc = xd_acks_create(l->d->cfg, &l->acks, err);
     if (rc < 0)
         return rc;
     struct xd_http_client_opts ho = {

@@ -1017,7 +1017,7 @@ static int pg_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
                 return rc;
         }
     }
-    if (o->state == XD_DLV_DONE) {
+    if (o->state == XD_DLV_DONE && !o->no_exception) {
         /* A delivery that made it (after a replay) settles its open exception. */
         p.n = 0;
         p_i64(&p, o->delivery_id);

@@ -19,6 +19,7 @@
  */
 #include "store/store_int.h"
 #include "audit/chain.h"
+#include "store/sqlite_int.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "ingest/event.h"
@@ -158,6 +159,74 @@ static const char *const migrations[] = {
     " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
     " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+    /*
+     * 3 -> 4: reconciliation (store/sqlite_recon.c). acks keeps what a
+     * target's `ack` program made of its 2xx answer (its reference, the
+     * quantity it booked), one row per delivery, the latest answer. An
+     * exception may carry a break key: at most one not resolved per key.
+     */
+    "CREATE TABLE acks ("
+    " delivery_id INTEGER PRIMARY KEY,"
+    " at_ms INTEGER NOT NULL,"
+    " ack TEXT NOT NULL);"
+    "ALTER TABLE exceptions ADD COLUMN break_key TEXT;"
+    "CREATE INDEX exceptions_open_break ON exceptions(break_key)"
+    " WHERE break_key IS NOT NULL AND state != 'resolved';",
+    /*
+     * 4 -> 5: master-data holds, xref entries, exception routing and alerts
+     * (sqlite_holds.c, docs/exceptions.md). A held delivery (state 4) waits
+     * for xref hold_table/hold_key and holds its key's line like a dead one,
+     * so the line index now covers it. xref_entries are the entries added
+     * through the API; they overlay the config's tables. Exceptions get a
+     * dedup key (one per missing entry, one per SLA breach), the event's
+     * warehouse and customer, and an owner from exception_owners (the
+     * config's rules, first match wins) set by a trigger as they open, so
+     * every path that opens one routes it. alerted_ms: when the alert target
+     * was told (existing exceptions count as told).
+     */
+    "ALTER TABLE deliveries ADD COLUMN hold_table TEXT;"
+    "ALTER TABLE deliveries ADD COLUMN hold_key TEXT;"
+    "CREATE INDEX deliveries_held ON deliveries(hold_table, hold_key) WHERE state = 4;"
+    "DROP INDEX deliveries_line;"
+    "CREATE INDEX deliveries_line ON deliveries(target, bkey, id) WHERE state IN (0, 2, 4);"
+    "CREATE TABLE xref_entries ("
+    " tbl TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (tbl, key));"
+    "ALTER TABLE exceptions ADD COLUMN dedup TEXT;"
+    "ALTER TABLE exceptions ADD COLUMN warehouse TEXT;"
+    "ALTER TABLE exceptions ADD COLUMN customer TEXT;"
+    "ALTER TABLE exceptions ADD COLUMN alerted_ms INTEGER;"
+    "UPDATE exceptions SET alerted_ms = updated_ms;"
+    "CREATE INDEX exceptions_dedup ON exceptions(category, dedup) WHERE dedup IS NOT NULL;"
+    "CREATE INDEX exceptions_unalerted ON exceptions(id) WHERE alerted_ms IS NULL;"
+    "CREATE TABLE exception_owners ("
+    " pos INTEGER PRIMARY KEY,"
+    " category TEXT,"
+    " warehouse TEXT,"
+    " customer TEXT,"
+    " owner TEXT NOT NULL);"
+    "CREATE TRIGGER exceptions_route AFTER INSERT ON exceptions BEGIN"
+    " UPDATE exceptions SET"
+    "  warehouse = coalesce(NEW.warehouse, (SELECT json_extract(e.body, '$.data.warehouse')"
+    "                                       FROM events e WHERE e.event_id = NEW.event_id)),"
+    "  customer = coalesce(NEW.customer, (SELECT json_extract(e.body, '$.data.customer')"
+    "                                     FROM events e WHERE e.event_id = NEW.event_id))"
+    "  WHERE id = NEW.id;"
+    " UPDATE exceptions SET owner = (SELECT o.owner FROM exception_owners o"
+    "   WHERE (o.category IS NULL OR o.category = exceptions.category)"
+    "   AND (o.warehouse IS NULL OR o.warehouse = exceptions.warehouse)"
+    "   AND (o.customer IS NULL OR o.customer = exceptions.customer)"
+    "   ORDER BY o.pos LIMIT 1)"
+    "  WHERE id = NEW.id AND owner IS NULL;"
+    " END;",
+    /*
+     * 5 -> 6: observability. The W3C traceparent an event arrived with (NULL:
+     * none given, its deliveries' trace id is derived from the event id).
+     */
+    "ALTER TABLE events ADD COLUMN traceparent TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -205,11 +274,13 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_RELEASE] = "RELEASE req",
     [ST_ROLLBACK_TO] = "ROLLBACK TO req",
     [ST_INSERT] = "INSERT INTO events"
-                  " (event_id, type, bkey, occurred_at, source, received_ms, hash, body)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                  " (event_id, type, bkey, occurred_at, source, received_ms, hash, body,"
+                  " traceparent)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                   " ON CONFLICT (event_id) DO NOTHING",
     [ST_HASH] = "SELECT hash FROM events WHERE event_id = ?1",
-    [ST_GET] = "SELECT seq, event_id, type, bkey, occurred_at, source, state, received_ms, body"
+    [ST_GET] = "SELECT seq, event_id, type, bkey, occurred_at, source, state, received_ms, body,"
+               " traceparent"
                " FROM events WHERE event_id = ?1",
     [ST_COUNT] = "SELECT count(*) FROM events",
     [ST_PROBE] = "INSERT INTO store_meta (key, value) VALUES ('probe_ms', ?1)"
@@ -257,7 +328,7 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_DLV_READY] =
         "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey, d.state,"
         " d.attempts, d.next_ms, d.created_ms, d.updated_ms, d.last_status, d.last_error,"
-        " d.error_class, NULL, e.body, d.part, c.json"
+        " d.error_class, NULL, e.body, d.part, c.json, e.traceparent"
         /*
          * INDEXED BY: the per-target partial index of pending rows. Left to
          * itself the planner may walk every target's pending rows by state,
@@ -267,12 +338,12 @@ static const char *const stmt_sql[ST__COUNT] = {
         " LEFT JOIN charges c ON d.part != '' AND c.charge_id = d.part"
         " WHERE d.target = ?1 AND d.state = 0 AND d.next_ms <= ?2"
         " AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.target = ?1 AND p.bkey = d.bkey"
-        "                 AND p.state IN (0, 2) AND p.id < d.id)"
+        "                 AND p.state IN (0, 2, 4) AND p.id < d.id)"
         " ORDER BY d.id LIMIT ?3",
     [ST_DLV_GET] =
         "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey, d.state,"
         " d.attempts, d.next_ms, d.created_ms, d.updated_ms, d.last_status, d.last_error,"
-        " d.error_class, d.payload, NULL, d.part, NULL"
+        " d.error_class, d.payload, NULL, d.part, NULL, e.traceparent"
         " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?1",
     [ST_ATTEMPTS_OF] = "SELECT a.delivery_id, a.at_ms, a.status, a.latency_us, a.outcome, a.error,"
                        " d.target, d.route, d.step"
@@ -642,6 +713,8 @@ static int sq_append_one(struct xd_store_conn *c, const struct xd_event *ev, int
         b = sqlite3_bind_blob(st, 7, ev->hash, (int)sizeof ev->hash, SQLITE_STATIC);
     if (b == SQLITE_OK)
         b = sqlite3_bind_text(st, 8, ev->body, (int)ev->body_len, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 9, ev->traceparent, -1, SQLITE_STATIC); /* NULL binds NULL */
     if (b != SQLITE_OK)
         return fail(c, b, "bind event");
     rc = sqlite3_step(st);
@@ -782,6 +855,7 @@ static int sq_get_event(struct xd_store_conn *c, const char *event_id, struct xd
     out->state = col_dup(st, 6, &oom);
     out->received_ms = sqlite3_column_int64(st, 7);
     out->body = col_dup(st, 8, &oom);
+    out->traceparent = col_dup(st, 9, &oom);
     sqlite3_reset(st);
     if (oom) {
         xd_stored_event_dispose(out);
@@ -934,6 +1008,11 @@ static int sq_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
             return fail(c, rc, "insert attempt");
     }
 
+    if (o->ack) {
+        rc = xd_sqlite_record_ack(c, o, now_ms);
+        if (rc < 0)
+            return rc;
+    }
     for (size_t i = 0; i < o->ncharges; i++) {
         int added;
         rc = sq_add_charge(c, &o->charges[i], o->charges[i].event_seq, now_ms, &added);
@@ -948,7 +1027,7 @@ static int sq_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
                 return rc;
         }
     }
-    if (o->state == XD_DLV_DONE) {
+    if (o->state == XD_DLV_DONE && !o->no_exception) {
         /* A delivery that made it (after a replay) settles its open exception. */
         rc = stmt(c, ST_EXC_RESOLVE, &st);
         if (rc < 0)
@@ -960,6 +1039,11 @@ static int sq_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)
             return fail(c, rc, "resolve exception");
+    }
+    if (o->state == XD_DLV_HELD) {
+        rc = xd_sqlite_hold(c, o, now_ms); /* sqlite_holds.c: what it waits for, its exception */
+        if (rc < 0)
+            return rc;
     }
     if (o->exception) {
         rc = stmt(c, ST_EXC_ADD, &st);
@@ -1001,6 +1085,7 @@ static int read_dlv(sqlite3_stmt *st, struct xd_stored_dlv *d)
     d->body = col_dup(st, 16, &oom);
     d->part = col_dup(st, 17, &oom);
     d->charge = col_dup(st, 18, &oom);
+    d->traceparent = col_dup(st, 19, &oom);
     if (oom) {
         xd_stored_dlv_dispose(d);
         return XD_ENOMEM;
@@ -1098,35 +1183,28 @@ static int prepare_built(struct xd_store_conn *c, struct xd_buf *q, sqlite3_stmt
     return 0;
 }
 
-/* Listing with optional filters: the WHERE clause is built from the ones set. */
-static int sq_list_deliveries(struct xd_store_conn *c, const struct xd_dlv_filter *f,
-                              void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
+/* The WHERE clause of a delivery filter: only the conditions set (see dlv_bind). */
+static void dlv_where(struct xd_buf *q, const struct xd_dlv_filter *f)
 {
-    struct xd_buf q;
-    xd_buf_init(&q);
-    xd_buf_puts(&q, "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey,"
-                    " d.state, d.attempts, d.next_ms, d.created_ms, d.updated_ms, d.last_status,"
-                    " d.last_error, d.error_class, d.payload, NULL, d.part, NULL"
-                    " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id > ?1");
+    xd_buf_puts(q, " WHERE d.id > ?1");
     if (f->state >= 0)
-        xd_buf_puts(&q, " AND d.state = ?2");
+        xd_buf_puts(q, " AND d.state = ?2");
     if (f->target)
-        xd_buf_puts(&q, " AND d.target = ?3");
+        xd_buf_puts(q, " AND d.target = ?3");
     if (f->route)
-        xd_buf_puts(&q, " AND d.route = ?4");
+        xd_buf_puts(q, " AND d.route = ?4");
     if (f->error_class)
-        xd_buf_puts(&q, " AND d.error_class = ?5");
+        xd_buf_puts(q, " AND d.error_class = ?5");
     if (f->event_id)
-        xd_buf_puts(&q, " AND e.event_id = ?6");
+        xd_buf_puts(q, " AND e.event_id = ?6");
     if (f->from_ms)
-        xd_buf_puts(&q, " AND d.updated_ms >= ?7");
+        xd_buf_puts(q, " AND d.updated_ms >= ?7");
     if (f->to_ms)
-        xd_buf_puts(&q, " AND d.updated_ms < ?8");
-    xd_buf_puts(&q, " ORDER BY d.id LIMIT ?9");
-    sqlite3_stmt *st = NULL;
-    int rc = prepare_built(c, &q, &st, "prepare list deliveries");
-    if (rc < 0)
-        return rc;
+        xd_buf_puts(q, " AND d.updated_ms < ?8");
+}
+
+static void dlv_bind(sqlite3_stmt *st, const struct xd_dlv_filter *f)
+{
     sqlite3_bind_int64(st, 1, f->after_id);
     sqlite3_bind_int(st, 2, f->state);
     bind_text_or_null(st, 3, f->target);
@@ -1135,10 +1213,172 @@ static int sq_list_deliveries(struct xd_store_conn *c, const struct xd_dlv_filte
     bind_text_or_null(st, 6, f->event_id);
     sqlite3_bind_int64(st, 7, f->from_ms);
     sqlite3_bind_int64(st, 8, f->to_ms);
+}
+
+/* Listing with optional filters: the WHERE clause is built from the ones set. */
+static int sq_list_deliveries(struct xd_store_conn *c, const struct xd_dlv_filter *f,
+                              void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
+{
+    struct xd_buf q;
+    xd_buf_init(&q);
+    xd_buf_puts(&q, "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey,"
+                    " d.state, d.attempts, d.next_ms, d.created_ms, d.updated_ms, d.last_status,"
+                    " d.last_error, d.error_class, d.payload, NULL, d.part, NULL,"
+                    " e.traceparent FROM deliveries d JOIN events e ON e.seq = d.event_seq");
+    dlv_where(&q, f);
+    xd_buf_puts(&q, " ORDER BY d.id LIMIT ?9");
+    sqlite3_stmt *st = NULL;
+    int rc = prepare_built(c, &q, &st, "prepare list deliveries");
+    if (rc < 0)
+        return rc;
+    dlv_bind(st, f);
     sqlite3_bind_int64(st, 9, (sqlite3_int64)(f->limit ? f->limit : 100));
     rc = each_dlv(c, st, cb, ctx, "list deliveries");
     sqlite3_finalize(st);
     return rc;
+}
+
+/* How many deliveries a filter matches (after_id and limit ignored). */
+static int sq_count_matching(struct xd_store_conn *c, const struct xd_dlv_filter *f, int64_t *n)
+{
+    struct xd_dlv_filter g = *f;
+    g.after_id = 0;
+    struct xd_buf q;
+    xd_buf_init(&q);
+    xd_buf_puts(&q, "SELECT count(*) FROM deliveries d");
+    if (g.event_id)
+        xd_buf_puts(&q, " JOIN events e ON e.seq = d.event_seq");
+    dlv_where(&q, &g);
+    sqlite3_stmt *st = NULL;
+    int rc = prepare_built(c, &q, &st, "prepare count deliveries");
+    if (rc < 0)
+        return rc;
+    dlv_bind(st, &g);
+    rc = sqlite3_step(st);
+    *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    rc = rc == SQLITE_ROW ? 0 : fail(c, rc, "count deliveries");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Steps a prepared dashboard query to the end; rows go to each(). Finalizes st. */
+static int each_row(struct xd_store_conn *c, sqlite3_stmt *st, const char *what,
+                    void (*each)(sqlite3_stmt *st, void *ctx), void *ctx)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        each(st, ctx);
+    rc = rc == SQLITE_DONE ? 0 : fail(c, rc, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
+struct exc_count_cb {
+    void (*cb)(void *ctx, const char *state, const char *category, int64_t n, int64_t oldest_ms);
+    void *ctx;
+};
+
+static void exc_count_row(sqlite3_stmt *st, void *ctx)
+{
+    struct exc_count_cb *e = ctx;
+    e->cb(e->ctx, col_text(st, 0), col_text(st, 1), sqlite3_column_int64(st, 2),
+          sqlite3_column_int64(st, 3));
+}
+
+static int sq_exception_counts(struct xd_store_conn *c,
+                               void (*cb)(void *ctx, const char *state, const char *category,
+                                          int64_t n, int64_t oldest_ms),
+                               void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "SELECT state, category, count(*), min(created_ms) FROM exceptions"
+                                " GROUP BY state, category ORDER BY state, category",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare exception counts");
+    struct exc_count_cb e = {cb, ctx};
+    return each_row(c, st, "exception counts", exc_count_row, &e);
+}
+
+struct revenue_cb {
+    void (*cb)(void *ctx, const char *customer, const char *warehouse, const char *currency,
+               int64_t milli, int64_t n);
+    void *ctx;
+};
+
+static void revenue_row(sqlite3_stmt *st, void *ctx)
+{
+    struct revenue_cb *e = ctx;
+    e->cb(e->ctx, col_text(st, 0), col_text(st, 1), col_text(st, 2), sqlite3_column_int64(st, 3),
+          sqlite3_column_int64(st, 4));
+}
+
+/*
+ * Revenue of one service date per customer, warehouse and currency, in
+ * thousandths of the currency unit, summed exactly: an amount's text is split
+ * at its point into integer and (up to three) fraction digits, so no binary
+ * floating point touches it (amounts are rounded to the currency's minor
+ * unit, at most three digits).
+ */
+#define MILLI(a)                                                                                 \
+    "CASE WHEN instr(" a ", '.') = 0 THEN CAST(" a " AS INTEGER) * 1000"                        \
+    " ELSE CAST(substr(" a ", 1, instr(" a ", '.') - 1) AS INTEGER) * 1000"                     \
+    " + (CASE WHEN substr(" a ", 1, 1) = '-' THEN -1 ELSE 1 END)"                               \
+    " * CAST(substr(substr(" a ", instr(" a ", '.') + 1) || '000', 1, 3) AS INTEGER) END"
+
+static int sq_revenue(struct xd_store_conn *c, const char *date,
+                      void (*cb)(void *ctx, const char *customer, const char *warehouse,
+                                 const char *currency, int64_t milli, int64_t n),
+                      void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "SELECT customer, warehouse, currency, sum(" MILLI("amount") "),"
+                                " count(*) FROM charges WHERE service_date = ?1"
+                                " GROUP BY customer, warehouse, currency",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare revenue");
+    sqlite3_bind_text(st, 1, date, -1, SQLITE_STATIC);
+    struct revenue_cb e = {cb, ctx};
+    return each_row(c, st, "revenue", revenue_row, &e);
+}
+
+struct wh_cb {
+    void (*cb)(void *ctx, const char *warehouse, int state, int64_t n);
+    void *ctx;
+};
+
+static void wh_row(sqlite3_stmt *st, void *ctx)
+{
+    struct wh_cb *e = ctx;
+    e->cb(e->ctx, col_text(st, 0), sqlite3_column_int(st, 1), sqlite3_column_int64(st, 2));
+}
+
+/* Pending and dead deliveries by the warehouse of their event. */
+static int sq_backlog_by_warehouse(struct xd_store_conn *c,
+                                   void (*cb)(void *ctx, const char *warehouse, int state,
+                                              int64_t n),
+                                   void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        c->db,
+        "SELECT coalesce(json_extract(e.body, '$.data.warehouse'), ''), d.state, count(*)"
+        " FROM deliveries d INDEXED BY deliveries_state JOIN events e ON e.seq = d.event_seq"
+        " WHERE d.state IN (0, 2) GROUP BY 1, 2",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare backlog by warehouse");
+    struct wh_cb e = {cb, ctx};
+    return each_row(c, st, "backlog by warehouse", wh_row, &e);
 }
 
 static int sq_list_attempts(struct xd_store_conn *c, int64_t event_seq,
@@ -1316,7 +1556,7 @@ static int sq_list_charges(struct xd_store_conn *c, const struct xd_charge_filte
 
 #define XD_EXC_COLS                                                                                \
     "id, category, state, event_id, delivery_id, target, reason, owner, note, created_ms,"         \
-    " updated_ms"
+    " updated_ms, warehouse, customer"
 
 static int read_exception(sqlite3_stmt *st, struct xd_exception *x)
 {
@@ -1333,6 +1573,8 @@ static int read_exception(sqlite3_stmt *st, struct xd_exception *x)
     x->note = col_dup(st, 8, &oom);
     x->created_ms = sqlite3_column_int64(st, 9);
     x->updated_ms = sqlite3_column_int64(st, 10);
+    x->warehouse = col_dup(st, 11, &oom);
+    x->customer = col_dup(st, 12, &oom);
     if (oom) {
         xd_exception_dispose(x);
         return XD_ENOMEM;
@@ -1350,6 +1592,8 @@ static int sq_list_exceptions(struct xd_store_conn *c, const struct xd_exception
         xd_buf_puts(&q, " AND state = ?2");
     if (f->category)
         xd_buf_puts(&q, " AND category = ?3");
+    if (f->owner)
+        xd_buf_puts(&q, " AND owner = ?5");
     xd_buf_puts(&q, " ORDER BY id LIMIT ?4");
     sqlite3_stmt *st = NULL;
     int rc = prepare_built(c, &q, &st, "prepare list exceptions");
@@ -1359,6 +1603,7 @@ static int sq_list_exceptions(struct xd_store_conn *c, const struct xd_exception
     bind_text_or_null(st, 2, f->state);
     bind_text_or_null(st, 3, f->category);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)(f->limit ? f->limit : 100));
+    bind_text_or_null(st, 5, f->owner);
     int n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct xd_exception x;
@@ -1413,6 +1658,8 @@ static int sq_exc_op(struct xd_store_conn *c, const struct xd_exc_op *op, int64_
     sqlite3_stmt *st = NULL;
     int rc;
     *res = 1;
+    if (op->open && op->key)
+        return xd_sqlite_open_keyed(c, op, now_ms);
     if (op->open) {
         rc = sqlite3_prepare_v2(c->db,
                                 "INSERT INTO exceptions (category, event_id, reason, created_ms,"
@@ -1597,6 +1844,16 @@ static const char *sq_errmsg(struct xd_store_conn *c)
     return c->msg[0] ? c->msg : "no error";
 }
 
+sqlite3 *xd_sqlite_db(struct xd_store_conn *c)
+{
+    return c->db;
+}
+
+int xd_sqlite_fail(struct xd_store_conn *c, int rc, const char *what)
+{
+    return fail(c, rc, what);
+}
+
 const struct xd_store_driver xd_store_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -1633,5 +1890,12 @@ const struct xd_store_driver xd_store_sqlite = {
     .audit_head = sq_audit_head,
     .audit_insert = sq_audit_insert,
     .list_audit = sq_list_audit,
+    .recon_events = xd_sqlite_recon_events,
+    .recon_deliveries = xd_sqlite_recon_deliveries,
+    .keyed_open = xd_sqlite_keyed_open,
+    .count_matching = sq_count_matching,
+    .exception_counts = sq_exception_counts,
+    .revenue = sq_revenue,
+    .backlog_by_warehouse = sq_backlog_by_warehouse,
     .errmsg = sq_errmsg,
 };

@@ -51,6 +51,7 @@
  * connection for its duration.
  */
 #include "store/store_int.h"
+#include "store/holds.h"
 #include "audit/chain.h"
 #include "core/buf.h"
 #include "core/config.h"
@@ -312,6 +313,12 @@ static int write_request(struct xd_store *s, struct xd_append *a, int64_t receiv
             return rc;
         outcome = rc;
     }
+    if (outcome == 0 && a->ext_op) {
+        rc = a->ext_op->fn(s->w, a->ext_op->arg, received_ms);
+        if (rc < 0 && !request_error(rc))
+            return rc;
+        outcome = rc;
+    }
     for (size_t i = 0; outcome == 0 && i < a->noutcomes; i++) {
         int applied = 0;
         rc = d->record_outcome(s->w, &a->outcomes[i], received_ms, &applied);
@@ -511,7 +518,7 @@ static void probe(struct xd_store *s)
 static size_t weight(const struct xd_append *a)
 {
     size_t w = a->n + a->ncharges + (a->exc_op != NULL) + (a->counter_op != NULL) +
-               (a->audit_op != NULL);
+               (a->audit_op != NULL) + (a->ext_op != NULL);
     for (size_t i = 0; i < a->noutcomes; i++)
         w += 1 + a->outcomes[i].ncharges;
     return w;
@@ -578,11 +585,12 @@ static int check_request(const struct xd_append *a)
     if (!a || !a->done || (a->n && !a->events) || (a->noutcomes && !a->outcomes) ||
         (a->ncharges && !a->charges) ||
         (!!a->n + !!a->noutcomes + !!a->ncharges + !!a->exc_op + !!a->counter_op +
-         !!a->audit_op) > 1)
+         !!a->audit_op + !!a->ext_op) > 1 ||
+        (a->ext_op && !a->ext_op->fn))
         return XD_EINVAL;
     for (size_t i = 0; i < a->noutcomes; i++)
         if (a->outcomes[i].delivery_id <= 0 || a->outcomes[i].state < XD_DLV_PENDING ||
-            a->outcomes[i].state > XD_DLV_SKIPPED)
+            a->outcomes[i].state > XD_DLV_HELD)
             return XD_EINVAL;
     for (size_t i = 0; i < a->n; i++) {
         const struct xd_event *e = &a->events[i];
@@ -720,6 +728,7 @@ void xd_stored_event_dispose(struct xd_stored_event *e)
     free(e->source);
     free(e->state);
     free(e->body);
+    free(e->traceparent);
     memset(e, 0, sizeof *e);
 }
 
@@ -731,18 +740,18 @@ void xd_store_set_planner(struct xd_store *s, xd_planner_fn fn, void *ctx)
     pthread_mutex_unlock(&s->mu);
 }
 
-static const char *const dlv_state_names[] = {"pending", "done", "dead", "skipped"};
+static const char *const dlv_state_names[] = {"pending", "done", "dead", "skipped", "held"};
 
 const char *xd_dlv_state_name(int state)
 {
-    if (state < 0 || state > XD_DLV_SKIPPED)
+    if (state < 0 || state > XD_DLV_HELD)
         return "unknown";
     return dlv_state_names[state];
 }
 
 int xd_dlv_state_parse(const char *name)
 {
-    for (int i = 0; i <= XD_DLV_SKIPPED; i++)
+    for (int i = 0; i <= XD_DLV_HELD; i++)
         if (strcmp(dlv_state_names[i], name) == 0)
             return i;
     return -1;
@@ -762,6 +771,7 @@ void xd_stored_dlv_dispose(struct xd_stored_dlv *d)
     free(d->body);
     free(d->part);
     free(d->charge);
+    free(d->traceparent);
     memset(d, 0, sizeof *d);
 }
 
@@ -837,10 +847,20 @@ void xd_exception_dispose(struct xd_exception *x)
     free(x->reason);
     free(x->owner);
     free(x->note);
+    free(x->warehouse);
+    free(x->customer);
     memset(x, 0, sizeof *x);
 }
 
 /* Runs one read on a pooled reader connection. */
+/* For driver operations a driver may not have (yet): XD_ENOTSUP without it. */
+#define WITH_READER_OPT(s, op, call)                                                               \
+    do {                                                                                           \
+        if (!(s)->drv->op)                                                                         \
+            return XD_ENOTSUP;                                                                     \
+        WITH_READER(s, call);                                                                      \
+    } while (0)
+
 #define WITH_READER(s, call)                                                                       \
     do {                                                                                           \
         struct reader r_;                                                                          \
@@ -889,6 +909,26 @@ int xd_store_get_exception(struct xd_store *s, int64_t id, struct xd_exception *
     WITH_READER(s, s->drv->get_exception(c_, id, out));
 }
 
+/* Reconciliation's reads (store/store_recon.c has its writes). */
+int xd_store_recon_events(struct xd_store *s,
+                          void (*cb)(void *ctx, const struct xd_recon_event *e), void *ctx)
+{
+    WITH_READER_OPT(s, recon_events, s->drv->recon_events(c_, cb, ctx));
+}
+
+int xd_store_recon_deliveries(struct xd_store *s,
+                              void (*cb)(void *ctx, const struct xd_recon_dlv *d), void *ctx)
+{
+    WITH_READER_OPT(s, recon_deliveries, s->drv->recon_deliveries(c_, cb, ctx));
+}
+
+int xd_store_keyed_open(struct xd_store *s, const char *category,
+                        void (*cb)(void *ctx, int64_t id, const char *key, const char *state),
+                        void *ctx)
+{
+    WITH_READER_OPT(s, keyed_open, s->drv->keyed_open(c_, category, cb, ctx));
+}
+
 int xd_store_update_exception(struct xd_store *s, int64_t id, const char *state,
                               const char *owner, const char *note)
 {
@@ -904,6 +944,23 @@ int xd_store_open_exception(struct xd_store *s, const char *category, const char
                            .reason = reason};
     struct xd_append a = {.exc_op = &op};
     return xd_store_append(s, &a);
+}
+
+int xd_store_ext_write(struct xd_store *s, const struct xd_ext_op *op)
+{
+    struct xd_append a = {.ext_op = op};
+    return xd_store_append(s, &a);
+}
+
+int xd_store_ext_read(struct xd_store *s, int (*fn)(struct xd_store_conn *c, void *arg),
+                      void *arg)
+{
+    WITH_READER(s, fn(c_, arg));
+}
+
+const char *xd_store_driver_name(const struct xd_store *s)
+{
+    return s->drv->name;
 }
 
 int xd_store_next_counter(struct xd_store *s, const char *name, int64_t *value)
@@ -968,6 +1025,49 @@ int xd_store_count_deliveries(struct xd_store *s,
     rc = s->drv->count_deliveries(r.c, cb, ctx);
     reader_put(s, &r, rc);
     return rc;
+}
+
+/* Runs one read on a pooled reader connection (the dashboard aggregates). */
+#define WITH_READER(s, call)                                                                     \
+    do {                                                                                         \
+        struct reader r_;                                                                        \
+        int rc_ = reader_get((s), &r_);                                                          \
+        if (rc_ < 0)                                                                             \
+            return rc_;                                                                          \
+        struct xd_store_conn *c_ = r_.c;                                                         \
+        rc_ = (call);                                                                            \
+        reader_put((s), &r_, rc_);                                                               \
+        return rc_;                                                                              \
+    } while (0)
+
+int xd_store_count_matching(struct xd_store *s, const struct xd_dlv_filter *f, int64_t *n)
+{
+    *n = 0;
+    WITH_READER_OPT(s, count_matching, s->drv->count_matching(c_, f, n));
+}
+
+int xd_store_exception_counts(struct xd_store *s,
+                              void (*cb)(void *ctx, const char *state, const char *category,
+                                         int64_t n, int64_t oldest_ms),
+                              void *ctx)
+{
+    WITH_READER_OPT(s, exception_counts, s->drv->exception_counts(c_, cb, ctx));
+}
+
+int xd_store_revenue(struct xd_store *s, const char *date,
+                     void (*cb)(void *ctx, const char *customer, const char *warehouse,
+                                const char *currency, int64_t milli, int64_t n),
+                     void *ctx)
+{
+    WITH_READER_OPT(s, revenue, s->drv->revenue(c_, date, cb, ctx));
+}
+
+int xd_store_backlog_by_warehouse(struct xd_store *s,
+                                  void (*cb)(void *ctx, const char *warehouse, int state,
+                                             int64_t n),
+                                  void *ctx)
+{
+    WITH_READER_OPT(s, backlog_by_warehouse, s->drv->backlog_by_warehouse(c_, cb, ctx));
 }
 
 int xd_store_count_events(struct xd_store *s, int64_t *out)

@@ -31,6 +31,7 @@ struct xd_audit_entry;
 struct xd_audit_op;
 struct xd_counter_op;
 struct xd_exc_op;
+struct xd_ext_op;
 struct xd_event;
 struct xd_store;
 
@@ -47,8 +48,9 @@ enum xd_dlv_state {
     XD_DLV_DONE = 1,    /* the target accepted it (or a local step succeeded) */
     XD_DLV_DEAD = 2,    /* dead-lettered: attempts exhausted or refused; holds its key */
     XD_DLV_SKIPPED = 3, /* the route's filter said no, or an operator discarded it */
+    XD_DLV_HELD = 4,    /* awaiting master data (an xref entry, store/holds.h); holds its key */
 };
-const char *xd_dlv_state_name(int state); /* "pending", "done", "dead", "skipped" */
+const char *xd_dlv_state_name(int state); /* "pending", "done", "dead", "skipped", "held" */
 int xd_dlv_state_parse(const char *name); /* -1 when unknown */
 
 /* A delivery to create: one step of one route for one event. */
@@ -117,7 +119,16 @@ struct xd_outcome_rec {
     /* Opens an exception of this category (reason: error) unless one is open. */
     const char *exception;
     int only_if_dead;    /* replay: change nothing unless the delivery is dead now */
+    /*
+     * The caller knows no exception can be open for this delivery (it was
+     * never dead-lettered: first attempt, no error kept), so a DONE need not
+     * look for one to resolve.
+     */
+    int no_exception;
     int reset_attempts;  /* replay: attempts start again from 0 */
+    /* What the target's `ack` program made of its 2xx answer (JSON), kept for the ledger. */
+    const char *ack;
+    size_t ack_len;
 };
 
 /* One intake request: an atomic group of events (a single event is n = 1). */
@@ -134,6 +145,8 @@ struct xd_append {
     const struct xd_exc_op *exc_op;
     /* Or a counter to step (internal: see xd_store_next_counter). */
     struct xd_counter_op *counter_op;
+    /* Or a driver-specific write (internal: see store_int.h, store/holds.h). */
+    const struct xd_ext_op *ext_op;
     /* Or an audit entry to append (internal: see xd_store_audit_append). */
     struct xd_audit_op *audit_op;
     unsigned char *results; /* out: n xd_append_result values (caller storage, or NULL) */
@@ -194,6 +207,7 @@ struct xd_stored_event {
     char *state;         /* received, ... (routing adds more) */
     int64_t received_ms; /* unix ms when it was committed */
     char *body;          /* compact JSON of the normalised event */
+    char *traceparent;   /* the W3C traceparent it arrived with, or NULL */
 };
 /* Returns 0, XD_ENOTFOUND, or another negative xd_err. */
 int xd_store_get_event(struct xd_store *s, const char *event_id, struct xd_stored_event *out);
@@ -218,13 +232,14 @@ struct xd_stored_dlv {
     char *body;    /* the event body (fetch_ready only) */
     char *part;    /* "" or the charge id this delivery carries */
     char *charge;  /* that charge's JSON (fetch_ready only) */
+    char *traceparent; /* the event's traceparent, or NULL (none given) */
 };
 void xd_stored_dlv_dispose(struct xd_stored_dlv *d);
 
 /*
  * The deliveries of target that may go now, oldest first: PENDING, due
  * (next_ms <= now_ms), and first in line for their business key (no older
- * PENDING or DEAD delivery of the same key to the same target). The caller
+ * PENDING, DEAD or HELD delivery of the same key to the same target). The caller
  * skips those it already has in flight: skip (may be NULL) is asked first
  * with the row's id and key, before anything is copied, and a row it says
  * 1 to is passed over (still counted as seen). cb is called per other row
@@ -302,11 +317,13 @@ struct xd_exception {
     int64_t id;
     char *category, *state, *event_id, *target, *reason, *owner, *note;
     int64_t delivery_id, created_ms, updated_ms;
+    char *warehouse, *customer; /* of its event, when it has one */
 };
 void xd_exception_dispose(struct xd_exception *x);
 struct xd_exception_filter {
     const char *state;    /* open | acknowledged | resolved, or NULL */
     const char *category;
+    const char *owner;
     int64_t after_id;
     size_t limit;         /* 0 = 100 */
 };
@@ -357,11 +374,70 @@ int xd_store_list_audit(struct xd_store *s, int64_t after, size_t limit,
                         void (*cb)(void *ctx, struct xd_audit_entry *e), void *ctx);
 /* The last entry's seq and hash (strings not read); XD_ENOTFOUND when the log is empty. */
 int xd_store_audit_head(struct xd_store *s, struct xd_audit_entry *out);
+/* ---- reconciliation (reconcile/): the rows the ledger is built from ---- */
+
+/* An event as the ledger reads it; strings valid during the callback only. */
+struct xd_recon_event {
+    int64_t seq;
+    const char *event_id, *type, *bkey, *occurred_at, *body;
+    int64_t received_ms;
+};
+/* A delivery as the ledger reads it, with the target's acknowledgment (ack NULL: none). */
+struct xd_recon_dlv {
+    int64_t id, event_seq;
+    const char *route, *target, *part, *last_error, *ack;
+    unsigned step, attempts;
+    int state, last_status;
+    int64_t created_ms, updated_ms, ack_ms;
+};
+/* Every event, then every delivery, in journal (id) order. */
+int xd_store_recon_events(struct xd_store *s,
+                          void (*cb)(void *ctx, const struct xd_recon_event *e), void *ctx);
+int xd_store_recon_deliveries(struct xd_store *s,
+                              void (*cb)(void *ctx, const struct xd_recon_dlv *d), void *ctx);
+
+/* An exception with a de-duplication key: at most one not resolved per key. */
+struct xd_keyed_exc {
+    const char *key, *category, *event_id, *reason;
+};
+/*
+ * Opens each exception of v unless one with its key is open or acknowledged
+ * (all in one group commit); *opened (may be NULL) counts the new ones.
+ */
+int xd_store_open_keyed(struct xd_store *s, const struct xd_keyed_exc *v, size_t n,
+                        size_t *opened);
+/* The keyed exceptions of category not resolved: cb(id, key, state). */
+int xd_store_keyed_open(struct xd_store *s, const char *category,
+                        void (*cb)(void *ctx, int64_t id, const char *key, const char *state),
+                        void *ctx);
 
 /* Counts of deliveries by target and state, for /metrics and the demo. */
 int xd_store_count_deliveries(struct xd_store *s,
                               void (*cb)(void *ctx, const char *target, int state, int64_t n),
                               void *ctx);
+
+/* ---- dashboard aggregates (GET /v1/stats, /v1/deliveries/count) ---- */
+
+/* How many deliveries f matches (its after_id and limit are ignored). */
+int xd_store_count_matching(struct xd_store *s, const struct xd_dlv_filter *f, int64_t *n);
+/* Exceptions per state and category, with the oldest one's creation time. */
+int xd_store_exception_counts(struct xd_store *s,
+                              void (*cb)(void *ctx, const char *state, const char *category,
+                                         int64_t n, int64_t oldest_ms),
+                              void *ctx);
+/*
+ * Charges of one service date (YYYY-MM-DD) per customer, warehouse and
+ * currency: their count and exact sum in thousandths of the currency unit.
+ */
+int xd_store_revenue(struct xd_store *s, const char *date,
+                     void (*cb)(void *ctx, const char *customer, const char *warehouse,
+                                const char *currency, int64_t milli, int64_t n),
+                     void *ctx);
+/* Pending and dead deliveries by their event's data.warehouse ("" when it has none). */
+int xd_store_backlog_by_warehouse(struct xd_store *s,
+                                  void (*cb)(void *ctx, const char *warehouse, int state,
+                                             int64_t n),
+                                  void *ctx);
 
 /* Counts for /readyz and the demo. */
 int xd_store_count_events(struct xd_store *s, int64_t *out);

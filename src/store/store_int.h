@@ -33,6 +33,8 @@ struct xd_exc_op {
     int64_t id;
     const char *state, *owner, *note;
     const char *category, *event_id, *reason;
+    const char *key; /* open: unless one with this key is not resolved (reconciliation) */
+    int *opened;     /* open with key: set to 1 when it was opened (may be NULL) */
 };
 
 /* A counter to step: name in, its new value out (xd_store_next_counter). */
@@ -41,6 +43,22 @@ struct xd_counter_op {
     int64_t value;
 };
 
+/*
+ * A write that belongs to one driver (store/holds.h: xref entries, holds,
+ * SLA breaches, alerts): fn runs on the committer thread inside the group's
+ * transaction, in the request's savepoint, with the writer connection. It
+ * returns 0 or a negative xd_err (XD_EINVAL / XD_ETOOBIG fail this request
+ * alone, anything else the group).
+ */
+struct xd_ext_op {
+    int (*fn)(struct xd_store_conn *c, void *arg, int64_t now_ms);
+    void *arg;
+};
+/* Submits op and waits: returns its outcome. */
+int xd_store_ext_write(struct xd_store *s, const struct xd_ext_op *op);
+/* Runs fn with a pooled read connection; returns what fn returns. */
+int xd_store_ext_read(struct xd_store *s, int (*fn)(struct xd_store_conn *c, void *arg),
+                      void *arg);
 /* An audit entry to append (xd_store_audit_append); out receives seq, at_ms, prev, hash. */
 struct xd_audit_op {
     const char *actor, *action, *object, *detail;
@@ -178,6 +196,27 @@ struct xd_store_driver {
      */
     int (*job_lock)(struct xd_store_conn *c, const char *name, int take);
     int (*release_leases)(struct xd_store_conn *c);
+    /* Reconciliation (reconcile/; store.h says what each returns). */
+    int (*recon_events)(struct xd_store_conn *c,
+                        void (*cb)(void *ctx, const struct xd_recon_event *e), void *ctx);
+    int (*recon_deliveries)(struct xd_store_conn *c,
+                            void (*cb)(void *ctx, const struct xd_recon_dlv *d), void *ctx);
+    int (*keyed_open)(struct xd_store_conn *c, const char *category,
+                      void (*cb)(void *ctx, int64_t id, const char *key, const char *state),
+                      void *ctx);
+    /* Dashboard aggregates (readers): see the xd_store_* functions of the same names. */
+    int (*count_matching)(struct xd_store_conn *c, const struct xd_dlv_filter *f, int64_t *n);
+    int (*exception_counts)(struct xd_store_conn *c,
+                            void (*cb)(void *ctx, const char *state, const char *category,
+                                       int64_t n, int64_t oldest_ms),
+                            void *ctx);
+    int (*revenue)(struct xd_store_conn *c, const char *date,
+                   void (*cb)(void *ctx, const char *customer, const char *warehouse,
+                              const char *currency, int64_t milli, int64_t n),
+                   void *ctx);
+    int (*backlog_by_warehouse)(struct xd_store_conn *c,
+                                void (*cb)(void *ctx, const char *warehouse, int state, int64_t n),
+                                void *ctx);
 
     /* The driver's message for the last failure on c (for logs); never NULL. */
     const char *(*errmsg)(struct xd_store_conn *c);

@@ -18,8 +18,18 @@
  * on a number gmtime cannot convert, and indices("") never returns. The
  * prelude and the callbacks below close those off; the prelude is one line,
  * so jq's "line N" is the program's line N + 1.
+ *
+ * `$xref` is not compiled into the program: it is the jq_state's attribute
+ * PROGRAM_ORIGIN (read by jq 1.6's get_prog_origin builtin, which the prelude
+ * renames and hides; this hub loads no modules, its only other use), bound
+ * once per run. When the process's tables change (transform/xref.h: an entry
+ * added through the API, a config reload) each program rebuilds that value
+ * on its next run, on its own thread, instead of being recompiled: setting
+ * it costs one object build per program per change, a recompile several
+ * milliseconds per program (docs/mapping.md has the figures).
  */
 #include "transform/transform.h"
+#include "transform/xref.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -57,9 +67,10 @@ static const char prelude[] =
     "elif type == \"string\" and ($i|type) == \"string\" then "
     "(if $i == \"\" then [] else _strindices($i) end) else .[$i] end; "
     "def index($i): indices($i) | .[0]; def rindex($i): indices($i) | .[-1:][0]; "
-    "def xref($table; $key): ($xref[$table][$key|tostring]) // "
+    "def _xd_xref: get_prog_origin; def get_prog_origin: null; def get_jq_origin: null; "
+    "def xref($table; $key): (_xd_xref[$table][$key|tostring]) // "
     "error(\"xref \\($table): no entry for \\($key|tostring)\"); "
-    "{} as $ENV |\n";
+    "_xd_xref as $xref | {} as $ENV |\n";
 #define PRELUDE_LINES 1
 
 #define KEY_SLOTS     256  /* key cache: open addressing, a power of two */
@@ -88,6 +99,7 @@ struct xd_jq {
     jq_state *jq;
     struct xd_buf msgs;     /* what jq reported through the error callback, cleaned up */
     int multiline;          /* the program has several lines: messages name the line */
+    uint64_t xref_version;  /* of transform/xref.h's tables when $xref was last set (0: cfg's) */
     struct str_cache cache; /* for converting this program's inputs */
 };
 
@@ -460,6 +472,34 @@ static cJSON *to_cjson(jv v, int depth, int *rc)
 
 /* ---- compile and run ---------------------------------------------------- */
 
+static void xref_add(void *ctx, const char *table, const char *key, const char *value, int api)
+{
+    (void)api;
+    jv *all = ctx;
+    jv tab = jv_object_get(jv_copy(*all), jv_string(table));
+    if (!jv_is_valid(tab)) {
+        jv_free(tab);
+        tab = jv_object();
+    } else {
+        /* Take it out first: with one reference the set below is in place, not a copy. */
+        *all = jv_object_delete(*all, jv_string(table));
+    }
+    tab = jv_object_set(tab, jv_string(key), jv_string(value));
+    *all = jv_object_set(*all, jv_string(table), tab);
+}
+
+/* Sets $xref for p's next runs from the process's tables when they changed. */
+static void xref_refresh(struct xd_jq *p)
+{
+    uint64_t v = xd_xref_version();
+    if (v == 0 || v == p->xref_version)
+        return;
+    jv all = jv_object();
+    xd_xref_each(xref_add, &all);
+    jq_set_attr(p->jq, jv_string("PROGRAM_ORIGIN"), all);
+    p->xref_version = v;
+}
+
 /* $xref: {TABLE: {KEY: "value"}} from the config. */
 static jv xref_object(const struct xd_config *cfg)
 {
@@ -532,8 +572,9 @@ int xd_jq_compile(const char *program, const struct xd_config *cfg, struct xd_jq
     jq_set_input_cb(p->jq, on_input, p);
     jq_set_attr(p->jq, jv_string("JQ_LIBRARY_PATH"), jv_array());
 
-    jv args = jv_object_set(jv_object(), jv_string("xref"), xref_object(cfg));
-    if (!jq_compile_args(p->jq, text, args)) { /* args consumed either way */
+    jq_set_attr(p->jq, jv_string("PROGRAM_ORIGIN"), xref_object(cfg));
+    xref_refresh(p); /* the process's tables, when the hub set them */
+    if (!jq_compile_args(p->jq, text, jv_object())) { /* args consumed either way */
         if (err)
             xd_buf_puts(err, p->msgs.len ? xd_buf_str(&p->msgs) : "does not compile");
         rc = p->msgs.oom ? XD_ENOMEM : XD_EPARSE;
@@ -576,6 +617,7 @@ void xd_jq_destroy(struct xd_jq *p)
 static int run(struct xd_jq *p, jv input, jv *result, struct xd_buf *err)
 {
     xd_buf_reset(&p->msgs);
+    xref_refresh(p);
     jq_start(p->jq, input, 0);
     jv r = jq_next(p->jq);
     if (jv_is_valid(r)) {
@@ -791,6 +833,16 @@ int xd_transform_check(const struct xd_config *cfg, struct xd_buf *errs)
                 return rc;
             bad += rc;
         }
+    }
+    for (size_t i = 0; i < cfg->ntargets; i++) {
+        const struct xd_target *t = &cfg->targets[i];
+        if (!t->ack)
+            continue;
+        rc = check_one(cfg, t->ack, t->ack_pos.line ? t->ack_pos : t->pos, errs,
+                       "targets.%s.ack", t->name ? t->name : "?");
+        if (rc < 0)
+            return rc;
+        bad += rc;
     }
     for (size_t i = 0; i < cfg->nrate_cards; i++) {
         const struct xd_rate_card *c = &cfg->rate_cards[i];

@@ -3,7 +3,9 @@ and the reference ERP and billing endpoints in one process (docs/demo.md).
 
 - `--once`: exit 0, and a summary that names every customer with its charges
   and total, reconciles store against billing total by total, lists exactly
-  the planned dead letter and exception, and says CLEAN; the CSV batch, the
+  the planned dead letter and exceptions, ends with the hub's reconciliation
+  report finding exactly the two planned breaks (the bad-SKU shipment not
+  posted, the charge billing lost while answering 200), and says CLEAN; the CSV batch, the
   X12 945 and the X12 944 were dropped into the watched inbox and processed
   (the 997s written back accept them), every re-send (the 945 again under
   new control numbers included) came back as a duplicate, and the temporary
@@ -55,9 +57,15 @@ def check_summary(tc, out):
         # the reconciliation compares the same total on both sides
         tc.assertRegex(out, rf"{cust} {cur} {re.escape(m.group(3))} = {re.escape(m.group(3))}")
     tc.assertRegex(out, r"dead letters 1\n.*\(planned\)")
-    tc.assertRegex(out, r"exceptions +1 open\n.*\(planned\)")
+    # the dead letter's exception, and one per planned reconciliation break
+    tc.assertRegex(out, r"exceptions +3 open\n(.*\(planned\)\n.*\n){3}")
     tc.assertNotIn("[!!]", out)
-    tc.assertEqual(len(re.findall(r"^  \[ok\] ", out, re.M)), 9, out)
+    tc.assertEqual(len(re.findall(r"^  \[ok\] ", out, re.M)), 10, out)
+    # the hub's own report ends the summary: exactly the two planned breaks
+    report = out[out.index("== crossdock reconcile"):]
+    tc.assertEqual(sorted(re.findall(r"^  break (\w+) ", report, re.M)),
+                   ["missing_in_billing", "not_posted"], report)
+    tc.assertIn("result: 2 breaks", report)
     tc.assertIn("result: CLEAN", out)
 
 
@@ -181,7 +189,12 @@ class DemoServes(unittest.TestCase):
         self.assertEqual(body["totals"][0]["currency"], "USD")
         st, body = get("/v1/exceptions?state=open")
         self.assertEqual(st, 200, body)
-        self.assertEqual(len(body["exceptions"]), 1, body)
+        self.assertEqual(sorted(x["category"] for x in body["exceptions"]),
+                         ["dead_letter", "reconciliation", "reconciliation"], body)
+        # The report over HTTP, without exports: the bad-SKU shipment is not posted.
+        st, body = get("/v1/reconciliation")
+        self.assertEqual(st, 200, body)
+        self.assertEqual([b["category"] for b in body["breaks"]], ["not_posted"], body)
         st, body = get("/v1/deliveries?state=dead")
         self.assertEqual(st, 200, body)
         self.assertEqual(len(body["deliveries"]), 1, body)

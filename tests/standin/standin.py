@@ -24,10 +24,23 @@ unless a rule for that path says otherwise. Control endpoints:
                   {"path": P, "bearer": true}
                                      requests without a valid token from the
                                      token endpoint below get 401
-                  Rules without count stay until cleared.
+                  {"path": P, "drop": true, "match": "chg-1"}
+                                     answer 200 but drop the document: it is
+                                     recorded with "dropped": true (a system
+                                     that loses what it acknowledged)
+                  {"path": P, "echo": true}
+                                     the 200 answer carries the body received
+                                     as "received"
+                  {"path": P, "reply": {"quantity": 7}, "match": "SHP-9"}
+                                     merge these members into the 200 answer
+                  Rules without count stay until cleared; every rule that
+                  applies to a request adds its answer members (echo, reply),
+                  the first one decides the status.
     POST /_oauth {"client_id": I, "client_secret": S, "expires_in": 3600}
                                      sets the client the token endpoint knows
     POST /_oauth/revoke              every token issued so far stops working
+    DELETE /_rules                   clear every rule
+    POST /_reset                     clear rules and recorded requests
 
 OAuth 2.0 client credentials (RFC 6749 4.4): POST /oauth/token with
 grant_type=client_credentials and the client's id and secret (HTTP Basic or
@@ -37,8 +50,6 @@ requests are recorded like any other (path /oauth/token; the secret is
 not recorded).
 
 With --tls-cert and --tls-key the stand-in speaks HTTPS only.
-    DELETE /_rules                   clear every rule
-    POST /_reset                     clear rules and recorded requests
 """
 import argparse
 import base64
@@ -67,12 +78,23 @@ def pick_rule(path, body):
                 continue
             if "match" in r and r["match"].encode() not in body:
                 continue
+            if not any(k in r for k in ("status", "down", "delay_ms", "retry_after", "bearer")):
+                continue  # shapes a 200 answer only (answer_rules)
             if "count" in r:
                 if r["count"] <= 0:
                     continue
                 r["count"] -= 1
             return dict(r)
     return None
+
+
+def answer_rules(path, body):
+    """Every rule for path that shapes a 200 answer (drop, echo, reply); none is consumed."""
+    with LOCK:
+        return [dict(r) for r in RULES
+                if r.get("path") in (None, path)
+                and ("match" not in r or r["match"].encode() in body)
+                and (r.get("drop") or r.get("echo") or "reply" in r)]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -196,6 +218,7 @@ class Handler(BaseHTTPRequestHandler):
         rule = pick_rule(path, body) or {}
         if rule.get("bearer") and not self.bearer_ok():
             rule = {"status": 401, "error": "invalid_token"}
+        extras = answer_rules(path, body)
         if rule.get("delay_ms"):
             time.sleep(rule["delay_ms"] / 1000.0)
         if rule.get("down"):
@@ -219,13 +242,20 @@ class Handler(BaseHTTPRequestHandler):
                 "at": time.time(),
                 "status": status,
             }
+            if 200 <= status < 300 and any(r.get("drop") for r in extras):
+                row["dropped"] = True
             REQUESTS.append(row)
             if RECORD:
                 RECORD.write(json.dumps(row) + "\n")
                 RECORD.flush()
         extra = {"Retry-After": str(rule["retry_after"])} if "retry_after" in rule else None
         if 200 <= status < 300:
-            return self.answer(status, {"ok": True, "ref": f"{path.strip('/').replace('/', '-')}-{n}"}, extra)
+            answer = {"ok": True, "ref": f"{path.strip('/').replace('/', '-')}-{n}"}
+            for r in extras:
+                if r.get("echo"):
+                    answer["received"] = parsed
+                answer.update(r.get("reply") or {})
+            return self.answer(status, answer, extra)
         return self.answer(status, {"error": rule.get("error", f"told to answer {status}")}, extra)
 
 

@@ -646,7 +646,7 @@ static void test_defaults(void **state)
         assert_string_equal(cfg->store.synchronous, "full");
         assert_int_equal(cfg->store.busy_timeout_ms, 5000);
         assert_string_equal(cfg->log.level, "info");
-        assert_string_equal(cfg->log.format, "text");
+        assert_string_equal(cfg->log.format, "auto");
         assert_int_equal(cfg->auth.nkeys, 0);
         assert_int_equal(cfg->nxref + cfg->ntargets + cfg->nroutes + cfg->nrate_cards, 0);
         assert_null(xd_config_key_by_secret(cfg, "x", 1));
