@@ -5,19 +5,19 @@
  * replays and every step of every route of one event share one trace id
  * even across restarts. Each attempt is a new span in it.
  */
-#include "deliver/rand.h"
 #include "deliver/trace.h"
+#include "core/sha256.h"
+#include "deliver/rand.h"
 
-#include <openssl/sha.h>
 #include <string.h>
 
 static void event_root(const char *event_id, const char *traceparent, struct xd_trace *root)
 {
     if (traceparent && xd_trace_parse(traceparent, strlen(traceparent), root) == 0)
         return;
-    unsigned char h[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)event_id, strlen(event_id), h);
-    if (xd_trace_make(root, h, NULL, xd_rand64, NULL) < 0)
+    unsigned char h[XD_SHA256_LEN];
+    if (xd_sha256(event_id, strlen(event_id), h) < 0 ||
+        xd_trace_make(root, h, NULL, xd_rand64, NULL) < 0)
         xd_trace_new(root, xd_rand64, NULL);
 }
 

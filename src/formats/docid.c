@@ -1,8 +1,8 @@
 /* Event ids derived from business documents: see docid.h. */
 #include "formats/docid.h"
 #include "core/buf.h"
+#include "core/sha256.h"
 
-#include <openssl/sha.h>
 
 #define KEEP 111 /* characters kept of an id that is too long: 111 + '.' + 16 = 128 */
 
@@ -28,8 +28,11 @@ void xd_docid_finish(struct xd_buf *b)
 {
     if (b->oom || b->len <= XD_DOCID_MAX)
         return;
-    unsigned char h[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)b->data, b->len, h);
+    unsigned char h[XD_SHA256_LEN];
+    if (xd_sha256(b->data, b->len, h) < 0) {
+        b->oom = 1;
+        return;
+    }
     b->len = KEEP;
     xd_buf_putc(b, '.');
     for (int i = 0; i < 8; i++)
