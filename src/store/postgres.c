@@ -349,8 +349,11 @@ struct xd_store_conn {
     char node[96];             /* lease owner: this process */
     int64_t lease_ms;
     unsigned char prepared[ST__COUNT];
+    char pending[64];          /* transaction control not sent yet (see "transactions") */
     char msg[256];             /* the last failure, for logs */
 };
+
+static int flush_pending(struct xd_store_conn *c);
 
 /* ---- parameters ---- */
 
@@ -455,6 +458,9 @@ static int run(struct xd_store_conn *c, enum stmt_id id, const struct params *p,
     char name[16];
     snprintf(name, sizeof name, "xd%d", (int)id);
     *out = NULL;
+    int rc0 = flush_pending(c);
+    if (rc0 < 0)
+        return rc0;
     if (!c->prepared[id]) {
         PGresult *r = PQprepare(c->pg, name, stmt_sql[id], 0, NULL);
         int rc = check(c, r, "prepare");
@@ -484,6 +490,9 @@ static int run_void(struct xd_store_conn *c, enum stmt_id id, const struct param
 /* Runs SQL text with no parameters (transaction control, DDL). */
 static int exec(struct xd_store_conn *c, const char *sql)
 {
+    int rc0 = flush_pending(c);
+    if (rc0 < 0)
+        return rc0;
     PGresult *r = PQexec(c->pg, sql);
     int rc = check(c, r, sql);
     if (rc == 0)
@@ -691,29 +700,63 @@ fail:
 
 /* ---- transactions ---- */
 
-static int pg_begin(struct xd_store_conn *c)
+/*
+ * Transaction control costs a round trip per statement, so the cheap ones
+ * wait: BEGIN and RELEASE are kept in c->pending and sent in front of the
+ * next control statement, as one multi-statement query (BEGIN with the first
+ * SAVEPOINT; a request's RELEASE with the next request's SAVEPOINT or with
+ * COMMIT). Anything else sends them first on their own.
+ */
+static int control(struct xd_store_conn *c, const char *sql)
 {
-    return exec(c, "BEGIN");
-}
-
-/* A COMMIT of a failed transaction "succeeds" as ROLLBACK: that is a failure here. */
-static int pg_commit(struct xd_store_conn *c)
-{
-    PGresult *r = PQexec(c->pg, "COMMIT");
-    int rc = check(c, r, "COMMIT");
+    char q[160];
+    snprintf(q, sizeof q, "%s%s", c->pending, sql);
+    c->pending[0] = '\0';
+    PGresult *r = PQexec(c->pg, q);
+    int rc = check(c, r, q);
     if (rc < 0)
         return rc;
-    int ok = strcmp(PQcmdStatus(r), "COMMIT") == 0;
+    int committed = strcmp(sql, "COMMIT") != 0 || strcmp(PQcmdStatus(r), "COMMIT") == 0;
     PQclear(r);
-    if (!ok) {
+    if (!committed) {
+        /* A COMMIT of a failed transaction "succeeds" as ROLLBACK: that is a failure here. */
         snprintf(c->msg, sizeof c->msg, "postgres: COMMIT: the transaction was rolled back");
         return XD_EUNAVAIL;
     }
     return 0;
 }
 
+static int flush_pending(struct xd_store_conn *c)
+{
+    if (!c->pending[0])
+        return 0;
+    size_t n = strlen(c->pending);
+    c->pending[n - 1] = '\0'; /* the trailing ';' */
+    return control(c, "");  /* the pending statements alone */
+}
+
+static void defer(struct xd_store_conn *c, const char *sql)
+{
+    size_t n = strlen(c->pending);
+    snprintf(c->pending + n, sizeof c->pending - n, "%s;", sql);
+}
+
+static int pg_begin(struct xd_store_conn *c)
+{
+    int rc = flush_pending(c);
+    if (rc == 0)
+        defer(c, "BEGIN");
+    return rc;
+}
+
+static int pg_commit(struct xd_store_conn *c)
+{
+    return control(c, "COMMIT");
+}
+
 static int pg_rollback(struct xd_store_conn *c)
 {
+    c->pending[0] = '\0';
     if (PQtransactionStatus(c->pg) == PQTRANS_IDLE)
         return 0;
     return exec(c, "ROLLBACK");
@@ -721,17 +764,23 @@ static int pg_rollback(struct xd_store_conn *c)
 
 static int pg_savepoint(struct xd_store_conn *c)
 {
-    return exec(c, "SAVEPOINT req");
+    return control(c, "SAVEPOINT req");
 }
 
 static int pg_release(struct xd_store_conn *c)
 {
-    return exec(c, "RELEASE SAVEPOINT req");
+    if (strlen(c->pending) + 24 >= sizeof c->pending) {
+        int rc = flush_pending(c);
+        if (rc < 0)
+            return rc;
+    }
+    defer(c, "RELEASE SAVEPOINT req");
+    return 0;
 }
 
 static int pg_rollback_to(struct xd_store_conn *c)
 {
-    return exec(c, "ROLLBACK TO SAVEPOINT req");
+    return control(c, "ROLLBACK TO SAVEPOINT req");
 }
 
 /* ---- intake ---- */
