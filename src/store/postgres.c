@@ -664,12 +664,15 @@ static int pg_open(const struct xd_store_opts *o, enum xd_conn_mode mode,
     rc = exec(c, mode == XD_CONN_WRITER ? "SET synchronous_commit = on"
                                         : "SET synchronous_commit = off");
     /*
-     * Plan each execution with the tables' current size. A generic plan is
-     * made once, from the statistics of the moment: on a young database
-     * (empty tables, no ANALYZE yet) that means sequential scans that stay
-     * cached while the tables grow by the million.
+     * Readers plan each execution with the tables' current size: their
+     * statements (claims, listings) have plans that depend on it, and a
+     * generic plan made once, from the statistics of the moment, on a young
+     * database (empty tables, no ANALYZE yet) means sequential scans that
+     * stay cached while the tables grow. The writer's statements go by
+     * primary and unique keys, where a generic plan is right and planning
+     * each time would cost more than running.
      */
-    if (rc == 0)
+    if (rc == 0 && mode == XD_CONN_READER)
         rc = exec(c, "SET plan_cache_mode = force_custom_plan");
     if (rc < 0)
         goto fail;
