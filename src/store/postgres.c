@@ -31,6 +31,7 @@
 
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,10 +260,14 @@ static const char *const stmt_sql[ST__COUNT] = {
         /*
          * First in its key's line. Written as a scalar subquery, not NOT
          * EXISTS: it stays a per-row lookup in deliveries_line whatever the
-         * statistics said when the statement was planned (an anti join
-         * planned on an empty table scans the whole line per row).
+         * statistics say (an anti join planned on an empty table scans the
+         * whole line per row). And `<=`, not `=` (the same here: d is in its
+         * own line): the planner guesses a third of the rows pass an
+         * inequality but almost none an equality, and on that guess it
+         * would rather sort every pending row of the target than walk
+         * deliveries_pending in order and stop after $3.
          */
-        "  AND d.id = (SELECT min(p.id) FROM deliveries p WHERE p.target = d.target"
+        "  AND d.id <= (SELECT min(p.id) FROM deliveries p WHERE p.target = d.target"
         "              AND p.bkey = d.bkey AND p.state IN (0, 2))"
         "  ORDER BY d.target, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED),"
         /*
@@ -1316,6 +1321,35 @@ static int each_dlv(PGresult *r, void (*cb)(void *ctx, struct xd_stored_dlv *d),
 }
 
 /*
+ * Keeps the statistics of deliveries fresh while the table is young. A new
+ * database grows from nothing to a large backlog within seconds under load,
+ * long before autovacuum's first ANALYZE (a minute apart by default); with
+ * statistics from when it was nearly empty, the planner sorts every pending
+ * row of a target to pick the first few instead of walking the index. So at
+ * most every ANALYZE_EVERY_MS, before a claim, one reader (of this process)
+ * asks whether a tenth of the table changed since its last ANALYZE, and if
+ * so runs it (it blocks no writes). In steady state the answer is no.
+ */
+#define ANALYZE_EVERY_MS 5000
+static _Atomic int64_t analyze_checked_ms;
+
+static void analyze_if_stale(struct xd_store_conn *c, int64_t now_ms)
+{
+    int64_t last = atomic_load(&analyze_checked_ms);
+    if (now_ms - last < ANALYZE_EVERY_MS ||
+        !atomic_compare_exchange_strong(&analyze_checked_ms, &last, now_ms))
+        return;
+    PGresult *r = PQexec(c->pg, "SELECT s.n_mod_since_analyze > greatest(c.reltuples, 1000) / 10"
+                                " FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
+                                " WHERE s.relid = 'deliveries'::regclass");
+    int stale = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+                strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (stale)
+        PQclear(PQexec(c->pg, "ANALYZE deliveries"));
+}
+
+/*
  * Claims (for this node, for lease_ms) and returns the deliveries of target
  * that may go now. The dispatcher asks again while it still holds them,
  * which renews the lease of what it has in flight.
@@ -1323,6 +1357,7 @@ static int each_dlv(PGresult *r, void (*cb)(void *ctx, struct xd_stored_dlv *d),
 static int pg_fetch_ready(struct xd_store_conn *c, const char *target, int64_t now_ms,
                           size_t limit, void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
 {
+    analyze_if_stale(c, wall_ms());
     struct params p = {.n = 0};
     p_text(&p, target);
     p_i64(&p, now_ms);
