@@ -258,12 +258,13 @@ static int write_request(struct xd_store *s, struct xd_append *a, int64_t receiv
     int rc = d->savepoint(s->w);
     if (rc < 0)
         return rc;
-    if (a->n > 1 && d->append_many) {
+    int many = a->n > 1 && d->append_many; /* several events, one statement */
+    if (many) {
         rc = write_events_many(s, a, received_ms, &outcome);
         if (rc < 0)
             return rc;
     }
-    for (size_t i = 0; !(a->n > 1 && d->append_many) && i < a->n; i++) {
+    for (size_t i = 0; !many && i < a->n; i++) {
         enum xd_append_result res;
         rc = write_event(s, &a->events[i], received_ms, &res);
         if (request_error(rc)) {
