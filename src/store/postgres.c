@@ -33,6 +33,7 @@
 
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,8 @@ enum stmt_id {
     ST_CHARGE_COUNTS,
     ST_RELEASE_LEASES,
     ST_OUTCOME,
+    ST_INSERT_MANY,
+    ST_HASH_MANY,
     ST__COUNT
 };
 
@@ -272,16 +275,20 @@ static const char *const stmt_sql[ST__COUNT] = {
      */
     [ST_DLV_CLAIM] =
         /* ORDER BY target, id: the partial index deliveries_pending, walked in order. */
-        "WITH c AS (SELECT d.id FROM deliveries d"
+        "WITH c AS (SELECT d.id, d.ctid FROM deliveries d"
         "  WHERE d.target = $1 AND d.state = 0 AND d.next_ms <= $2"
         "  AND (d.lease_until <= $2 OR d.lease_owner = $4)"
         /*
          * First in its key's line. Written as a scalar subquery, not NOT
          * EXISTS: it stays a per-row lookup in deliveries_line whatever the
-         * statistics said when the statement was planned (an anti join
-         * planned on an empty table scans the whole line per row).
+         * statistics say (an anti join planned on an empty table scans the
+         * whole line per row). And `<=`, not `=` (the same here: d is in its
+         * own line): the planner guesses a third of the rows pass an
+         * inequality but almost none an equality, and on that guess it
+         * would rather sort every pending row of the target than walk
+         * deliveries_pending in order and stop after $3.
          */
-        "  AND d.id = (SELECT min(p.id) FROM deliveries p WHERE p.target = d.target"
+        "  AND d.id <= (SELECT min(p.id) FROM deliveries p WHERE p.target = d.target"
         "              AND p.bkey = d.bkey AND p.state IN (0, 2))"
         "  ORDER BY d.target, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED),"
         /*
@@ -290,7 +297,7 @@ static const char *const stmt_sql[ST__COUNT] = {
          * rewriting those rows each time would only churn the table.
          */
         " u AS (UPDATE deliveries d SET lease_owner = $4, lease_until = $2 + $5"
-        "  WHERE d.id = ANY (ARRAY(SELECT id FROM c))"
+        "  WHERE d.ctid = ANY (ARRAY(SELECT ctid FROM c))"
         "  AND (d.lease_owner IS DISTINCT FROM $4 OR d.lease_until < $2 + $5 / 2))"
         " SELECT " XD_DLV_COLS("d", "e") ", NULL, e.body, d.part, ch.json"
         " FROM c JOIN deliveries d ON d.id = c.id"
@@ -349,6 +356,17 @@ static const char *const stmt_sql[ST__COUNT] = {
         "  AND NOT EXISTS (SELECT 1 FROM exceptions x WHERE x.delivery_id = u.id"
         "                  AND x.state != 'resolved' AND x.category = $19::text))"
         " SELECT id FROM u",
+    /*
+     * The events of one request in one statement (arrays, in request order:
+     * of an event_id given twice the first is inserted). Returns the new ones.
+     */
+    [ST_INSERT_MANY] =
+        "INSERT INTO events (event_id, type, bkey, occurred_at, source, received_ms, hash, body)"
+        " SELECT event_id, type, bkey, occurred_at, source, $8, hash, body"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],"
+        "  $7::text[]) WITH ORDINALITY AS t(event_id, type, bkey, occurred_at, source, hash, body, i)"
+        " ORDER BY i ON CONFLICT (event_id) DO NOTHING RETURNING event_id, seq",
+    [ST_HASH_MANY] = "SELECT event_id, hash FROM events WHERE event_id = ANY ($1::text[])",
 };
 
 struct xd_store_conn {
@@ -357,8 +375,11 @@ struct xd_store_conn {
     char node[96];             /* lease owner: this process */
     int64_t lease_ms;
     unsigned char prepared[ST__COUNT];
+    char pending[128];          /* transaction control not sent yet (see "transactions") */
     char msg[256];             /* the last failure, for logs */
 };
+
+static int flush_pending(struct xd_store_conn *c);
 
 /* ---- parameters ---- */
 
@@ -463,6 +484,9 @@ static int run(struct xd_store_conn *c, enum stmt_id id, const struct params *p,
     char name[16];
     snprintf(name, sizeof name, "xd%d", (int)id);
     *out = NULL;
+    int rc0 = flush_pending(c);
+    if (rc0 < 0)
+        return rc0;
     if (!c->prepared[id]) {
         PGresult *r = PQprepare(c->pg, name, stmt_sql[id], 0, NULL);
         int rc = check(c, r, "prepare");
@@ -492,6 +516,9 @@ static int run_void(struct xd_store_conn *c, enum stmt_id id, const struct param
 /* Runs SQL text with no parameters (transaction control, DDL). */
 static int exec(struct xd_store_conn *c, const char *sql)
 {
+    int rc0 = flush_pending(c);
+    if (rc0 < 0)
+        return rc0;
     PGresult *r = PQexec(c->pg, sql);
     int rc = check(c, r, sql);
     if (rc == 0)
@@ -662,6 +689,17 @@ static int pg_open(const struct xd_store_opts *o, enum xd_conn_mode mode,
      */
     rc = exec(c, mode == XD_CONN_WRITER ? "SET synchronous_commit = on"
                                         : "SET synchronous_commit = off");
+    /*
+     * Readers plan each execution with the tables' current size: their
+     * statements (claims, listings) have plans that depend on it, and a
+     * generic plan made once, from the statistics of the moment, on a young
+     * database (empty tables, no ANALYZE yet) means sequential scans that
+     * stay cached while the tables grow. The writer's statements go by
+     * primary and unique keys, where a generic plan is right and planning
+     * each time would cost more than running.
+     */
+    if (rc == 0 && mode == XD_CONN_READER)
+        rc = exec(c, "SET plan_cache_mode = force_custom_plan");
     if (rc < 0)
         goto fail;
     if (mode == XD_CONN_WRITER) {
@@ -692,36 +730,69 @@ fail:
 /* ---- transactions ---- */
 
 /*
- * Every commit here is durable when COMMIT returns (the driver names no file
- * for a deferred sync), except lazy ones: a group of delivery outcomes, which
- * would be redone if lost, does not wait for the server's WAL flush.
+ * Transaction control costs a round trip per statement, so the cheap ones
+ * wait: BEGIN and RELEASE are kept in c->pending and sent in front of the
+ * next control statement, as one multi-statement query (BEGIN with the first
+ * SAVEPOINT; a request's RELEASE with the next request's SAVEPOINT or with
+ * COMMIT). Anything else sends them first on their own.
  */
-static int pg_begin(struct xd_store_conn *c, enum xd_commit_mode mode)
+static int control(struct xd_store_conn *c, const char *sql)
 {
-    int rc = exec(c, "BEGIN");
-    if (rc == 0 && mode == XD_COMMIT_LAZY)
-        rc = exec(c, "SET LOCAL synchronous_commit TO off");
-    return rc;
-}
-
-/* A COMMIT of a failed transaction "succeeds" as ROLLBACK: that is a failure here. */
-static int pg_commit(struct xd_store_conn *c)
-{
-    PGresult *r = PQexec(c->pg, "COMMIT");
-    int rc = check(c, r, "COMMIT");
+    char q[192];
+    snprintf(q, sizeof q, "%s%s", c->pending, sql);
+    c->pending[0] = '\0';
+    PGresult *r = PQexec(c->pg, q);
+    int rc = check(c, r, q);
     if (rc < 0)
         return rc;
-    int ok = strcmp(PQcmdStatus(r), "COMMIT") == 0;
+    int committed = strcmp(sql, "COMMIT") != 0 || strcmp(PQcmdStatus(r), "COMMIT") == 0;
     PQclear(r);
-    if (!ok) {
+    if (!committed) {
+        /* A COMMIT of a failed transaction "succeeds" as ROLLBACK: that is a failure here. */
         snprintf(c->msg, sizeof c->msg, "postgres: COMMIT: the transaction was rolled back");
         return XD_EUNAVAIL;
     }
     return 0;
 }
 
+static int flush_pending(struct xd_store_conn *c)
+{
+    if (!c->pending[0])
+        return 0;
+    size_t n = strlen(c->pending);
+    c->pending[n - 1] = '\0'; /* the trailing ';' */
+    return control(c, "");  /* the pending statements alone */
+}
+
+static void defer(struct xd_store_conn *c, const char *sql)
+{
+    size_t n = strlen(c->pending);
+    snprintf(c->pending + n, sizeof c->pending - n, "%s;", sql);
+}
+
+/*
+ * Every commit here is durable when COMMIT returns (the driver names no file
+ * for a deferred sync), except lazy ones: a group of delivery outcomes, which
+ * would be redone if lost, does not wait for the server's WAL flush.
+ */
+static int pg_begin(struct xd_store_conn *c, enum xd_commit_mode mode)
+{
+    int rc = flush_pending(c);
+    if (rc == 0)
+        defer(c, "BEGIN");
+    if (rc == 0 && mode == XD_COMMIT_LAZY)
+        defer(c, "SET LOCAL synchronous_commit TO off");
+    return rc;
+}
+
+static int pg_commit(struct xd_store_conn *c)
+{
+    return control(c, "COMMIT");
+}
+
 static int pg_rollback(struct xd_store_conn *c)
 {
+    c->pending[0] = '\0';
     if (PQtransactionStatus(c->pg) == PQTRANS_IDLE)
         return 0;
     return exec(c, "ROLLBACK");
@@ -729,17 +800,23 @@ static int pg_rollback(struct xd_store_conn *c)
 
 static int pg_savepoint(struct xd_store_conn *c)
 {
-    return exec(c, "SAVEPOINT req");
+    return control(c, "SAVEPOINT req");
 }
 
 static int pg_release(struct xd_store_conn *c)
 {
-    return exec(c, "RELEASE SAVEPOINT req");
+    if (strlen(c->pending) + 24 >= sizeof c->pending) {
+        int rc = flush_pending(c);
+        if (rc < 0)
+            return rc;
+    }
+    defer(c, "RELEASE SAVEPOINT req");
+    return 0;
 }
 
 static int pg_rollback_to(struct xd_store_conn *c)
 {
-    return exec(c, "ROLLBACK TO SAVEPOINT req");
+    return control(c, "ROLLBACK TO SAVEPOINT req");
 }
 
 /* ---- intake ---- */
@@ -790,6 +867,189 @@ static int pg_append_one(struct xd_store_conn *c, const struct xd_event *ev, int
     *res = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? XD_APPEND_DUPLICATE : XD_APPEND_CONFLICT;
     PQclear(r);
     return 0;
+}
+
+/* Appends s to a PostgreSQL array literal being built in b (NULL: a NULL element). */
+static void array_item(struct xd_buf *b, const char *s, size_t n)
+{
+    xd_buf_putc(b, b->len > 1 ? ',' : '{');
+    if (!s) {
+        xd_buf_puts(b, "NULL");
+        return;
+    }
+    xd_buf_putc(b, '"');
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"' || s[i] == '\\') {
+            xd_buf_append(b, s + from, i - from);
+            xd_buf_putc(b, '\\');
+            from = i;
+        }
+    }
+    xd_buf_append(b, s + from, n - from);
+    xd_buf_putc(b, '"');
+}
+
+static void array_str(struct xd_buf *b, const char *s)
+{
+    array_item(b, s, s ? strlen(s) : 0);
+}
+
+static void array_end(struct xd_buf *b)
+{
+    xd_buf_puts(b, b->len ? "}" : "{}");
+}
+
+/* "\\x" and 64 hex digits: a hash as bytea's text form. */
+static void hash_hex(const unsigned char h[32], char out[67])
+{
+    static const char hex[] = "0123456789abcdef";
+    out[0] = '\\';
+    out[1] = 'x';
+    for (int i = 0; i < 32; i++) {
+        out[2 + 2 * i] = hex[h[i] >> 4];
+        out[3 + 2 * i] = hex[h[i] & 15];
+    }
+    out[66] = '\0';
+}
+
+/* Request order of the events, sorted by event_id (then position): for lookups. */
+struct by_id {
+    const struct xd_event *evs;
+    size_t *idx;
+    size_t n;
+};
+
+static int cmp_idx(const void *a, const void *b, void *ctx)
+{
+    const struct xd_event *evs = ctx;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int c = strcmp(evs[i].event_id, evs[j].event_id);
+    return c ? c : (i < j ? -1 : i > j);
+}
+
+/* The first position (in request order) of event_id, or -1. */
+static long first_of(const struct by_id *ix, const char *event_id)
+{
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (strcmp(ix->evs[ix->idx[mid]].event_id, event_id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < ix->n && strcmp(ix->evs[ix->idx[lo]].event_id, event_id) == 0)
+        return (long)ix->idx[lo];
+    return -1;
+}
+
+/*
+ * The events of one request in two statements instead of one per event:
+ * one multi-row insert, then the stored hashes of those not inserted. The
+ * results are those of n calls of append_one in order.
+ */
+static int pg_append_many(struct xd_store_conn *c, const struct xd_event *evs, size_t n,
+                          int64_t received_ms, enum xd_append_result *res, int64_t *seq)
+{
+    struct xd_buf col[7];
+    struct by_id ix = {.evs = evs, .n = n, .idx = calloc(n ? n : 1, sizeof(size_t))};
+    PGresult *r = NULL;
+    int rc = 0;
+    for (int k = 0; k < 7; k++)
+        xd_buf_init(&col[k]);
+    if (!ix.idx) {
+        rc = XD_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct xd_event *ev = &evs[i];
+        char hex[67];
+        hash_hex(ev->hash, hex);
+        array_str(&col[0], ev->event_id);
+        array_str(&col[1], xd_event_type_name(ev->type));
+        array_str(&col[2], ev->bkey);
+        array_str(&col[3], ev->occurred_at);
+        array_str(&col[4], ev->source);
+        array_str(&col[5], hex);
+        array_item(&col[6], ev->body, ev->body_len);
+        res[i] = XD_APPEND_CONFLICT; /* until known */
+        seq[i] = 0;
+        ix.idx[i] = i;
+    }
+    struct params p = {.n = 0};
+    for (int k = 0; k < 7; k++) {
+        array_end(&col[k]);
+        if (col[k].oom) {
+            rc = XD_ENOMEM;
+            goto out;
+        }
+        p_text(&p, col[k].data);
+    }
+    p_i64(&p, received_ms);
+    rc = run(c, ST_INSERT_MANY, &p, &r);
+    if (rc < 0)
+        goto out;
+    qsort_r(ix.idx, n, sizeof ix.idx[0], cmp_idx, (void *)evs);
+    size_t inserted = (size_t)PQntuples(r);
+    for (size_t k = 0; k < inserted; k++) {
+        long i = first_of(&ix, PQgetvalue(r, (int)k, 0));
+        if (i >= 0) {
+            res[i] = XD_APPEND_ACCEPTED;
+            seq[i] = col_i64(r, (int)k, 1);
+        }
+    }
+    PQclear(r);
+    r = NULL;
+    if (inserted == n)
+        goto out;
+
+    /* The rest were stored before (or earlier in this request): same hash or not? */
+    xd_buf_reset(&col[0]);
+    for (size_t i = 0; i < n; i++)
+        if (res[i] != XD_APPEND_ACCEPTED)
+            array_str(&col[0], evs[i].event_id);
+    array_end(&col[0]);
+    if (col[0].oom) {
+        rc = XD_ENOMEM;
+        goto out;
+    }
+    p.n = 0;
+    p_text(&p, col[0].data);
+    rc = run(c, ST_HASH_MANY, &p, &r);
+    if (rc < 0)
+        goto out;
+    size_t found = 0;
+    for (int k = 0; k < PQntuples(r); k++) {
+        const char *id = PQgetvalue(r, k, 0), *h = PQgetvalue(r, k, 1);
+        for (long i = first_of(&ix, id); i >= 0 && (size_t)i < n;) {
+            /* every position of this id that was not the one inserted */
+            if (res[i] != XD_APPEND_ACCEPTED) {
+                char hex[67];
+                hash_hex(evs[i].hash, hex);
+                res[i] = strcmp(h, hex) == 0 ? XD_APPEND_DUPLICATE : XD_APPEND_CONFLICT;
+                found++;
+            }
+            long next = -1;
+            for (size_t j = (size_t)i + 1; j < n; j++)
+                if (strcmp(evs[j].event_id, id) == 0) {
+                    next = (long)j;
+                    break;
+                }
+            i = next;
+        }
+    }
+    if (found != n - inserted) {
+        snprintf(c->msg, sizeof c->msg, "postgres: %zu event(s) neither inserted nor found",
+                 n - inserted - found);
+        rc = XD_EINTERNAL;
+    }
+out:
+    PQclear(r);
+    for (int k = 0; k < 7; k++)
+        xd_buf_dispose(&col[k]);
+    free(ix.idx);
+    return rc;
 }
 
 static int64_t wall_ms(void)
@@ -1089,6 +1349,35 @@ static int each_dlv(PGresult *r, void (*cb)(void *ctx, struct xd_stored_dlv *d),
 }
 
 /*
+ * Keeps the statistics of deliveries fresh while the table is young. A new
+ * database grows from nothing to a large backlog within seconds under load,
+ * long before autovacuum's first ANALYZE (a minute apart by default); with
+ * statistics from when it was nearly empty, the planner sorts every pending
+ * row of a target to pick the first few instead of walking the index. So at
+ * most every ANALYZE_EVERY_MS, before a claim, one reader (of this process)
+ * asks whether a tenth of the table changed since its last ANALYZE, and if
+ * so runs it (it blocks no writes). In steady state the answer is no.
+ */
+#define ANALYZE_EVERY_MS 5000
+static _Atomic int64_t analyze_checked_ms;
+
+static void analyze_if_stale(struct xd_store_conn *c, int64_t now_ms)
+{
+    int64_t last = atomic_load(&analyze_checked_ms);
+    if (now_ms - last < ANALYZE_EVERY_MS ||
+        !atomic_compare_exchange_strong(&analyze_checked_ms, &last, now_ms))
+        return;
+    PGresult *r = PQexec(c->pg, "SELECT s.n_mod_since_analyze > greatest(c.reltuples, 1000) / 10"
+                                " FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
+                                " WHERE s.relid = 'deliveries'::regclass");
+    int stale = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+                strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (stale)
+        PQclear(PQexec(c->pg, "ANALYZE deliveries"));
+}
+
+/*
  * Claims (for this node, for lease_ms) and returns the deliveries of target
  * that may go now. The dispatcher asks again while it still holds them,
  * which renews the lease of what it has in flight.
@@ -1097,6 +1386,7 @@ static int pg_fetch_ready(struct xd_store_conn *c, const char *target, int64_t n
                           size_t limit, xd_dlv_skip_fn skip,
                           void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
 {
+    analyze_if_stale(c, wall_ms());
     struct params p = {.n = 0};
     p_text(&p, target);
     p_i64(&p, now_ms);
@@ -1637,6 +1927,7 @@ const struct xd_store_driver xd_store_postgres = {
     .commit = pg_commit,
     .rollback = pg_rollback,
     .append_one = pg_append_one,
+    .append_many = pg_append_many,
     .probe = pg_probe,
     .ready = pg_ready,
     .get_event = pg_get_event,

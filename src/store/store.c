@@ -261,6 +261,57 @@ static int write_audit(struct xd_store *s, struct xd_audit_op *op, int64_t at_ms
     return 0;
 }
 
+/*
+ * The events of a request through the driver's append_many (one statement
+ * for all, not one each), then the first deliveries of the new ones. Sets
+ * *outcome like the loop in write_request; returns an error for the group.
+ */
+static int write_events_many(struct xd_store *s, struct xd_append *a, int64_t received_ms,
+                             int *outcome)
+{
+    const struct xd_store_driver *d = s->drv;
+    enum xd_append_result *res = calloc(a->n, sizeof *res);
+    int64_t *seq = calloc(a->n, sizeof *seq);
+    int rc = XD_ENOMEM;
+    if (!res || !seq)
+        goto out;
+    rc = d->append_many(s->w, a->events, a->n, received_ms, res, seq);
+    if (request_error(rc)) {
+        *outcome = rc;
+        rc = 0;
+        goto out;
+    }
+    if (rc < 0)
+        goto out;
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->results)
+            a->results[i] = (unsigned char)res[i];
+        if (res[i] == XD_APPEND_CONFLICT)
+            *outcome = XD_ECONFLICT;
+    }
+    for (size_t i = 0; *outcome == 0 && s->planner && i < a->n; i++) {
+        if (res[i] != XD_APPEND_ACCEPTED)
+            continue;
+        struct xd_dlv_init plan[PLAN_MAX];
+        size_t np = s->planner(s->planner_ctx, &a->events[i], plan, PLAN_MAX);
+        for (size_t k = 0; k < np; k++) {
+            rc = d->add_delivery(s->w, seq[i], a->events[i].bkey, &plan[k], received_ms);
+            if (request_error(rc)) {
+                *outcome = rc;
+                rc = 0;
+                break;
+            }
+            if (rc < 0)
+                goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(res);
+    free(seq);
+    return rc;
+}
+
 static int write_request(struct xd_store *s, struct xd_append *a, int64_t received_ms)
 {
     const struct xd_store_driver *d = s->drv;
@@ -268,7 +319,13 @@ static int write_request(struct xd_store *s, struct xd_append *a, int64_t receiv
     int rc = d->savepoint(s->w);
     if (rc < 0)
         return rc;
-    for (size_t i = 0; i < a->n; i++) {
+    int many = a->n > 1 && d->append_many; /* several events, one statement */
+    if (many) {
+        rc = write_events_many(s, a, received_ms, &outcome);
+        if (rc < 0)
+            return rc;
+    }
+    for (size_t i = 0; !many && i < a->n; i++) {
         enum xd_append_result res;
         rc = write_event(s, &a->events[i], received_ms, &res);
         if (request_error(rc)) {

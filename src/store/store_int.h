@@ -119,6 +119,15 @@ struct xd_store_driver {
     int (*append_one)(struct xd_store_conn *c, const struct xd_event *ev, int64_t received_ms,
                       enum xd_append_result *res, int64_t *seq);
     /*
+     * Optional (NULL: append_one is called per event): the n events of one
+     * request at once, with the results n calls of append_one in order would
+     * give (res[i], seq[i]; an event_id given twice: the later one is a
+     * DUPLICATE or CONFLICT of the earlier). For drivers where a statement
+     * costs a round trip.
+     */
+    int (*append_many)(struct xd_store_conn *c, const struct xd_event *evs, size_t n,
+                       int64_t received_ms, enum xd_append_result *res, int64_t *seq);
+    /*
      * One small real write in its own transaction, to learn whether writes
      * work again after a failure (disk full, read-only).
      */

@@ -198,6 +198,59 @@ static void test_duplicates_across_nodes(void **state)
     wipe(f->a);
 }
 
+/* A request of several events goes through append_many: the same results as one by one. */
+static void test_batch_results(void **state)
+{
+    struct fx *f = *state;
+    char a[48], b[48], q[48];
+    long long u = (long long)now_ms();
+    snprintf(a, sizeof a, "ba-%lld", u);
+    snprintf(b, sizeof b, "bb-%lld", u);
+    snprintf(q, sizeof q, "b\"q\\-%lld", u); /* array quoting */
+    unsigned char r = 9;
+    assert_int_equal(append(f->b, b, b, 0, &r), 0); /* stored before */
+
+    struct tev t[5];
+    make_event(&t[0], a, a, 0);
+    make_event(&t[1], b, b, 0); /* duplicate of the stored one */
+    make_event(&t[2], a, a, 0); /* duplicate of the first, in this request */
+    make_event(&t[3], q, q, 0);
+    make_event(&t[4], a, a, 1); /* conflicts with the first */
+    struct xd_event evs[5];
+    for (int i = 0; i < 5; i++)
+        evs[i] = t[i].ev;
+    unsigned char res[5];
+    struct xd_append req = {.events = evs, .n = 5, .results = res};
+    assert_int_equal(xd_store_append(f->a, &req), XD_ECONFLICT);
+    assert_int_equal(res[0], XD_APPEND_ACCEPTED);
+    assert_int_equal(res[1], XD_APPEND_DUPLICATE);
+    assert_int_equal(res[2], XD_APPEND_DUPLICATE);
+    assert_int_equal(res[3], XD_APPEND_ACCEPTED);
+    assert_int_equal(res[4], XD_APPEND_CONFLICT);
+    struct xd_stored_event e;
+    assert_int_equal(xd_store_get_event(f->a, a, &e), XD_ENOTFOUND); /* rolled back whole */
+
+    req.n = 4; /* without the conflict: stored, with their deliveries */
+    assert_int_equal(xd_store_append(f->a, &req), 0);
+    assert_int_equal(res[0], XD_APPEND_ACCEPTED);
+    assert_int_equal(res[1], XD_APPEND_DUPLICATE);
+    assert_int_equal(res[2], XD_APPEND_DUPLICATE);
+    assert_int_equal(res[3], XD_APPEND_ACCEPTED);
+    assert_int_equal(xd_store_get_event(f->b, q, &e), 0);
+    assert_string_equal(e.event_id, q);
+    assert_string_equal(e.body, t[3].body);
+    xd_stored_event_dispose(&e);
+    struct got g = fetch(f->a, now_ms() + 1000);
+    int seen_a = 0, seen_q = 0;
+    for (size_t i = 0; i < g.n; i++) {
+        seen_a += strcmp(g.ids[i], a) == 0;
+        seen_q += strcmp(g.ids[i], q) == 0;
+    }
+    assert_int_equal(seen_a, 1);
+    assert_int_equal(seen_q, 1);
+    wipe(f->a);
+}
+
 static void test_claims_and_leases(void **state)
 {
     struct fx *f = *state;
@@ -340,6 +393,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_duplicates_across_nodes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_results, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claims_and_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_locks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counters_and_exceptions, setup, teardown),
