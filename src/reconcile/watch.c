@@ -521,17 +521,14 @@ int xd_watch_start(const struct xd_config *cfg, struct xd_store *store, struct x
 
     int rc = xd_xref_use_config(cfg);
     int lrc = rc == 0 ? xd_store_xref_list(store, NULL, api_entry, &rc) : 0;
-    if (lrc == XD_ENOTSUP) /* a driver without them (store/holds.h): the rest still works */
-        xd_warn("store driver %s: xref entries, holds, SLA clocks and alerts are not available",
-                xd_store_driver_name(store));
-    else if (lrc < 0)
+    if (lrc < 0)
         rc = lrc;
     if (rc < 0) {
         xd_buf_printf(err, "cannot load the xref entries added through the API: %s",
                       xd_strerror(rc));
         goto fail;
     }
-    if (lrc != XD_ENOTSUP && load_rules(store, cfg) < 0) {
+    if (load_rules(store, cfg) < 0) {
         /* A store that cannot be written now (read-only, full) still serves: try each tick. */
         xd_warn("cannot store the exception owner rules yet; trying again");
         w->rules_pending = 1;
