@@ -159,14 +159,15 @@ static const char *const migrations[] = {
      * 2 -> 3: reconciliation (postgres_recon.c; sqlite.c's 3 -> 4). acks
      * keeps what a target's `ack` program made of its 2xx answer, one row
      * per delivery, the latest answer. An exception may carry a break key:
-     * at most one not resolved per key.
+     * at most one not resolved per key, which a unique index keeps when two
+     * nodes open the same break at once.
      */
     "CREATE TABLE acks ("
     " delivery_id BIGINT PRIMARY KEY,"
     " at_ms BIGINT NOT NULL,"
     " ack TEXT NOT NULL);"
     "ALTER TABLE exceptions ADD COLUMN break_key TEXT;"
-    "CREATE INDEX exceptions_open_break ON exceptions(break_key)"
+    "CREATE UNIQUE INDEX exceptions_open_break ON exceptions(break_key)"
     " WHERE break_key IS NOT NULL AND state != 'resolved';",
     /*
      * 3 -> 4: master-data holds, xref entries, exception routing and alerts
@@ -175,7 +176,8 @@ static const char *const migrations[] = {
      * claim's line check names the same states, so that the index serves
      * it). The owner is routed by a BEFORE INSERT trigger: the event's
      * warehouse and customer, then the first matching rule, on every path
-     * that opens an exception.
+     * that opens an exception. exceptions_open_dedup keeps one not resolved
+     * per dedup key when two nodes open it at once.
      */
     "ALTER TABLE deliveries ADD COLUMN hold_table TEXT, ADD COLUMN hold_key TEXT;"
     "CREATE INDEX deliveries_held ON deliveries(hold_table, hold_key) WHERE state = 4;"
@@ -191,6 +193,8 @@ static const char *const migrations[] = {
     " ADD COLUMN customer TEXT, ADD COLUMN alerted_ms BIGINT;"
     "UPDATE exceptions SET alerted_ms = updated_ms;"
     "CREATE INDEX exceptions_dedup ON exceptions(category, dedup) WHERE dedup IS NOT NULL;"
+    "CREATE UNIQUE INDEX exceptions_open_dedup ON exceptions(category, dedup)"
+    " WHERE dedup IS NOT NULL AND state != 'resolved';"
     "CREATE INDEX exceptions_unalerted ON exceptions(id) WHERE alerted_ms IS NULL;"
     "CREATE TABLE exception_owners ("
     " pos INTEGER PRIMARY KEY,"

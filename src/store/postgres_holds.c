@@ -53,7 +53,10 @@ static int open_once(struct xd_store_conn *c, const struct xd_exc_new *x, int64_
                         " SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint,"
                         " $6::bigint WHERE NOT EXISTS (SELECT 1 FROM exceptions"
                         "  WHERE category = $1::text AND dedup = $5::text"
-                        "  AND ($7::int = 1 OR state != 'resolved'))",
+                        "  AND ($7::int = 1 OR state != 'resolved'))"
+                        /* Another node opening it now: its row wins, this one is not added. */
+                        " ON CONFLICT (category, dedup) WHERE dedup IS NOT NULL"
+                        " AND state != 'resolved' DO NOTHING",
                         &p, &r, "open exception once");
     if (rc < 0)
         return rc;
@@ -134,21 +137,20 @@ static int release(struct xd_store_conn *c, struct release_arg *a, int64_t now_m
     xd_pg_text(&p, a->key);
     xd_pg_int(&p, now_ms);
     xd_pg_text(&p, a->why);
-    int rc = xd_pg_exec(c,
-                        "INSERT INTO attempts (delivery_id, at_ms, status, latency_us, outcome,"
-                        " error) SELECT id, $3::bigint, 0, 0, 'released', $4::text"
-                        " FROM deliveries WHERE state = 4 AND hold_table = $1::text"
-                        " AND hold_key = $2::text",
-                        &p, NULL, "release: timeline");
-    if (rc < 0)
-        return rc;
-    p.n = 3;
+    /*
+     * The timeline lines are written for the rows the UPDATE released: with
+     * another node releasing the same entry at once, each row is released
+     * (and told) once.
+     */
     PGresult *r;
-    rc = xd_pg_exec(c,
-                    "UPDATE deliveries SET state = 0, next_ms = $3::bigint,"
-                    " updated_ms = $3::bigint, hold_table = NULL, hold_key = NULL"
-                    " WHERE state = 4 AND hold_table = $1::text AND hold_key = $2::text",
-                    &p, &r, "release held deliveries");
+    int rc = xd_pg_exec(c,
+                        "WITH u AS (UPDATE deliveries SET state = 0, next_ms = $3::bigint,"
+                        "  updated_ms = $3::bigint, hold_table = NULL, hold_key = NULL"
+                        "  WHERE state = 4 AND hold_table = $1::text AND hold_key = $2::text"
+                        "  RETURNING id)"
+                        " INSERT INTO attempts (delivery_id, at_ms, status, latency_us, outcome,"
+                        " error) SELECT id, $3::bigint, 0, 0, 'released', $4::text FROM u",
+                        &p, &r, "release held deliveries");
     if (rc < 0)
         return rc;
     a->released = xd_pg_changes(r);

@@ -45,7 +45,10 @@ int xd_pg_open_keyed(struct xd_store_conn *c, const struct xd_exc_op *op, int64_
                         " created_ms, updated_ms)"
                         " SELECT $1::text, $2::text, $3::text, $4::text, $5::bigint, $5::bigint"
                         " WHERE NOT EXISTS (SELECT 1 FROM exceptions"
-                        " WHERE break_key = $4::text AND state != 'resolved')",
+                        " WHERE break_key = $4::text AND state != 'resolved')"
+                        /* Another node opening it now: its row wins, this one is not added. */
+                        " ON CONFLICT (break_key) WHERE break_key IS NOT NULL"
+                        " AND state != 'resolved' DO NOTHING",
                         &p, &r, "open keyed exception");
     if (rc < 0)
         return rc;
