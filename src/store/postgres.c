@@ -1340,6 +1340,8 @@ static int pg_exception_counts(struct xd_store_conn *c,
  * type, so no binary floating point touches an amount. As in sqlite.c,
  * digits past the third decimal are cut, not rounded (amounts are rounded
  * to the currency's minor unit, at most three digits, so there are none).
+ * A text that is not a decimal (none is stored) counts 0 rather than failing
+ * the whole sum.
  */
 static int pg_revenue(struct xd_store_conn *c, const char *date,
                       void (*cb)(void *ctx, const char *customer, const char *warehouse,
@@ -1351,7 +1353,8 @@ static int pg_revenue(struct xd_store_conn *c, const char *date,
     PGresult *r;
     int rc = xd_pg_exec(c,
                         "SELECT customer, warehouse, currency,"
-                        " sum(trunc(amount::numeric * 1000))::bigint, count(*)"
+                        " coalesce(sum(CASE WHEN amount ~ '^-?[0-9]+(\\.[0-9]+)?$'"
+                        "  THEN trunc(amount::numeric * 1000) END), 0)::bigint, count(*)"
                         " FROM charges WHERE service_date = $1::text"
                         " GROUP BY customer, warehouse, currency",
                         &p, &r, "revenue");
