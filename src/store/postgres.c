@@ -1,7 +1,9 @@
 /*
- * The PostgreSQL driver: the only file that includes libpq-fe.h. It fills the
- * driver table of store_int.h with the same semantics as sqlite.c, so that
- * several `crossdock serve` nodes can share one database.
+ * The PostgreSQL driver: with its parts postgres_recon.c and postgres_holds.c
+ * (which share its helpers through postgres_int.h), the only code that
+ * includes libpq-fe.h. It fills the driver table of store_int.h with the
+ * same semantics as sqlite.c, so that several `crossdock serve` nodes can
+ * share one database.
  *
  * Invariants:
  * - A connection is used by one thread at a time (store_int.h); statements
