@@ -405,9 +405,10 @@ static const char *const stmt_sql[ST__COUNT] = {
      * does the same in steps): the delivery ($1-$12 as above), its attempt
      * row ($13 outcome or NULL, $14 at, $15 latency), the route's next step
      * when done ($16 route or NULL, $17 step, $18 target), the open
-     * exception it settles when done, and the exception it opens ($19
-     * category or NULL, $20 reason) unless one is open. Returns 1 row when
-     * the outcome applied.
+     * exception it settles when done, the exception it opens ($19
+     * category or NULL, $20 reason) unless one is open, and the target's
+     * acknowledgment ($21, raw bytes, or NULL; as xd_pg_record_ack). Returns
+     * 1 row when the outcome applied.
      */
     [ST_OUTCOME] =
         "WITH u AS (UPDATE deliveries SET " DLV_OUTCOME_SET " WHERE id = $1 AND " DLV_OUTCOME_IF
@@ -428,7 +429,11 @@ static const char *const stmt_sql[ST__COUNT] = {
         "  SELECT $19::text, e.event_id, u.id, u.target, $20::text, $4::bigint, $4::bigint"
         "  FROM u JOIN events e ON e.seq = u.event_seq WHERE $19::text IS NOT NULL"
         "  AND NOT EXISTS (SELECT 1 FROM exceptions x WHERE x.delivery_id = u.id"
-        "                  AND x.state != 'resolved' AND x.category = $19::text))"
+        "                  AND x.state != 'resolved' AND x.category = $19::text)),"
+        " k AS (INSERT INTO acks (delivery_id, at_ms, ack)"
+        "  SELECT id, $14::bigint, convert_from($21::bytea, 'UTF8') FROM u"
+        "  WHERE $21::bytea IS NOT NULL"
+        "  ON CONFLICT (delivery_id) DO UPDATE SET at_ms = excluded.at_ms, ack = excluded.ack)"
         " SELECT id FROM u",
 };
 
@@ -1045,7 +1050,9 @@ static int pg_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
     xd_pg_int(&p, o->reset_attempts ? 1 : 0);
     xd_pg_int(&p, o->only_if_dead ? 1 : 0);
     xd_pg_text(&p, c->node);
-    if (o->ncharges == 0 && !o->ack && o->state != XD_DLV_HELD) {
+    if (o->ack_len > 0x3fffffff)
+        return XD_ETOOBIG;
+    if (o->ncharges == 0 && o->state != XD_DLV_HELD) {
         /* The common case in one round trip. */
         int next = o->state == XD_DLV_DONE && o->next.route && !o->next_per_charge;
         xd_pg_text(&p, o->outcome);
@@ -1056,6 +1063,10 @@ static int pg_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
         xd_pg_text(&p, next ? (o->next.target ? o->next.target : "") : NULL);
         xd_pg_text(&p, o->exception);
         xd_pg_text(&p, o->error ? o->error : o->exception);
+        if (o->ack)
+            xd_pg_bytes(&p, o->ack, o->ack_len);
+        else
+            xd_pg_text(&p, NULL);
         PGresult *r;
         int rc = run(c, ST_OUTCOME, &p, &r);
         if (rc < 0)
