@@ -1,10 +1,7 @@
 /* Master-data holds, the router's side (see hold.h). */
 #include "route/hold.h"
 #include "core/buf.h"
-#include "store/holds.h"
 #include "transform/transform.h"
-
-#include <string.h>
 
 int xd_hold_wanted(struct xd_store *s, const struct xd_buf *err)
 {
