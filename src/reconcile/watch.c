@@ -10,6 +10,11 @@
  * order, so each is looked at once, when its clock runs out. A new rule
  * starts with the events received `within` before the hub started.
  *
+ * Several nodes on one store (PostgreSQL): the clocks and the alerts run on
+ * one node at a time (a store job lock each, taken per tick), from the
+ * watermarks and throttle times kept in the store; the xref entries added
+ * through the API on other nodes are picked up each tick (xref_sync.h).
+ *
  * Alerts. Exceptions carry alerted_ms (store); the oldest untold ones are
  * grouped by category. A category told less than `throttle` ago waits;
  * otherwise one message goes out: the exception itself when it is alone,
@@ -27,6 +32,7 @@
 #include "deliver/http.h"
 #include "deliver/rand.h"
 #include "deliver/target.h"
+#include "reconcile/xref_sync.h"
 #include "route/dispatch.h"
 #include "store/holds.h"
 #include "store/store.h"
@@ -79,6 +85,7 @@ struct xd_watch {
     pthread_cond_t cv;
     int stopping, kick; /* guarded by mu */
     int rules_pending;  /* the owner rules could not be stored yet; guarded by mu */
+    struct xd_xref_sync *xref_sync; /* several nodes (PostgreSQL): the others' API entries */
 };
 
 /* The running watch, for xd_watch_reload_current(); one hub per process. */
@@ -214,6 +221,9 @@ static void run_clocks(struct xd_watch *w)
     int64_t now = xd_now_ms();
     for (size_t i = 0; i < w->nclocks; i++) {
         struct sla_clock *c = &w->clocks[i];
+        int64_t wm = 0; /* another node (store.h job locks) may have moved it */
+        if (xd_store_meta_get(w->store, c->meta, &wm) == 0 && wm > c->wm)
+            c->wm = wm;
         struct sla_ctx s = {.w = w, .c = c, .last = c->wm};
         int rc;
         do {
@@ -395,6 +405,11 @@ static void send_alerts(struct xd_watch *w)
     int64_t now = xd_now_ms();
     for (size_t i = 0; i < p.n; i++) {
         int64_t *at = sent_at(w, p.v[i].name);
+        char meta[96];
+        int64_t other = 0; /* another node's last message counts too */
+        snprintf(meta, sizeof meta, "alert:%s", p.v[i].name);
+        if (at && xd_store_meta_get(w->store, meta, &other) == 0 && other > *at)
+            *at = other;
         if (!at || now - *at < w->throttle_ms)
             continue; /* throttled: they wait and go out as one summary */
         struct xd_buf o;
@@ -409,8 +424,6 @@ static void send_alerts(struct xd_watch *w)
         xd_buf_printf(&o, "],\"more\":%lld}", listed >= 0 && n > listed ? n - listed : 0);
         if (listed > 0 && !o.oom && post(w, &o, p.v[i].max_id) == 0 &&
             xd_store_mark_alerted(w->store, p.v[i].name, p.v[i].max_id) == 0) {
-            char meta[96];
-            snprintf(meta, sizeof meta, "alert:%s", p.v[i].name);
             *at = now;
             xd_store_meta_set(w->store, meta, now);
         }
@@ -465,6 +478,18 @@ static void api_entry(void *ctx, const char *table, const char *key, const char 
 
 /* ---- the thread ---- */
 
+/*
+ * Runs job under the store's job lock `name`: with several nodes on one
+ * store, one node at a time runs the SLA clocks and tells the alert target.
+ */
+static void as_job(struct xd_watch *w, const char *name, void (*job)(struct xd_watch *w))
+{
+    if (xd_store_try_job_lock(w->store, name) != 1)
+        return;
+    job(w);
+    xd_store_job_unlock(w->store, name);
+}
+
 static void *watch_main(void *arg)
 {
     struct xd_watch *w = arg;
@@ -475,9 +500,13 @@ static void *watch_main(void *arg)
         if (w->rules_pending && load_rules(w->store, w->cfg) == 0)
             w->rules_pending = 0; /* under mu: a reload's rules are not overwritten */
         pthread_mutex_unlock(&w->mu);
+        if (w->xref_sync)
+            xd_xref_sync_run(w->xref_sync, w->store);
         sweep_holds(w);
-        run_clocks(w);
-        send_alerts(w);
+        if (w->nclocks)
+            as_job(w, "sla-clocks", run_clocks);
+        if (w->alert)
+            as_job(w, "alerts", send_alerts);
         pthread_mutex_lock(&w->mu);
         if (w->stopping || w->kick)
             continue;
@@ -497,6 +526,7 @@ static void watch_free(struct xd_watch *w)
     xd_http_client_destroy(w->http);
     free(w->clocks);
     free(w->sent);
+    xd_xref_sync_destroy(w->xref_sync);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w);
@@ -521,17 +551,21 @@ int xd_watch_start(const struct xd_config *cfg, struct xd_store *store, struct x
 
     int rc = xd_xref_use_config(cfg);
     int lrc = rc == 0 ? xd_store_xref_list(store, NULL, api_entry, &rc) : 0;
-    if (lrc == XD_ENOTSUP) /* a driver without them (store/holds.h): the rest still works */
-        xd_warn("store driver %s: xref entries, holds, SLA clocks and alerts are not available",
-                xd_store_driver_name(store));
-    else if (lrc < 0)
+    if (lrc < 0)
         rc = lrc;
     if (rc < 0) {
         xd_buf_printf(err, "cannot load the xref entries added through the API: %s",
                       xd_strerror(rc));
         goto fail;
     }
-    if (lrc != XD_ENOTSUP && load_rules(store, cfg) < 0) {
+    if (strcmp(xd_store_driver_name(store), "postgres") == 0) {
+        w->xref_sync = xd_xref_sync_create(); /* other nodes may add entries */
+        if (!w->xref_sync) {
+            rc = XD_ENOMEM;
+            goto fail;
+        }
+    }
+    if (load_rules(store, cfg) < 0) {
         /* A store that cannot be written now (read-only, full) still serves: try each tick. */
         xd_warn("cannot store the exception owner rules yet; trying again");
         w->rules_pending = 1;

@@ -17,10 +17,8 @@ struct xd_buf;
 struct xd_store;
 
 /*
- * 1 when err (a mapping's runtime error) says an xref entry is missing and
- * the store keeps holds (store/holds.h; the SQLite driver): hold, do not
- * fail. With a store that does not, such a delivery is dead-lettered as
- * before, replayable once the entry is there.
+ * 1 when err (a mapping's runtime error) says an xref entry is missing: hold,
+ * do not fail. Both store drivers keep holds (store/holds.h); s may be NULL.
  */
 int xd_hold_wanted(struct xd_store *s, const struct xd_buf *err);
 

@@ -3,8 +3,9 @@
  * exception routing, alerts and KPIs (issue 6; docs/exceptions.md). These
  * are separate from store.h because they are one feature's: each write goes
  * through the committer like every other (store_int.h struct xd_ext_op), each
- * read through a pooled reader. Implemented for the SQLite driver
- * (sqlite_holds.c); with another driver they return XD_ENOTSUP.
+ * read through a pooled reader. Implemented by each driver (sqlite_holds.c,
+ * postgres_holds.c; store_holds.c picks the store's); a driver without them
+ * would return XD_ENOTSUP.
  *
  * Strings handed to callbacks are valid during the callback only.
  */
@@ -16,7 +17,7 @@
 
 struct xd_store;
 
-/* "sqlite", "postgres": the store's driver (these functions need "sqlite"). */
+/* "sqlite", "postgres": the store's driver. */
 const char *xd_store_driver_name(const struct xd_store *s);
 
 /* ---- xref entries added through the API (they overlay the config's) ---- */

@@ -1,7 +1,9 @@
 /*
- * The PostgreSQL driver: the only file that includes libpq-fe.h. It fills the
- * driver table of store_int.h with the same semantics as sqlite.c, so that
- * several `crossdock serve` nodes can share one database.
+ * The PostgreSQL driver: with its parts postgres_recon.c and postgres_holds.c
+ * (which share its helpers through postgres_int.h), the only code that
+ * includes libpq-fe.h. It fills the driver table of store_int.h with the
+ * same semantics as sqlite.c, so that several `crossdock serve` nodes can
+ * share one database.
  *
  * Invariants:
  * - A connection is used by one thread at a time (store_int.h); statements
@@ -25,6 +27,7 @@
  * - SQLSTATEs are mapped here to xd_err (map_state).
  */
 #include "store/store_int.h"
+#include "store/postgres_int.h"
 #include "audit/chain.h"
 #include "core/buf.h"
 #include "core/err.h"
@@ -155,6 +158,77 @@ static const char *const migrations[] = {
     " $$BEGIN RAISE EXCEPTION 'the audit log is append-only'; END$$;"
     "CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit"
     " FOR EACH ROW EXECUTE FUNCTION audit_append_only();",
+    /*
+     * 2 -> 3: reconciliation (postgres_recon.c; sqlite.c's 3 -> 4). acks
+     * keeps what a target's `ack` program made of its 2xx answer, one row
+     * per delivery, the latest answer. An exception may carry a break key:
+     * at most one not resolved per key, which a unique index keeps when two
+     * nodes open the same break at once.
+     */
+    "CREATE TABLE acks ("
+    " delivery_id BIGINT PRIMARY KEY,"
+    " at_ms BIGINT NOT NULL,"
+    " ack TEXT NOT NULL);"
+    "ALTER TABLE exceptions ADD COLUMN break_key TEXT;"
+    "CREATE UNIQUE INDEX exceptions_open_break ON exceptions(break_key)"
+    " WHERE break_key IS NOT NULL AND state != 'resolved';",
+    /*
+     * 3 -> 4: master-data holds, xref entries, exception routing and alerts
+     * (postgres_holds.c; sqlite.c's 4 -> 5). A held delivery (state 4) holds
+     * its key's line like a dead one, so the line index covers it (and the
+     * claim's line check names the same states, so that the index serves
+     * it). The owner is routed by a BEFORE INSERT trigger: the event's
+     * warehouse and customer, then the first matching rule, on every path
+     * that opens an exception. exceptions_open_dedup keeps one not resolved
+     * per dedup key when two nodes open it at once.
+     */
+    "ALTER TABLE deliveries ADD COLUMN hold_table TEXT, ADD COLUMN hold_key TEXT;"
+    "CREATE INDEX deliveries_held ON deliveries(hold_table, hold_key) WHERE state = 4;"
+    "DROP INDEX deliveries_line;"
+    "CREATE INDEX deliveries_line ON deliveries(target, bkey, id) WHERE state IN (0, 2, 4);"
+    "CREATE TABLE xref_entries ("
+    " tbl TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " updated_ms BIGINT NOT NULL,"
+    " PRIMARY KEY (tbl, key));"
+    "ALTER TABLE exceptions ADD COLUMN dedup TEXT, ADD COLUMN warehouse TEXT,"
+    " ADD COLUMN customer TEXT, ADD COLUMN alerted_ms BIGINT;"
+    "UPDATE exceptions SET alerted_ms = updated_ms;"
+    "CREATE INDEX exceptions_dedup ON exceptions(category, dedup) WHERE dedup IS NOT NULL;"
+    "CREATE UNIQUE INDEX exceptions_open_dedup ON exceptions(category, dedup)"
+    " WHERE dedup IS NOT NULL AND state != 'resolved';"
+    "CREATE INDEX exceptions_unalerted ON exceptions(id) WHERE alerted_ms IS NULL;"
+    "CREATE TABLE exception_owners ("
+    " pos INTEGER PRIMARY KEY,"
+    " category TEXT,"
+    " warehouse TEXT,"
+    " customer TEXT,"
+    " owner TEXT NOT NULL);"
+    "CREATE FUNCTION exceptions_route() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " DECLARE b json;"
+    " BEGIN"
+    "  IF NEW.event_id IS NOT NULL AND (NEW.warehouse IS NULL OR NEW.customer IS NULL) THEN"
+    "   SELECT body::json INTO b FROM events WHERE event_id = NEW.event_id;"
+    "   NEW.warehouse := coalesce(NEW.warehouse, b->'data'->>'warehouse');"
+    "   NEW.customer := coalesce(NEW.customer, b->'data'->>'customer');"
+    "  END IF;"
+    "  IF NEW.owner IS NULL THEN"
+    "   NEW.owner := (SELECT o.owner FROM exception_owners o"
+    "    WHERE (o.category IS NULL OR o.category = NEW.category)"
+    "    AND (o.warehouse IS NULL OR o.warehouse = NEW.warehouse)"
+    "    AND (o.customer IS NULL OR o.customer = NEW.customer)"
+    "    ORDER BY o.pos LIMIT 1);"
+    "  END IF;"
+    "  RETURN NEW;"
+    " END$$;"
+    "CREATE TRIGGER exceptions_route BEFORE INSERT ON exceptions"
+    " FOR EACH ROW EXECUTE FUNCTION exceptions_route();",
+    /*
+     * 4 -> 5: observability (sqlite.c's 5 -> 6). The W3C traceparent an
+     * event arrived with (NULL: none given).
+     */
+    "ALTER TABLE events ADD COLUMN traceparent TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -164,6 +238,11 @@ static const char *const migrations[] = {
 #define XD_CHARGE_COLS                                                                             \
     "charge_id, event_id, reverses, customer, code, unit, warehouse, reference, currency,"         \
     " service_date, quantity, unit_price, amount, source, band, occurred_us, created_ms, json"
+
+/* The columns of an exception as read_exception reads them. */
+#define XD_EXC_COLS                                                                                \
+    "id, category, state, event_id, delivery_id, target, reason, owner, note, created_ms,"         \
+    " updated_ms, warehouse, customer"
 
 #define XD_DLV_COLS(d, e)                                                                          \
     d ".id, " d ".event_seq, " e ".event_id, " d ".route, " d ".step, " d ".target, " d ".bkey, " \
@@ -224,11 +303,12 @@ enum stmt_id {
 
 static const char *const stmt_sql[ST__COUNT] = {
     [ST_INSERT] = "INSERT INTO events"
-                  " (event_id, type, bkey, occurred_at, source, received_ms, hash, body)"
-                  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                  " (event_id, type, bkey, occurred_at, source, received_ms, hash, body,"
+                  " traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                   " ON CONFLICT (event_id) DO NOTHING RETURNING seq",
     [ST_HASH] = "SELECT hash = $2 FROM events WHERE event_id = $1",
-    [ST_GET] = "SELECT seq, event_id, type, bkey, occurred_at, source, state, received_ms, body"
+    [ST_GET] = "SELECT seq, event_id, type, bkey, occurred_at, source, state, received_ms, body,"
+               " traceparent"
                " FROM events WHERE event_id = $1",
     [ST_COUNT] = "SELECT count(*) FROM events",
     [ST_PROBE] = "INSERT INTO store_meta (key, value) VALUES ('probe_ms', $1)"
@@ -289,7 +369,7 @@ static const char *const stmt_sql[ST__COUNT] = {
          * deliveries_pending in order and stop after $3.
          */
         "  AND d.id <= (SELECT min(p.id) FROM deliveries p WHERE p.target = d.target"
-        "              AND p.bkey = d.bkey AND p.state IN (0, 2))"
+        "              AND p.bkey = d.bkey AND p.state IN (0, 2, 4))"
         "  ORDER BY d.target, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED),"
         /*
          * Only leases that are new or past half their time are written: the
@@ -299,12 +379,14 @@ static const char *const stmt_sql[ST__COUNT] = {
         " u AS (UPDATE deliveries d SET lease_owner = $4, lease_until = $2 + $5"
         "  WHERE d.ctid = ANY (ARRAY(SELECT ctid FROM c))"
         "  AND (d.lease_owner IS DISTINCT FROM $4 OR d.lease_until < $2 + $5 / 2))"
-        " SELECT " XD_DLV_COLS("d", "e") ", NULL, e.body, d.part, ch.json"
+        " SELECT " XD_DLV_COLS("d", "e") ", NULL, e.body, d.part, ch.json, e.traceparent"
         " FROM c JOIN deliveries d ON d.id = c.id"
-        " JOIN LATERAL (SELECT event_id, body FROM events WHERE seq = d.event_seq) e ON true"
+        " JOIN LATERAL (SELECT event_id, body, traceparent FROM events WHERE seq = d.event_seq) e"
+        " ON true"
         " LEFT JOIN LATERAL (SELECT json FROM charges WHERE d.part != ''"
         "  AND charge_id = d.part) ch ON true ORDER BY d.id",
-    [ST_DLV_GET] = "SELECT " XD_DLV_COLS("d", "e") ", d.payload, NULL, d.part, NULL"
+    [ST_DLV_GET] = "SELECT " XD_DLV_COLS("d", "e") ", d.payload, NULL, d.part, NULL,"
+                   " e.traceparent"
                    " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = $1",
     [ST_ATTEMPTS_OF] = "SELECT a.delivery_id, a.at_ms, a.status, a.latency_us, a.outcome, a.error,"
                        " d.target, d.route, d.step"
@@ -317,8 +399,7 @@ static const char *const stmt_sql[ST__COUNT] = {
                    " SET value = (store_meta.value::bigint + 1)::text RETURNING value",
     [ST_EXC_OPEN] = "INSERT INTO exceptions (category, event_id, reason, created_ms, updated_ms)"
                     " VALUES ($1, $2, $3, $4, $4)",
-    [ST_EXC_GET] = "SELECT id, category, state, event_id, delivery_id, target, reason, owner,"
-                   " note, created_ms, updated_ms FROM exceptions WHERE id = $1",
+    [ST_EXC_GET] = "SELECT " XD_EXC_COLS " FROM exceptions WHERE id = $1",
     [ST_EXC_UPDATE] = "UPDATE exceptions SET state = coalesce($2, state),"
                       " owner = coalesce($3, owner), note = coalesce($4, note),"
                       " updated_ms = $5 WHERE id = $1",
@@ -331,9 +412,10 @@ static const char *const stmt_sql[ST__COUNT] = {
      * does the same in steps): the delivery ($1-$12 as above), its attempt
      * row ($13 outcome or NULL, $14 at, $15 latency), the route's next step
      * when done ($16 route or NULL, $17 step, $18 target), the open
-     * exception it settles when done, and the exception it opens ($19
-     * category or NULL, $20 reason) unless one is open. Returns 1 row when
-     * the outcome applied.
+     * exception it settles when done, the exception it opens ($19
+     * category or NULL, $20 reason) unless one is open, and the target's
+     * acknowledgment ($21, raw bytes, or NULL; as xd_pg_record_ack). Returns
+     * 1 row when the outcome applied.
      */
     [ST_OUTCOME] =
         "WITH u AS (UPDATE deliveries SET " DLV_OUTCOME_SET " WHERE id = $1 AND " DLV_OUTCOME_IF
@@ -354,17 +436,23 @@ static const char *const stmt_sql[ST__COUNT] = {
         "  SELECT $19::text, e.event_id, u.id, u.target, $20::text, $4::bigint, $4::bigint"
         "  FROM u JOIN events e ON e.seq = u.event_seq WHERE $19::text IS NOT NULL"
         "  AND NOT EXISTS (SELECT 1 FROM exceptions x WHERE x.delivery_id = u.id"
-        "                  AND x.state != 'resolved' AND x.category = $19::text))"
+        "                  AND x.state != 'resolved' AND x.category = $19::text)),"
+        " k AS (INSERT INTO acks (delivery_id, at_ms, ack)"
+        "  SELECT id, $14::bigint, convert_from($21::bytea, 'UTF8') FROM u"
+        "  WHERE $21::bytea IS NOT NULL"
+        "  ON CONFLICT (delivery_id) DO UPDATE SET at_ms = excluded.at_ms, ack = excluded.ack)"
         " SELECT id FROM u",
     /*
      * The events of one request in one statement (arrays, in request order:
      * of an event_id given twice the first is inserted). Returns the new ones.
      */
     [ST_INSERT_MANY] =
-        "INSERT INTO events (event_id, type, bkey, occurred_at, source, received_ms, hash, body)"
-        " SELECT event_id, type, bkey, occurred_at, source, $8, hash, body"
+        "INSERT INTO events (event_id, type, bkey, occurred_at, source, received_ms, hash, body,"
+        " traceparent)"
+        " SELECT event_id, type, bkey, occurred_at, source, $8, hash, body, traceparent"
         " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],"
-        "  $7::text[]) WITH ORDINALITY AS t(event_id, type, bkey, occurred_at, source, hash, body, i)"
+        "  $7::text[], $9::text[]) WITH ORDINALITY"
+        "  AS t(event_id, type, bkey, occurred_at, source, hash, body, traceparent, i)"
         " ORDER BY i ON CONFLICT (event_id) DO NOTHING RETURNING event_id, seq",
     [ST_HASH_MANY] = "SELECT event_id, hash FROM events WHERE event_id = ANY ($1::text[])",
 };
@@ -380,41 +468,6 @@ struct xd_store_conn {
 };
 
 static int flush_pending(struct xd_store_conn *c);
-
-/* ---- parameters ---- */
-
-#define NPARAM_MAX 24
-
-/* Parameters of one statement: text unless given with a length (raw bytes). */
-struct params {
-    const char *v[NPARAM_MAX];
-    int len[NPARAM_MAX];
-    int fmt[NPARAM_MAX];
-    char num[NPARAM_MAX][24];
-    int n;
-};
-
-static void p_text(struct params *p, const char *s)
-{
-    p->v[p->n] = s; /* NULL is SQL NULL */
-    p->len[p->n] = 0;
-    p->fmt[p->n] = 0;
-    p->n++;
-}
-
-static void p_bytes(struct params *p, const void *b, size_t n)
-{
-    p->v[p->n] = b;
-    p->len[p->n] = (int)n;
-    p->fmt[p->n] = 1;
-    p->n++;
-}
-
-static void p_i64(struct params *p, int64_t v)
-{
-    snprintf(p->num[p->n], sizeof p->num[0], "%" PRId64, v);
-    p_text(p, p->num[p->n]);
-}
 
 /* ---- errors ---- */
 
@@ -479,7 +532,7 @@ static int check(struct xd_store_conn *c, PGresult *res, const char *what)
 }
 
 /* Runs prepared statement id; *out gets the result (the caller clears it). */
-static int run(struct xd_store_conn *c, enum stmt_id id, const struct params *p, PGresult **out)
+static int run(struct xd_store_conn *c, enum stmt_id id, const struct xd_pg_params *p, PGresult **out)
 {
     char name[16];
     snprintf(name, sizeof name, "xd%d", (int)id);
@@ -505,7 +558,7 @@ static int run(struct xd_store_conn *c, enum stmt_id id, const struct params *p,
 }
 
 /* Runs a statement whose result is not needed. */
-static int run_void(struct xd_store_conn *c, enum stmt_id id, const struct params *p)
+static int run_void(struct xd_store_conn *c, enum stmt_id id, const struct xd_pg_params *p)
 {
     PGresult *r;
     int rc = run(c, id, p, &r);
@@ -527,7 +580,7 @@ static int exec(struct xd_store_conn *c, const char *sql)
 }
 
 /* Rows a built query (listings with optional filters) returns, in *out. */
-static int run_built(struct xd_store_conn *c, struct xd_buf *q, const struct params *p,
+static int run_built(struct xd_store_conn *c, struct xd_buf *q, const struct xd_pg_params *p,
                      PGresult **out, const char *what)
 {
     *out = NULL;
@@ -544,14 +597,53 @@ static int run_built(struct xd_store_conn *c, struct xd_buf *q, const struct par
     return 0;
 }
 
-/* ---- columns ---- */
-
-static int64_t col_i64(const PGresult *r, int row, int col)
+int xd_pg_exec(struct xd_store_conn *c, const char *sql, const struct xd_pg_params *p,
+               PGresult **out, const char *what)
 {
-    if (PQgetisnull(r, row, col))
-        return 0;
-    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+    if (out)
+        *out = NULL;
+    PGresult *r = PQexecParams(c->pg, sql, p ? p->n : 0, NULL, p ? p->v : NULL,
+                               p ? p->len : NULL, p ? p->fmt : NULL, 0);
+    int rc = check(c, r, what);
+    if (rc < 0)
+        return rc;
+    if (out)
+        *out = r;
+    else
+        PQclear(r);
+    return 0;
 }
+
+int xd_pg_each(struct xd_store_conn *c, const char *sql, const struct xd_pg_params *p,
+               void (*row)(const PGresult *r, void *ctx), void *ctx, const char *what)
+{
+    if (!PQsendQueryParams(c->pg, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
+                           p ? p->fmt : NULL, 0))
+        return fail(c, NULL, what);
+    if (!PQsetSingleRowMode(c->pg)) {
+        snprintf(c->msg, sizeof c->msg, "postgres: %s: cannot read row by row", what);
+        PGresult *r;
+        while ((r = PQgetResult(c->pg)) != NULL)
+            PQclear(r);
+        return XD_EINTERNAL;
+    }
+    /* Every result is read, whatever happens, so that the connection is idle again after. */
+    int n = 0, rc = 0;
+    PGresult *r;
+    while ((r = PQgetResult(c->pg)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_SINGLE_TUPLE && rc == 0) {
+            row(r, ctx);
+            n++;
+        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == 0) {
+            rc = fail(c, r, what);
+        }
+        PQclear(r);
+    }
+    return rc < 0 ? rc : n;
+}
+
+/* ---- columns ---- */
 
 /* A heap copy of a text column; NULL stays NULL. Sets *oom when a copy fails. */
 static char *col_dup(const PGresult *r, int row, int col, int *oom)
@@ -562,11 +654,6 @@ static char *col_dup(const PGresult *r, int row, int col, int *oom)
     if (!p)
         *oom = 1;
     return p;
-}
-
-static const char *col_str(const PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
 /* ---- opening and migrating ---- */
@@ -586,7 +673,7 @@ static int schema_version(struct xd_store_conn *c, int *v)
     rc = check(c, r, "read schema version");
     if (rc < 0)
         return rc;
-    *v = (int)col_i64(r, 0, 0);
+    *v = (int)xd_pg_col_i64(r, 0, 0);
     PQclear(r);
     return 0;
 }
@@ -826,22 +913,23 @@ static int pg_append_one(struct xd_store_conn *c, const struct xd_event *ev, int
 {
     if (ev->body_len > 0x3fffffff)
         return XD_ETOOBIG;
-    struct params p = {.n = 0};
-    p_text(&p, ev->event_id);
-    p_text(&p, xd_event_type_name(ev->type));
-    p_text(&p, ev->bkey);
-    p_text(&p, ev->occurred_at);
-    p_text(&p, ev->source);
-    p_i64(&p, received_ms);
-    p_bytes(&p, ev->hash, sizeof ev->hash);
-    p_bytes(&p, ev->body, ev->body_len);
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_text(&p, ev->event_id);
+    xd_pg_text(&p, xd_event_type_name(ev->type));
+    xd_pg_text(&p, ev->bkey);
+    xd_pg_text(&p, ev->occurred_at);
+    xd_pg_text(&p, ev->source);
+    xd_pg_int(&p, received_ms);
+    xd_pg_bytes(&p, ev->hash, sizeof ev->hash);
+    xd_pg_bytes(&p, ev->body, ev->body_len);
+    xd_pg_text(&p, ev->traceparent);
     PGresult *r;
     int rc = run(c, ST_INSERT, &p, &r);
     if (rc < 0)
         return rc;
     if (PQntuples(r) == 1) {
         *res = XD_APPEND_ACCEPTED;
-        *seq = col_i64(r, 0, 0);
+        *seq = xd_pg_col_i64(r, 0, 0);
         PQclear(r);
         return 0;
     }
@@ -853,8 +941,8 @@ static int pg_append_one(struct xd_store_conn *c, const struct xd_event *ev, int
      * duplicate or conflict.
      */
     p.n = 0;
-    p_text(&p, ev->event_id);
-    p_bytes(&p, ev->hash, sizeof ev->hash);
+    xd_pg_text(&p, ev->event_id);
+    xd_pg_bytes(&p, ev->hash, sizeof ev->hash);
     rc = run(c, ST_HASH, &p, &r);
     if (rc < 0)
         return rc;
@@ -952,11 +1040,11 @@ static long first_of(const struct by_id *ix, const char *event_id)
 static int pg_append_many(struct xd_store_conn *c, const struct xd_event *evs, size_t n,
                           int64_t received_ms, enum xd_append_result *res, int64_t *seq)
 {
-    struct xd_buf col[7];
+    struct xd_buf col[8]; /* the columns as arrays; col[7]: traceparent */
     struct by_id ix = {.evs = evs, .n = n, .idx = calloc(n ? n : 1, sizeof(size_t))};
     PGresult *r = NULL;
     int rc = 0;
-    for (int k = 0; k < 7; k++)
+    for (int k = 0; k < 8; k++)
         xd_buf_init(&col[k]);
     if (!ix.idx) {
         rc = XD_ENOMEM;
@@ -973,20 +1061,23 @@ static int pg_append_many(struct xd_store_conn *c, const struct xd_event *evs, s
         array_str(&col[4], ev->source);
         array_str(&col[5], hex);
         array_item(&col[6], ev->body, ev->body_len);
+        array_str(&col[7], ev->traceparent);
         res[i] = XD_APPEND_CONFLICT; /* until known */
         seq[i] = 0;
         ix.idx[i] = i;
     }
-    struct params p = {.n = 0};
-    for (int k = 0; k < 7; k++) {
+    struct xd_pg_params p = {.n = 0};
+    for (int k = 0; k < 8; k++) {
         array_end(&col[k]);
         if (col[k].oom) {
             rc = XD_ENOMEM;
             goto out;
         }
-        p_text(&p, col[k].data);
+        if (k < 7)
+            xd_pg_text(&p, col[k].data);
     }
-    p_i64(&p, received_ms);
+    xd_pg_int(&p, received_ms); /* $8 */
+    xd_pg_text(&p, col[7].data); /* $9 */
     rc = run(c, ST_INSERT_MANY, &p, &r);
     if (rc < 0)
         goto out;
@@ -996,7 +1087,7 @@ static int pg_append_many(struct xd_store_conn *c, const struct xd_event *evs, s
         long i = first_of(&ix, PQgetvalue(r, (int)k, 0));
         if (i >= 0) {
             res[i] = XD_APPEND_ACCEPTED;
-            seq[i] = col_i64(r, (int)k, 1);
+            seq[i] = xd_pg_col_i64(r, (int)k, 1);
         }
     }
     PQclear(r);
@@ -1015,7 +1106,7 @@ static int pg_append_many(struct xd_store_conn *c, const struct xd_event *evs, s
         goto out;
     }
     p.n = 0;
-    p_text(&p, col[0].data);
+    xd_pg_text(&p, col[0].data);
     rc = run(c, ST_HASH_MANY, &p, &r);
     if (rc < 0)
         goto out;
@@ -1046,7 +1137,7 @@ static int pg_append_many(struct xd_store_conn *c, const struct xd_event *evs, s
     }
 out:
     PQclear(r);
-    for (int k = 0; k < 7; k++)
+    for (int k = 0; k < 8; k++)
         xd_buf_dispose(&col[k]);
     free(ix.idx);
     return rc;
@@ -1064,8 +1155,8 @@ static int pg_probe(struct xd_store_conn *c)
     int rc = pg_begin(c, XD_COMMIT_DURABLE);
     if (rc < 0)
         return rc;
-    struct params p = {.n = 0};
-    p_i64(&p, wall_ms());
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_int(&p, wall_ms());
     rc = run_void(c, ST_PROBE, &p);
     if (rc == 0)
         rc = pg_commit(c);
@@ -1100,8 +1191,8 @@ static int pg_ready(struct xd_store_conn *c)
 static int pg_get_event(struct xd_store_conn *c, const char *event_id, struct xd_stored_event *out)
 {
     memset(out, 0, sizeof *out);
-    struct params p = {.n = 0};
-    p_text(&p, event_id);
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_text(&p, event_id);
     PGresult *r;
     int rc = run(c, ST_GET, &p, &r);
     if (rc < 0)
@@ -1111,15 +1202,16 @@ static int pg_get_event(struct xd_store_conn *c, const char *event_id, struct xd
         return XD_ENOTFOUND;
     }
     int oom = 0;
-    out->seq = col_i64(r, 0, 0);
+    out->seq = xd_pg_col_i64(r, 0, 0);
     out->event_id = col_dup(r, 0, 1, &oom);
     out->type = col_dup(r, 0, 2, &oom);
     out->bkey = col_dup(r, 0, 3, &oom);
     out->occurred_at = col_dup(r, 0, 4, &oom);
     out->source = col_dup(r, 0, 5, &oom);
     out->state = col_dup(r, 0, 6, &oom);
-    out->received_ms = col_i64(r, 0, 7);
+    out->received_ms = xd_pg_col_i64(r, 0, 7);
     out->body = col_dup(r, 0, 8, &oom);
+    out->traceparent = col_dup(r, 0, 9, &oom);
     PQclear(r);
     if (oom) {
         xd_stored_event_dispose(out);
@@ -1134,7 +1226,7 @@ static int pg_count(struct xd_store_conn *c, int64_t *out)
     int rc = run(c, ST_COUNT, NULL, &r);
     if (rc < 0)
         return rc;
-    *out = col_i64(r, 0, 0);
+    *out = xd_pg_col_i64(r, 0, 0);
     PQclear(r);
     return 0;
 }
@@ -1144,26 +1236,26 @@ static int pg_count(struct xd_store_conn *c, int64_t *out)
 static int pg_add_delivery(struct xd_store_conn *c, int64_t event_seq, const char *bkey,
                            const struct xd_dlv_init *d, int64_t now_ms)
 {
-    struct params p = {.n = 0};
-    p_i64(&p, event_seq);
-    p_text(&p, d->route);
-    p_i64(&p, d->step);
-    p_text(&p, d->target ? d->target : "");
-    p_text(&p, bkey);
-    p_i64(&p, now_ms);
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_int(&p, event_seq);
+    xd_pg_text(&p, d->route);
+    xd_pg_int(&p, d->step);
+    xd_pg_text(&p, d->target ? d->target : "");
+    xd_pg_text(&p, bkey);
+    xd_pg_int(&p, now_ms);
     return run_void(c, ST_DLV_ADD, &p);
 }
 
 static int add_next(struct xd_store_conn *c, const struct xd_outcome_rec *o, const char *part,
                     int64_t now_ms)
 {
-    struct params p = {.n = 0};
-    p_i64(&p, o->delivery_id);
-    p_text(&p, o->next.route);
-    p_i64(&p, o->next.step);
-    p_text(&p, o->next.target ? o->next.target : "");
-    p_i64(&p, now_ms);
-    p_text(&p, part);
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_int(&p, o->delivery_id);
+    xd_pg_text(&p, o->next.route);
+    xd_pg_int(&p, o->next.step);
+    xd_pg_text(&p, o->next.target ? o->next.target : "");
+    xd_pg_int(&p, now_ms);
+    xd_pg_text(&p, part);
     return run_void(c, ST_DLV_NEXT, &p);
 }
 
@@ -1171,19 +1263,19 @@ static int pg_add_charge(struct xd_store_conn *c, const struct xd_charge_rec *ch
                          int64_t event_seq, int64_t now_ms, int *added)
 {
     *added = 0;
-    struct params p = {.n = 0};
+    struct xd_pg_params p = {.n = 0};
     const char *txt[] = {ch->charge_id, ch->event_id, ch->reverses, ch->customer,
                          ch->code, ch->unit, ch->warehouse, ch->reference,
                          ch->currency, ch->service_date, ch->quantity, ch->unit_price,
                          ch->amount};
     for (int i = 0; i < 13; i++)
-        p_text(&p, txt[i] ? txt[i] : "");
-    p_i64(&p, ch->source);
-    p_i64(&p, ch->band);
-    p_i64(&p, ch->occurred_us);
-    p_i64(&p, now_ms);
-    p_text(&p, ch->json ? ch->json : "{}");
-    p_i64(&p, event_seq);
+        xd_pg_text(&p, txt[i] ? txt[i] : "");
+    xd_pg_int(&p, ch->source);
+    xd_pg_int(&p, ch->band);
+    xd_pg_int(&p, ch->occurred_us);
+    xd_pg_int(&p, now_ms);
+    xd_pg_text(&p, ch->json ? ch->json : "{}");
+    xd_pg_int(&p, event_seq);
     PGresult *r;
     int rc = run(c, ST_CHARGE_ADD, &p, &r);
     if (rc < 0)
@@ -1195,8 +1287,9 @@ static int pg_add_charge(struct xd_store_conn *c, const struct xd_charge_rec *ch
 
 /*
  * Records an outcome: the delivery's new state (its lease released), an
- * attempt row, the charges of a rate step, the route's next step when this
- * one is done, and the exception changes. *applied is 0 when the delivery
+ * attempt row, the target's acknowledgment, the charges of a rate step, the
+ * route's next step when this one is done, what a held delivery waits for,
+ * and the exception changes. *applied is 0 when the delivery
  * was not in the state the record expects: a replay of one not dead, or the
  * outcome of an attempt whose lease another node has taken over since.
  */
@@ -1206,33 +1299,39 @@ static int pg_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
     *applied = 0;
     if (o->payload_len > 0x3fffffff)
         return XD_ETOOBIG;
-    struct params p = {.n = 0};
-    p_i64(&p, o->delivery_id);
-    p_i64(&p, o->state);
-    p_i64(&p, o->next_ms);
-    p_i64(&p, now_ms);
-    p_i64(&p, o->status);
-    p_text(&p, o->error);
-    p_text(&p, o->error_class);
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_int(&p, o->delivery_id);
+    xd_pg_int(&p, o->state);
+    xd_pg_int(&p, o->next_ms);
+    xd_pg_int(&p, now_ms);
+    xd_pg_int(&p, o->status);
+    xd_pg_text(&p, o->error);
+    xd_pg_text(&p, o->error_class);
     if (o->payload)
-        p_bytes(&p, o->payload, o->payload_len);
+        xd_pg_bytes(&p, o->payload, o->payload_len);
     else
-        p_text(&p, NULL);
-    p_i64(&p, o->count_attempt ? 1 : 0);
-    p_i64(&p, o->reset_attempts ? 1 : 0);
-    p_i64(&p, o->only_if_dead ? 1 : 0);
-    p_text(&p, c->node);
-    if (o->ncharges == 0) {
+        xd_pg_text(&p, NULL);
+    xd_pg_int(&p, o->count_attempt ? 1 : 0);
+    xd_pg_int(&p, o->reset_attempts ? 1 : 0);
+    xd_pg_int(&p, o->only_if_dead ? 1 : 0);
+    xd_pg_text(&p, c->node);
+    if (o->ack_len > 0x3fffffff)
+        return XD_ETOOBIG;
+    if (o->ncharges == 0 && o->state != XD_DLV_HELD) {
         /* The common case in one round trip. */
         int next = o->state == XD_DLV_DONE && o->next.route && !o->next_per_charge;
-        p_text(&p, o->outcome);
-        p_i64(&p, o->at_ms ? o->at_ms : now_ms);
-        p_i64(&p, o->latency_us);
-        p_text(&p, next ? o->next.route : NULL);
-        p_i64(&p, next ? o->next.step : 0);
-        p_text(&p, next ? (o->next.target ? o->next.target : "") : NULL);
-        p_text(&p, o->exception);
-        p_text(&p, o->error ? o->error : o->exception);
+        xd_pg_text(&p, o->outcome);
+        xd_pg_int(&p, o->at_ms ? o->at_ms : now_ms);
+        xd_pg_int(&p, o->latency_us);
+        xd_pg_text(&p, next ? o->next.route : NULL);
+        xd_pg_int(&p, next ? o->next.step : 0);
+        xd_pg_text(&p, next ? (o->next.target ? o->next.target : "") : NULL);
+        xd_pg_text(&p, o->exception);
+        xd_pg_text(&p, o->error ? o->error : o->exception);
+        if (o->ack)
+            xd_pg_bytes(&p, o->ack, o->ack_len);
+        else
+            xd_pg_text(&p, NULL);
         PGresult *r;
         int rc = run(c, ST_OUTCOME, &p, &r);
         if (rc < 0)
@@ -1253,13 +1352,18 @@ static int pg_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
 
     if (o->outcome) {
         p.n = 0;
-        p_i64(&p, o->delivery_id);
-        p_i64(&p, o->at_ms ? o->at_ms : now_ms);
-        p_i64(&p, o->status);
-        p_i64(&p, o->latency_us);
-        p_text(&p, o->outcome);
-        p_text(&p, o->error);
+        xd_pg_int(&p, o->delivery_id);
+        xd_pg_int(&p, o->at_ms ? o->at_ms : now_ms);
+        xd_pg_int(&p, o->status);
+        xd_pg_int(&p, o->latency_us);
+        xd_pg_text(&p, o->outcome);
+        xd_pg_text(&p, o->error);
         rc = run_void(c, ST_ATTEMPT_ADD, &p);
+        if (rc < 0)
+            return rc;
+    }
+    if (o->ack) {
+        rc = xd_pg_record_ack(c, o, now_ms); /* postgres_recon.c */
         if (rc < 0)
             return rc;
     }
@@ -1280,19 +1384,24 @@ static int pg_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
     if (o->state == XD_DLV_DONE && !o->no_exception) {
         /* A delivery that made it (after a replay) settles its open exception. */
         p.n = 0;
-        p_i64(&p, o->delivery_id);
-        p_i64(&p, now_ms);
-        p_text(&p, "delivered");
+        xd_pg_int(&p, o->delivery_id);
+        xd_pg_int(&p, now_ms);
+        xd_pg_text(&p, "delivered");
         rc = run_void(c, ST_EXC_RESOLVE, &p);
+        if (rc < 0)
+            return rc;
+    }
+    if (o->state == XD_DLV_HELD) {
+        rc = xd_pg_hold(c, o, now_ms); /* postgres_holds.c: what it waits for, its exception */
         if (rc < 0)
             return rc;
     }
     if (o->exception) {
         p.n = 0;
-        p_text(&p, o->exception);
-        p_text(&p, o->error ? o->error : o->exception);
-        p_i64(&p, now_ms);
-        p_i64(&p, o->delivery_id);
+        xd_pg_text(&p, o->exception);
+        xd_pg_text(&p, o->error ? o->error : o->exception);
+        xd_pg_int(&p, now_ms);
+        xd_pg_int(&p, o->delivery_id);
         rc = run_void(c, ST_EXC_ADD, &p);
         if (rc < 0)
             return rc;
@@ -1300,30 +1409,31 @@ static int pg_record_outcome(struct xd_store_conn *c, const struct xd_outcome_re
     return 0;
 }
 
-/* Reads the 19 columns every delivery query returns (see ST_DLV_CLAIM). */
+/* Reads the 20 columns every delivery query returns (see ST_DLV_CLAIM). */
 static int read_dlv(const PGresult *r, int row, struct xd_stored_dlv *d)
 {
     int oom = 0;
     memset(d, 0, sizeof *d);
-    d->id = col_i64(r, row, 0);
-    d->event_seq = col_i64(r, row, 1);
+    d->id = xd_pg_col_i64(r, row, 0);
+    d->event_seq = xd_pg_col_i64(r, row, 1);
     d->event_id = col_dup(r, row, 2, &oom);
     d->route = col_dup(r, row, 3, &oom);
-    d->step = (unsigned)col_i64(r, row, 4);
+    d->step = (unsigned)xd_pg_col_i64(r, row, 4);
     d->target = col_dup(r, row, 5, &oom);
     d->bkey = col_dup(r, row, 6, &oom);
-    d->state = (int)col_i64(r, row, 7);
-    d->attempts = (unsigned)col_i64(r, row, 8);
-    d->next_ms = col_i64(r, row, 9);
-    d->created_ms = col_i64(r, row, 10);
-    d->updated_ms = col_i64(r, row, 11);
-    d->last_status = (int)col_i64(r, row, 12);
+    d->state = (int)xd_pg_col_i64(r, row, 7);
+    d->attempts = (unsigned)xd_pg_col_i64(r, row, 8);
+    d->next_ms = xd_pg_col_i64(r, row, 9);
+    d->created_ms = xd_pg_col_i64(r, row, 10);
+    d->updated_ms = xd_pg_col_i64(r, row, 11);
+    d->last_status = (int)xd_pg_col_i64(r, row, 12);
     d->last_error = col_dup(r, row, 13, &oom);
     d->error_class = col_dup(r, row, 14, &oom);
     d->payload = col_dup(r, row, 15, &oom);
     d->body = col_dup(r, row, 16, &oom);
     d->part = col_dup(r, row, 17, &oom);
     d->charge = col_dup(r, row, 18, &oom);
+    d->traceparent = col_dup(r, row, 19, &oom);
     if (oom) {
         xd_stored_dlv_dispose(d);
         return XD_ENOMEM;
@@ -1387,12 +1497,12 @@ static int pg_fetch_ready(struct xd_store_conn *c, const char *target, int64_t n
                           void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
 {
     analyze_if_stale(c, wall_ms());
-    struct params p = {.n = 0};
-    p_text(&p, target);
-    p_i64(&p, now_ms);
-    p_i64(&p, (int64_t)limit);
-    p_text(&p, c->node);
-    p_i64(&p, c->lease_ms);
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_text(&p, target);
+    xd_pg_int(&p, now_ms);
+    xd_pg_int(&p, (int64_t)limit);
+    xd_pg_text(&p, c->node);
+    xd_pg_int(&p, c->lease_ms);
     PGresult *r;
     int rc = run(c, ST_DLV_CLAIM, &p, &r);
     if (rc < 0)
@@ -1400,7 +1510,7 @@ static int pg_fetch_ready(struct xd_store_conn *c, const char *target, int64_t n
     int n = PQntuples(r);
     for (int i = 0; i < n; i++) {
         /* In flight already (its lease was just renewed): not copied again. */
-        if (skip && skip(ctx, col_i64(r, i, 0), PQgetvalue(r, i, 6)))
+        if (skip && skip(ctx, xd_pg_col_i64(r, i, 0), PQgetvalue(r, i, 6)))
             continue;
         struct xd_stored_dlv d;
         rc = read_dlv(r, i, &d);
@@ -1417,8 +1527,8 @@ static int pg_fetch_ready(struct xd_store_conn *c, const char *target, int64_t n
 static int pg_get_delivery(struct xd_store_conn *c, int64_t id, struct xd_stored_dlv *out)
 {
     memset(out, 0, sizeof *out);
-    struct params p = {.n = 0};
-    p_i64(&p, id);
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_int(&p, id);
     PGresult *r;
     int rc = run(c, ST_DLV_GET, &p, &r);
     if (rc < 0)
@@ -1433,49 +1543,56 @@ static int pg_get_delivery(struct xd_store_conn *c, int64_t id, struct xd_stored
 }
 
 /* Appends " AND <expr $N>" with the next parameter number. */
-static void where(struct xd_buf *q, struct params *p, const char *expr)
+static void where(struct xd_buf *q, struct xd_pg_params *p, const char *expr)
 {
     xd_buf_printf(q, " AND %s$%d", expr, p->n);
+}
+
+/* The conditions of a delivery filter that are set, after "WHERE d.id > $1" (f->after_id). */
+static void dlv_where(struct xd_buf *q, struct xd_pg_params *p, const struct xd_dlv_filter *f)
+{
+    xd_pg_int(p, f->after_id);
+    if (f->state >= 0) {
+        xd_pg_int(p, f->state);
+        where(q, p, "d.state = ");
+    }
+    if (f->target) {
+        xd_pg_text(p, f->target);
+        where(q, p, "d.target = ");
+    }
+    if (f->route) {
+        xd_pg_text(p, f->route);
+        where(q, p, "d.route = ");
+    }
+    if (f->error_class) {
+        xd_pg_text(p, f->error_class);
+        where(q, p, "d.error_class = ");
+    }
+    if (f->event_id) {
+        xd_pg_text(p, f->event_id);
+        where(q, p, "e.event_id = ");
+    }
+    if (f->from_ms) {
+        xd_pg_int(p, f->from_ms);
+        where(q, p, "d.updated_ms >= ");
+    }
+    if (f->to_ms) {
+        xd_pg_int(p, f->to_ms);
+        where(q, p, "d.updated_ms < ");
+    }
 }
 
 static int pg_list_deliveries(struct xd_store_conn *c, const struct xd_dlv_filter *f,
                               void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
 {
     struct xd_buf q;
-    struct params p = {.n = 0};
+    struct xd_pg_params p = {.n = 0};
     xd_buf_init(&q);
-    xd_buf_puts(&q, "SELECT " XD_DLV_COLS("d", "e") ", d.payload, NULL, d.part, NULL"
+    xd_buf_puts(&q, "SELECT " XD_DLV_COLS("d", "e") ", d.payload, NULL, d.part, NULL,"
+                    " e.traceparent"
                     " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id > $1");
-    p_i64(&p, f->after_id);
-    if (f->state >= 0) {
-        p_i64(&p, f->state);
-        where(&q, &p, "d.state = ");
-    }
-    if (f->target) {
-        p_text(&p, f->target);
-        where(&q, &p, "d.target = ");
-    }
-    if (f->route) {
-        p_text(&p, f->route);
-        where(&q, &p, "d.route = ");
-    }
-    if (f->error_class) {
-        p_text(&p, f->error_class);
-        where(&q, &p, "d.error_class = ");
-    }
-    if (f->event_id) {
-        p_text(&p, f->event_id);
-        where(&q, &p, "e.event_id = ");
-    }
-    if (f->from_ms) {
-        p_i64(&p, f->from_ms);
-        where(&q, &p, "d.updated_ms >= ");
-    }
-    if (f->to_ms) {
-        p_i64(&p, f->to_ms);
-        where(&q, &p, "d.updated_ms < ");
-    }
-    p_i64(&p, (int64_t)(f->limit ? f->limit : 100));
+    dlv_where(&q, &p, f);
+    xd_pg_int(&p, (int64_t)(f->limit ? f->limit : 100));
     xd_buf_printf(&q, " ORDER BY d.id LIMIT $%d", p.n);
     PGresult *r;
     int rc = run_built(c, &q, &p, &r, "list deliveries");
@@ -1484,11 +1601,105 @@ static int pg_list_deliveries(struct xd_store_conn *c, const struct xd_dlv_filte
     return each_dlv(r, cb, ctx);
 }
 
+/* How many deliveries a filter matches (after_id and limit ignored). */
+static int pg_count_matching(struct xd_store_conn *c, const struct xd_dlv_filter *f, int64_t *n)
+{
+    struct xd_dlv_filter g = *f;
+    g.after_id = 0;
+    struct xd_buf q;
+    struct xd_pg_params p = {.n = 0};
+    xd_buf_init(&q);
+    xd_buf_puts(&q, "SELECT count(*) FROM deliveries d");
+    if (g.event_id)
+        xd_buf_puts(&q, " JOIN events e ON e.seq = d.event_seq");
+    xd_buf_puts(&q, " WHERE d.id > $1");
+    dlv_where(&q, &p, &g);
+    PGresult *r;
+    int rc = run_built(c, &q, &p, &r, "count deliveries");
+    if (rc < 0)
+        return rc;
+    *n = xd_pg_col_i64(r, 0, 0);
+    PQclear(r);
+    return 0;
+}
+
+static int pg_exception_counts(struct xd_store_conn *c,
+                               void (*cb)(void *ctx, const char *state, const char *category,
+                                          int64_t n, int64_t oldest_ms),
+                               void *ctx)
+{
+    PGresult *r;
+    int rc = xd_pg_exec(c,
+                        "SELECT state, category, count(*), min(created_ms) FROM exceptions"
+                        " GROUP BY state, category ORDER BY state, category",
+                        NULL, &r, "exception counts");
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++)
+        cb(ctx, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), xd_pg_col_i64(r, i, 2),
+           xd_pg_col_i64(r, i, 3));
+    PQclear(r);
+    return 0;
+}
+
+/*
+ * Revenue of one service date per customer, warehouse and currency, in
+ * thousandths of the currency unit, summed exactly: numeric is a decimal
+ * type, so no binary floating point touches an amount. As in sqlite.c,
+ * digits past the third decimal are cut, not rounded (amounts are rounded
+ * to the currency's minor unit, at most three digits, so there are none).
+ * A text that is not a decimal (none is stored) counts 0 rather than failing
+ * the whole sum.
+ */
+static int pg_revenue(struct xd_store_conn *c, const char *date,
+                      void (*cb)(void *ctx, const char *customer, const char *warehouse,
+                                 const char *currency, int64_t milli, int64_t n),
+                      void *ctx)
+{
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_text(&p, date);
+    PGresult *r;
+    int rc = xd_pg_exec(c,
+                        "SELECT customer, warehouse, currency,"
+                        " coalesce(sum(CASE WHEN amount ~ '^-?[0-9]+(\\.[0-9]+)?$'"
+                        "  THEN trunc(amount::numeric * 1000) END), 0)::bigint, count(*)"
+                        " FROM charges WHERE service_date = $1::text"
+                        " GROUP BY customer, warehouse, currency",
+                        &p, &r, "revenue");
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++)
+        cb(ctx, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+           xd_pg_col_i64(r, i, 3), xd_pg_col_i64(r, i, 4));
+    PQclear(r);
+    return 0;
+}
+
+/* Pending and dead deliveries by the warehouse of their event. */
+static int pg_backlog_by_warehouse(struct xd_store_conn *c,
+                                   void (*cb)(void *ctx, const char *warehouse, int state,
+                                              int64_t n),
+                                   void *ctx)
+{
+    PGresult *r;
+    int rc = xd_pg_exec(c,
+                        "SELECT coalesce(e.body::json->'data'->>'warehouse', ''), d.state,"
+                        " count(*) FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+                        " WHERE d.state IN (0, 2) GROUP BY 1, 2",
+                        NULL, &r, "backlog by warehouse");
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++)
+        cb(ctx, PQgetvalue(r, i, 0), (int)xd_pg_col_i64(r, i, 1), xd_pg_col_i64(r, i, 2));
+    PQclear(r);
+    return 0;
+}
+
 static int pg_list_attempts(struct xd_store_conn *c, int64_t event_seq,
                             void (*cb)(void *ctx, const struct xd_stored_attempt *a), void *ctx)
 {
-    struct params p = {.n = 0};
-    p_i64(&p, event_seq);
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_int(&p, event_seq);
     PGresult *r;
     int rc = run(c, ST_ATTEMPTS_OF, &p, &r);
     if (rc < 0)
@@ -1496,15 +1707,15 @@ static int pg_list_attempts(struct xd_store_conn *c, int64_t event_seq,
     int n = PQntuples(r);
     for (int i = 0; i < n; i++) {
         struct xd_stored_attempt a = {
-            .delivery_id = col_i64(r, i, 0),
-            .at_ms = col_i64(r, i, 1),
-            .status = (int)col_i64(r, i, 2),
-            .latency_us = col_i64(r, i, 3),
-            .outcome = col_str(r, i, 4),
-            .error = col_str(r, i, 5),
-            .target = col_str(r, i, 6),
-            .route = col_str(r, i, 7),
-            .step = (unsigned)col_i64(r, i, 8),
+            .delivery_id = xd_pg_col_i64(r, i, 0),
+            .at_ms = xd_pg_col_i64(r, i, 1),
+            .status = (int)xd_pg_col_i64(r, i, 2),
+            .latency_us = xd_pg_col_i64(r, i, 3),
+            .outcome = xd_pg_col_str(r, i, 4),
+            .error = xd_pg_col_str(r, i, 5),
+            .target = xd_pg_col_str(r, i, 6),
+            .route = xd_pg_col_str(r, i, 7),
+            .step = (unsigned)xd_pg_col_i64(r, i, 8),
         };
         cb(ctx, &a);
     }
@@ -1521,7 +1732,7 @@ static int pg_count_deliveries(struct xd_store_conn *c,
     if (rc < 0)
         return rc;
     for (int i = 0; i < PQntuples(r); i++)
-        cb(ctx, PQgetvalue(r, i, 0), (int)col_i64(r, i, 1), col_i64(r, i, 2));
+        cb(ctx, PQgetvalue(r, i, 0), (int)xd_pg_col_i64(r, i, 1), xd_pg_col_i64(r, i, 2));
     PQclear(r);
     return 0;
 }
@@ -1538,10 +1749,10 @@ static int read_charge(const PGresult *r, int row, struct xd_charge_rec *ch)
                     &ch->amount};
     for (int i = 0; i < 13; i++)
         *txt[i] = col_dup(r, row, i, &oom);
-    ch->source = (int)col_i64(r, row, 13);
-    ch->band = (unsigned)col_i64(r, row, 14);
-    ch->occurred_us = col_i64(r, row, 15);
-    ch->created_ms = col_i64(r, row, 16);
+    ch->source = (int)xd_pg_col_i64(r, row, 13);
+    ch->band = (unsigned)xd_pg_col_i64(r, row, 14);
+    ch->occurred_us = xd_pg_col_i64(r, row, 15);
+    ch->created_ms = xd_pg_col_i64(r, row, 16);
     ch->json = col_dup(r, row, 17, &oom);
     if (oom) {
         xd_charge_rec_dispose(ch);
@@ -1568,8 +1779,8 @@ static int each_charge(PGresult *r, void (*cb)(void *ctx, struct xd_charge_rec *
 
 static int pg_has_charge(struct xd_store_conn *c, const char *charge_id)
 {
-    struct params p = {.n = 0};
-    p_text(&p, charge_id);
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_text(&p, charge_id);
     PGresult *r;
     int rc = run(c, ST_HAS_CHARGE, &p, &r);
     if (rc < 0)
@@ -1583,9 +1794,9 @@ static int pg_charges_for_shipment(struct xd_store_conn *c, const char *warehous
                                    const char *sid,
                                    void (*cb)(void *ctx, struct xd_charge_rec *ch), void *ctx)
 {
-    struct params p = {.n = 0};
-    p_text(&p, warehouse);
-    p_text(&p, sid);
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_text(&p, warehouse);
+    xd_pg_text(&p, sid);
     PGresult *r;
     int rc = run(c, ST_CHARGES_SHIPMENT, &p, &r);
     if (rc < 0)
@@ -1596,8 +1807,8 @@ static int pg_charges_for_shipment(struct xd_store_conn *c, const char *warehous
 static int pg_voids(struct xd_store_conn *c, const char *bkey,
                     void (*cb)(void *ctx, const char *body), void *ctx)
 {
-    struct params p = {.n = 0};
-    p_text(&p, bkey);
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_text(&p, bkey);
     PGresult *r;
     int rc = run(c, ST_VOIDS, &p, &r);
     if (rc < 0)
@@ -1613,32 +1824,32 @@ static int pg_list_charges(struct xd_store_conn *c, const struct xd_charge_filte
                            void (*cb)(void *ctx, struct xd_charge_rec *ch), void *ctx)
 {
     struct xd_buf q;
-    struct params p = {.n = 0};
+    struct xd_pg_params p = {.n = 0};
     xd_buf_init(&q);
     xd_buf_puts(&q, "SELECT " XD_CHARGE_COLS " FROM charges WHERE true");
     if (f->customer) {
-        p_text(&p, f->customer);
+        xd_pg_text(&p, f->customer);
         where(&q, &p, "customer = ");
     }
     if (f->code) {
-        p_text(&p, f->code);
+        xd_pg_text(&p, f->code);
         where(&q, &p, "code = ");
     }
     if (f->from) {
-        p_text(&p, f->from);
+        xd_pg_text(&p, f->from);
         where(&q, &p, "service_date >= ");
     }
     if (f->to) {
-        p_text(&p, f->to);
+        xd_pg_text(&p, f->to);
         where(&q, &p, "service_date <= ");
     }
     if (f->after) {
-        p_text(&p, f->after);
+        xd_pg_text(&p, f->after);
         xd_buf_printf(&q, " AND n > (SELECT n FROM charges WHERE charge_id = $%d)", p.n);
     }
     xd_buf_puts(&q, " ORDER BY n");
     if (f->limit) {
-        p_i64(&p, (int64_t)f->limit);
+        xd_pg_int(&p, (int64_t)f->limit);
         xd_buf_printf(&q, " LIMIT $%d", p.n);
     }
     PGresult *r;
@@ -1652,17 +1863,19 @@ static int read_exception(const PGresult *r, int row, struct xd_exception *x)
 {
     int oom = 0;
     memset(x, 0, sizeof *x);
-    x->id = col_i64(r, row, 0);
+    x->id = xd_pg_col_i64(r, row, 0);
     x->category = col_dup(r, row, 1, &oom);
     x->state = col_dup(r, row, 2, &oom);
     x->event_id = col_dup(r, row, 3, &oom);
-    x->delivery_id = col_i64(r, row, 4);
+    x->delivery_id = xd_pg_col_i64(r, row, 4);
     x->target = col_dup(r, row, 5, &oom);
     x->reason = col_dup(r, row, 6, &oom);
     x->owner = col_dup(r, row, 7, &oom);
     x->note = col_dup(r, row, 8, &oom);
-    x->created_ms = col_i64(r, row, 9);
-    x->updated_ms = col_i64(r, row, 10);
+    x->created_ms = xd_pg_col_i64(r, row, 9);
+    x->updated_ms = xd_pg_col_i64(r, row, 10);
+    x->warehouse = col_dup(r, row, 11, &oom);
+    x->customer = col_dup(r, row, 12, &oom);
     if (oom) {
         xd_exception_dispose(x);
         return XD_ENOMEM;
@@ -1674,20 +1887,23 @@ static int pg_list_exceptions(struct xd_store_conn *c, const struct xd_exception
                               void (*cb)(void *ctx, struct xd_exception *x), void *ctx)
 {
     struct xd_buf q;
-    struct params p = {.n = 0};
+    struct xd_pg_params p = {.n = 0};
     xd_buf_init(&q);
-    xd_buf_puts(&q, "SELECT id, category, state, event_id, delivery_id, target, reason, owner,"
-                    " note, created_ms, updated_ms FROM exceptions WHERE id > $1");
-    p_i64(&p, f->after_id);
+    xd_buf_puts(&q, "SELECT " XD_EXC_COLS " FROM exceptions WHERE id > $1");
+    xd_pg_int(&p, f->after_id);
     if (f->state) {
-        p_text(&p, f->state);
+        xd_pg_text(&p, f->state);
         where(&q, &p, "state = ");
     }
     if (f->category) {
-        p_text(&p, f->category);
+        xd_pg_text(&p, f->category);
         where(&q, &p, "category = ");
     }
-    p_i64(&p, (int64_t)(f->limit ? f->limit : 100));
+    if (f->owner) {
+        xd_pg_text(&p, f->owner);
+        where(&q, &p, "owner = ");
+    }
+    xd_pg_int(&p, (int64_t)(f->limit ? f->limit : 100));
     xd_buf_printf(&q, " ORDER BY id LIMIT $%d", p.n);
     PGresult *r;
     int rc = run_built(c, &q, &p, &r, "list exceptions");
@@ -1710,8 +1926,8 @@ static int pg_list_exceptions(struct xd_store_conn *c, const struct xd_exception
 static int pg_get_exception(struct xd_store_conn *c, int64_t id, struct xd_exception *out)
 {
     memset(out, 0, sizeof *out);
-    struct params p = {.n = 0};
-    p_i64(&p, id);
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_int(&p, id);
     PGresult *r;
     int rc = run(c, ST_EXC_GET, &p, &r);
     if (rc < 0)
@@ -1735,13 +1951,15 @@ static int exc_rank(const char *state)
 static int pg_exc_op(struct xd_store_conn *c, const struct xd_exc_op *op, int64_t now_ms,
                      int *res)
 {
-    struct params p = {.n = 0};
+    struct xd_pg_params p = {.n = 0};
     *res = 1;
+    if (op->open && op->key)
+        return xd_pg_open_keyed(c, op, now_ms); /* postgres_recon.c */
     if (op->open) {
-        p_text(&p, op->category);
-        p_text(&p, op->event_id);
-        p_text(&p, op->reason ? op->reason : "");
-        p_i64(&p, now_ms);
+        xd_pg_text(&p, op->category);
+        xd_pg_text(&p, op->event_id);
+        xd_pg_text(&p, op->reason ? op->reason : "");
+        xd_pg_int(&p, now_ms);
         return run_void(c, ST_EXC_OPEN, &p);
     }
     struct xd_exception cur;
@@ -1758,24 +1976,24 @@ static int pg_exc_op(struct xd_store_conn *c, const struct xd_exc_op *op, int64_
         *res = XD_ECONFLICT;
         return 0;
     }
-    p_i64(&p, op->id);
-    p_text(&p, op->state);
-    p_text(&p, op->owner);
-    p_text(&p, op->note);
-    p_i64(&p, now_ms);
+    xd_pg_int(&p, op->id);
+    xd_pg_text(&p, op->state);
+    xd_pg_text(&p, op->owner);
+    xd_pg_text(&p, op->note);
+    xd_pg_int(&p, now_ms);
     return run_void(c, ST_EXC_UPDATE, &p);
 }
 
 /* Steps a counter inside the committer's transaction (writer). */
 static int pg_next_counter(struct xd_store_conn *c, struct xd_counter_op *op)
 {
-    struct params p = {.n = 0};
-    p_text(&p, op->name);
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_text(&p, op->name);
     PGresult *r;
     int rc = run(c, ST_COUNTER, &p, &r);
     if (rc < 0)
         return rc;
-    op->value = col_i64(r, 0, 0);
+    op->value = xd_pg_col_i64(r, 0, 0);
     PQclear(r);
     return 0;
 }
@@ -1790,7 +2008,7 @@ static int pg_charge_counts(struct xd_store_conn *c,
     if (rc < 0)
         return rc;
     for (int i = 0; i < PQntuples(r); i++)
-        cb(ctx, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), col_i64(r, i, 2));
+        cb(ctx, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), xd_pg_col_i64(r, i, 2));
     PQclear(r);
     return 0;
 }
@@ -1814,7 +2032,7 @@ static int pg_audit_head(struct xd_store_conn *c, int64_t *seq, unsigned char ha
     if (rc < 0)
         return rc;
     if (PQntuples(r) == 1) {
-        *seq = col_i64(r, 0, 0);
+        *seq = xd_pg_col_i64(r, 0, 0);
         hex_hash(PQgetvalue(r, 0, 1), hash);
     }
     PQclear(r);
@@ -1823,15 +2041,15 @@ static int pg_audit_head(struct xd_store_conn *c, int64_t *seq, unsigned char ha
 
 static int pg_audit_insert(struct xd_store_conn *c, const struct xd_audit_entry *e)
 {
-    struct params p = {.n = 0};
-    p_i64(&p, e->seq);
-    p_i64(&p, e->at_ms);
-    p_text(&p, e->actor);
-    p_text(&p, e->action);
-    p_text(&p, e->object);
-    p_text(&p, e->detail);
-    p_bytes(&p, e->prev, 32);
-    p_bytes(&p, e->hash, 32);
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_int(&p, e->seq);
+    xd_pg_int(&p, e->at_ms);
+    xd_pg_text(&p, e->actor);
+    xd_pg_text(&p, e->action);
+    xd_pg_text(&p, e->object);
+    xd_pg_text(&p, e->detail);
+    xd_pg_bytes(&p, e->prev, 32);
+    xd_pg_bytes(&p, e->hash, 32);
     PGresult *r = PQexecParams(c->pg,
                                "INSERT INTO audit (seq, at_ms, actor, action, object, detail,"
                                " prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -1845,9 +2063,9 @@ static int pg_audit_insert(struct xd_store_conn *c, const struct xd_audit_entry 
 static int pg_list_audit(struct xd_store_conn *c, int64_t after, size_t limit,
                          void (*cb)(void *ctx, struct xd_audit_entry *e), void *ctx)
 {
-    struct params p = {.n = 0};
-    p_i64(&p, after);
-    p_i64(&p, limit ? (int64_t)limit : INT64_MAX);
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_int(&p, after);
+    xd_pg_int(&p, limit ? (int64_t)limit : INT64_MAX);
     PGresult *r = PQexecParams(c->pg,
                                "SELECT seq, at_ms, actor, action, object, detail,"
                                " encode(prev, 'hex'), encode(hash, 'hex')"
@@ -1861,8 +2079,8 @@ static int pg_list_audit(struct xd_store_conn *c, int64_t after, size_t limit,
         struct xd_audit_entry e;
         int oom = 0;
         memset(&e, 0, sizeof e);
-        e.seq = col_i64(r, i, 0);
-        e.at_ms = col_i64(r, i, 1);
+        e.seq = xd_pg_col_i64(r, i, 0);
+        e.at_ms = xd_pg_col_i64(r, i, 1);
         e.actor = col_dup(r, i, 2, &oom);
         e.action = col_dup(r, i, 3, &oom);
         e.object = col_dup(r, i, 4, &oom);
@@ -1906,8 +2124,8 @@ static int pg_job_lock(struct xd_store_conn *c, const char *name, int take)
 /* At a clean stop: what this node claimed and did not finish goes back at once. */
 static int pg_release_leases(struct xd_store_conn *c)
 {
-    struct params p = {.n = 0};
-    p_text(&p, c->node);
+    struct xd_pg_params p = {.n = 0};
+    xd_pg_text(&p, c->node);
     return run_void(c, ST_RELEASE_LEASES, &p);
 }
 
@@ -1954,5 +2172,12 @@ const struct xd_store_driver xd_store_postgres = {
     .list_audit = pg_list_audit,
     .job_lock = pg_job_lock,
     .release_leases = pg_release_leases,
+    .recon_events = xd_pg_recon_events,
+    .recon_deliveries = xd_pg_recon_deliveries,
+    .keyed_open = xd_pg_keyed_open,
+    .count_matching = pg_count_matching,
+    .exception_counts = pg_exception_counts,
+    .revenue = pg_revenue,
+    .backlog_by_warehouse = pg_backlog_by_warehouse,
     .errmsg = pg_errmsg,
 };

@@ -1,12 +1,14 @@
 /*
  * The SQLite side of store/holds.h: xref entries, master-data holds, SLA
  * rows, exceptions opened once per dedup key, owner rules, alerts and KPI
- * reads. Writes run on the committer (xd_store_ext_write), reads on a
- * pooled reader (xd_store_ext_read). These statements run rarely (an
+ * reads, as the table xd_sqlite_holds (holds_int.h). Writes run on the
+ * committer (xd_store_ext_write), reads on a pooled reader
+ * (xd_store_ext_read). These statements run rarely (an
  * operator's PUT, a once-a-second sweep, a scrape), so they are prepared per
  * call rather than cached on the connection.
  */
 #include "store/holds.h"
+#include "store/holds_int.h"
 #include "core/err.h"
 #include "store/sqlite_int.h"
 #include "store/store_int.h"
@@ -42,11 +44,6 @@ static int done(struct xd_store_conn *c, sqlite3_stmt *st, const char *what)
 static const char *col(sqlite3_stmt *st, int i)
 {
     return (const char *)sqlite3_column_text(st, i);
-}
-
-static int sqlite_only(struct xd_store *s)
-{
-    return strcmp(xd_store_driver_name(s), "sqlite") == 0 ? 0 : XD_ENOTSUP;
 }
 
 /* ---- holds ---- */
@@ -220,13 +217,11 @@ static int w_put(struct xd_store_conn *c, void *arg, int64_t now_ms)
     return release(c, a, now_ms);
 }
 
-int xd_store_xref_put(struct xd_store *s, const char *table, const char *key, const char *value,
-                      int64_t *released)
+static int sq_xref_put(struct xd_store *s, const char *table, const char *key, const char *value,
+                       int64_t *released)
 {
     if (!table || !key || !value)
         return XD_EINVAL;
-    if (sqlite_only(s) < 0)
-        return XD_ENOTSUP;
     char why[512];
     snprintf(why, sizeof why, "xref %.200s: %.200s added", table, key);
     struct release_arg a = {.table = table, .key = key, .value = value, .why = why, .put = 1};
@@ -237,13 +232,11 @@ int xd_store_xref_put(struct xd_store *s, const char *table, const char *key, co
     return rc;
 }
 
-int xd_store_release_holds(struct xd_store *s, const char *table, const char *key, const char *why,
-                           int64_t *released)
+static int sq_release_holds(struct xd_store *s, const char *table, const char *key, const char *why,
+                            int64_t *released)
 {
     if (!table || !key)
         return XD_EINVAL;
-    if (sqlite_only(s) < 0)
-        return XD_ENOTSUP;
     struct release_arg a = {.table = table, .key = key, .why = why ? why : "released"};
     struct xd_ext_op op = {.fn = w_put, .arg = &a};
     int rc = xd_store_ext_write(s, &op);
@@ -272,12 +265,10 @@ static int w_del(struct xd_store_conn *c, void *arg, int64_t now_ms)
     return rc;
 }
 
-int xd_store_xref_delete(struct xd_store *s, const char *table, const char *key)
+static int sq_xref_delete(struct xd_store *s, const char *table, const char *key)
 {
     if (!table || !key)
         return XD_EINVAL;
-    if (sqlite_only(s) < 0)
-        return XD_ENOTSUP;
     struct del_arg a = {.table = table, .key = key};
     struct xd_ext_op op = {.fn = w_del, .arg = &a};
     int rc = xd_store_ext_write(s, &op);
@@ -315,8 +306,6 @@ static int r_query(struct xd_store_conn *c, void *arg)
 static int query(struct xd_store *s, const char *sql, void (*bind)(sqlite3_stmt *, const void *),
                  const void *params, void (*row)(sqlite3_stmt *, void *), void *ctx)
 {
-    if (sqlite_only(s) < 0)
-        return XD_ENOTSUP;
     struct read_arg a = {.sql = sql, .bind = bind, .params = params, .row = row, .ctx = ctx};
     return xd_store_ext_read(s, r_query, &a);
 }
@@ -367,10 +356,10 @@ static void row_xref(sqlite3_stmt *st, void *p)
     c->fn.xref(c->ctx, col(st, 0), col(st, 1), col(st, 2), sqlite3_column_int64(st, 3));
 }
 
-int xd_store_xref_list(struct xd_store *s, const char *table,
-                       void (*cb)(void *ctx, const char *table, const char *key, const char *value,
-                                  int64_t updated_ms),
-                       void *ctx)
+static int sq_xref_list(struct xd_store *s, const char *table,
+                        void (*cb)(void *ctx, const char *table, const char *key, const char *value,
+                                   int64_t updated_ms),
+                        void *ctx)
 {
     struct cb_ctx c = {.fn.xref = cb, .ctx = ctx};
     struct params p = {.t1 = table};
@@ -387,10 +376,10 @@ static void row_held(sqlite3_stmt *st, void *p)
                sqlite3_column_int64(st, 3));
 }
 
-int xd_store_held(struct xd_store *s,
-                  void (*cb)(void *ctx, const char *table, const char *key, int64_t n,
-                             int64_t since_ms),
-                  void *ctx)
+static int sq_held(struct xd_store *s,
+                   void (*cb)(void *ctx, const char *table, const char *key, int64_t n,
+                              int64_t since_ms),
+                   void *ctx)
 {
     struct cb_ctx c = {.fn.held = cb, .ctx = ctx};
     return query(s,
@@ -405,8 +394,8 @@ static void row_target_n(sqlite3_stmt *st, void *p)
     c->fn.target_n(c->ctx, col(st, 0), sqlite3_column_int64(st, 1));
 }
 
-int xd_store_held_by_target(struct xd_store *s,
-                            void (*cb)(void *ctx, const char *target, int64_t n), void *ctx)
+static int sq_held_by_target(struct xd_store *s,
+                             void (*cb)(void *ctx, const char *target, int64_t n), void *ctx)
 {
     struct cb_ctx c = {.fn.target_n = cb, .ctx = ctx};
     return query(s, "SELECT target, count(*) FROM deliveries WHERE state = 4 GROUP BY target", NULL,
@@ -426,12 +415,10 @@ static int w_once(struct xd_store_conn *c, void *arg, int64_t now_ms)
     return open_once(c, a->x, now_ms, &a->opened);
 }
 
-int xd_store_open_exception_once(struct xd_store *s, const struct xd_exc_new *x, int *opened)
+static int sq_open_exception_once(struct xd_store *s, const struct xd_exc_new *x, int *opened)
 {
     if (!x || !x->category || !x->dedup)
         return XD_EINVAL;
-    if (sqlite_only(s) < 0)
-        return XD_ENOTSUP;
     struct once_arg a = {.x = x};
     struct xd_ext_op op = {.fn = w_once, .arg = &a};
     int rc = xd_store_ext_write(s, &op);
@@ -470,10 +457,8 @@ static int w_rules(struct xd_store_conn *c, void *arg, int64_t now_ms)
     return rc;
 }
 
-int xd_store_set_owner_rules(struct xd_store *s, const struct xd_owner_rule *r, size_t n)
+static int sq_set_owner_rules(struct xd_store *s, const struct xd_owner_rule *r, size_t n)
 {
-    if (sqlite_only(s) < 0)
-        return XD_ENOTSUP;
     struct rules_arg a = {.r = r, .n = n};
     struct xd_ext_op op = {.fn = w_rules, .arg = &a};
     return xd_store_ext_write(s, &op);
@@ -503,10 +488,10 @@ static void row_cat(sqlite3_stmt *st, void *p)
     c->fn.cat(c->ctx, col(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
 }
 
-int xd_store_unalerted_categories(struct xd_store *s,
-                                  void (*cb)(void *ctx, const char *category, int64_t n,
-                                             int64_t max_id),
-                                  void *ctx)
+static int sq_unalerted_categories(struct xd_store *s,
+                                   void (*cb)(void *ctx, const char *category, int64_t n,
+                                              int64_t max_id),
+                                   void *ctx)
 {
     struct cb_ctx c = {.fn.cat = cb, .ctx = ctx};
     return query(s,
@@ -515,8 +500,8 @@ int xd_store_unalerted_categories(struct xd_store *s,
                  NULL, NULL, row_cat, &c);
 }
 
-int xd_store_unalerted(struct xd_store *s, const char *category, int64_t max_id, size_t limit,
-                       void (*cb)(void *ctx, const struct xd_exc_brief *x), void *ctx)
+static int sq_unalerted(struct xd_store *s, const char *category, int64_t max_id, size_t limit,
+                        void (*cb)(void *ctx, const struct xd_exc_brief *x), void *ctx)
 {
     struct cb_ctx c = {.fn.brief = cb, .ctx = ctx};
     struct params p = {.t1 = category, .i4 = max_id, .i5 = (int64_t)(limit ? limit : 100)};
@@ -548,12 +533,10 @@ static int w_mark(struct xd_store_conn *c, void *arg, int64_t now_ms)
     return done(c, st, "mark alerted");
 }
 
-int xd_store_mark_alerted(struct xd_store *s, const char *category, int64_t max_id)
+static int sq_mark_alerted(struct xd_store *s, const char *category, int64_t max_id)
 {
     if (!category)
         return XD_EINVAL;
-    if (sqlite_only(s) < 0)
-        return XD_ENOTSUP;
     struct mark_arg a = {.category = category, .max_id = max_id};
     struct xd_ext_op op = {.fn = w_mark, .arg = &a};
     return xd_store_ext_write(s, &op);
@@ -578,9 +561,9 @@ static void row_sla(sqlite3_stmt *st, void *p)
     c->fn.sla(c->ctx, &r);
 }
 
-int xd_store_sla_rows(struct xd_store *s, int64_t after_seq, int64_t due_ms, const char *route,
-                      const char *target, size_t limit,
-                      void (*cb)(void *ctx, const struct xd_sla_row *r), void *ctx)
+static int sq_sla_rows(struct xd_store *s, int64_t after_seq, int64_t due_ms, const char *route,
+                       const char *target, size_t limit,
+                       void (*cb)(void *ctx, const struct xd_sla_row *r), void *ctx)
 {
     struct cb_ctx c = {.fn.sla = cb, .ctx = ctx};
     int64_t last = 0; /* the scan ends there, not at the journal's end */
@@ -668,11 +651,9 @@ static int r_last_seq(struct xd_store_conn *c, void *arg)
     return rc;
 }
 
-int xd_store_last_seq_before(struct xd_store *s, int64_t ms, int64_t *seq)
+static int sq_last_seq_before(struct xd_store *s, int64_t ms, int64_t *seq)
 {
     *seq = 0;
-    if (sqlite_only(s) < 0)
-        return XD_ENOTSUP;
     struct seq_arg a = {.ms = ms};
     int rc = xd_store_ext_read(s, r_last_seq, &a);
     if (rc == 0)
@@ -680,7 +661,7 @@ int xd_store_last_seq_before(struct xd_store *s, int64_t ms, int64_t *seq)
     return rc < 0 ? rc : 0;
 }
 
-int xd_store_meta_get(struct xd_store *s, const char *name, int64_t *v)
+static int sq_meta_get(struct xd_store *s, const char *name, int64_t *v)
 {
     *v = 0;
     struct params p = {.t1 = name};
@@ -710,12 +691,10 @@ static int w_meta(struct xd_store_conn *c, void *arg, int64_t now_ms)
     return done(c, st, "set meta");
 }
 
-int xd_store_meta_set(struct xd_store *s, const char *name, int64_t v)
+static int sq_meta_set(struct xd_store *s, const char *name, int64_t v)
 {
     if (!name || strlen(name) > 100)
         return XD_EINVAL;
-    if (sqlite_only(s) < 0)
-        return XD_ENOTSUP;
     struct meta_arg a = {.name = name, .v = v};
     struct xd_ext_op op = {.fn = w_meta, .arg = &a};
     return xd_store_ext_write(s, &op);
@@ -735,8 +714,8 @@ static void row_kpi(sqlite3_stmt *st, void *p)
     c->fn.kpi(c->ctx, &k);
 }
 
-int xd_store_kpi_charges(struct xd_store *s, int64_t after_seq,
-                         void (*cb)(void *ctx, const struct xd_kpi_charge *c), void *ctx)
+static int sq_kpi_charges(struct xd_store *s, int64_t after_seq,
+                          void (*cb)(void *ctx, const struct xd_kpi_charge *c), void *ctx)
 {
     struct cb_ctx c = {.fn.kpi = cb, .ctx = ctx};
     struct params p = {.i4 = after_seq};
@@ -750,8 +729,8 @@ int xd_store_kpi_charges(struct xd_store *s, int64_t after_seq,
                  bind_params, &p, row_kpi, &c);
 }
 
-int xd_store_kpi_receipts(struct xd_store *s, int64_t after_seq,
-                          void (*cb)(void *ctx, const struct xd_kpi_charge *c), void *ctx)
+static int sq_kpi_receipts(struct xd_store *s, int64_t after_seq,
+                           void (*cb)(void *ctx, const struct xd_kpi_charge *c), void *ctx)
 {
     struct cb_ctx c = {.fn.kpi = cb, .ctx = ctx};
     struct params p = {.i4 = after_seq};
@@ -773,10 +752,10 @@ static void row_exc(sqlite3_stmt *st, void *p)
     c->fn.exc(c->ctx, col(st, 0), col(st, 1), col(st, 2), sqlite3_column_int64(st, 3));
 }
 
-int xd_store_kpi_exceptions(struct xd_store *s,
-                            void (*cb)(void *ctx, const char *category, const char *warehouse,
-                                       const char *customer, int64_t created_ms),
-                            void *ctx)
+static int sq_kpi_exceptions(struct xd_store *s,
+                             void (*cb)(void *ctx, const char *category, const char *warehouse,
+                                        const char *customer, int64_t created_ms),
+                             void *ctx)
 {
     struct cb_ctx c = {.fn.exc = cb, .ctx = ctx};
     return query(s,
@@ -791,11 +770,11 @@ static void row_rev(sqlite3_stmt *st, void *p)
     c->fn.rev(c->ctx, sqlite3_column_int64(st, 0), col(st, 1), col(st, 2), col(st, 3), col(st, 4));
 }
 
-int xd_store_kpi_revenue(struct xd_store *s, int64_t after,
-                         void (*cb)(void *ctx, int64_t rowid, const char *customer,
-                                    const char *warehouse, const char *currency,
-                                    const char *amount),
-                         void *ctx)
+static int sq_kpi_revenue(struct xd_store *s, int64_t after,
+                          void (*cb)(void *ctx, int64_t rowid, const char *customer,
+                                     const char *warehouse, const char *currency,
+                                     const char *amount),
+                          void *ctx)
 {
     struct cb_ctx c = {.fn.rev = cb, .ctx = ctx};
     struct params p = {.i4 = after};
@@ -804,3 +783,25 @@ int xd_store_kpi_revenue(struct xd_store *s, int64_t after,
                  " WHERE rowid > ?4 ORDER BY rowid",
                  bind_params, &p, row_rev, &c);
 }
+
+const struct xd_holds_ops xd_sqlite_holds = {
+    .xref_put = sq_xref_put,
+    .xref_delete = sq_xref_delete,
+    .xref_list = sq_xref_list,
+    .release_holds = sq_release_holds,
+    .held = sq_held,
+    .held_by_target = sq_held_by_target,
+    .open_exception_once = sq_open_exception_once,
+    .set_owner_rules = sq_set_owner_rules,
+    .unalerted_categories = sq_unalerted_categories,
+    .unalerted = sq_unalerted,
+    .mark_alerted = sq_mark_alerted,
+    .sla_rows = sq_sla_rows,
+    .last_seq_before = sq_last_seq_before,
+    .meta_get = sq_meta_get,
+    .meta_set = sq_meta_set,
+    .kpi_charges = sq_kpi_charges,
+    .kpi_receipts = sq_kpi_receipts,
+    .kpi_exceptions = sq_kpi_exceptions,
+    .kpi_revenue = sq_kpi_revenue,
+};

@@ -910,14 +910,6 @@ void xd_exception_dispose(struct xd_exception *x)
 }
 
 /* Runs one read on a pooled reader connection. */
-/* For driver operations a driver may not have (yet): XD_ENOTSUP without it. */
-#define WITH_READER_OPT(s, op, call)                                                               \
-    do {                                                                                           \
-        if (!(s)->drv->op)                                                                         \
-            return XD_ENOTSUP;                                                                     \
-        WITH_READER(s, call);                                                                      \
-    } while (0)
-
 #define WITH_READER(s, call)                                                                       \
     do {                                                                                           \
         struct reader r_;                                                                          \
@@ -970,20 +962,20 @@ int xd_store_get_exception(struct xd_store *s, int64_t id, struct xd_exception *
 int xd_store_recon_events(struct xd_store *s,
                           void (*cb)(void *ctx, const struct xd_recon_event *e), void *ctx)
 {
-    WITH_READER_OPT(s, recon_events, s->drv->recon_events(c_, cb, ctx));
+    WITH_READER(s, s->drv->recon_events(c_, cb, ctx));
 }
 
 int xd_store_recon_deliveries(struct xd_store *s,
                               void (*cb)(void *ctx, const struct xd_recon_dlv *d), void *ctx)
 {
-    WITH_READER_OPT(s, recon_deliveries, s->drv->recon_deliveries(c_, cb, ctx));
+    WITH_READER(s, s->drv->recon_deliveries(c_, cb, ctx));
 }
 
 int xd_store_keyed_open(struct xd_store *s, const char *category,
                         void (*cb)(void *ctx, int64_t id, const char *key, const char *state),
                         void *ctx)
 {
-    WITH_READER_OPT(s, keyed_open, s->drv->keyed_open(c_, category, cb, ctx));
+    WITH_READER(s, s->drv->keyed_open(c_, category, cb, ctx));
 }
 
 int xd_store_update_exception(struct xd_store *s, int64_t id, const char *state,
@@ -1100,7 +1092,7 @@ int xd_store_count_deliveries(struct xd_store *s,
 int xd_store_count_matching(struct xd_store *s, const struct xd_dlv_filter *f, int64_t *n)
 {
     *n = 0;
-    WITH_READER_OPT(s, count_matching, s->drv->count_matching(c_, f, n));
+    WITH_READER(s, s->drv->count_matching(c_, f, n));
 }
 
 int xd_store_exception_counts(struct xd_store *s,
@@ -1108,7 +1100,7 @@ int xd_store_exception_counts(struct xd_store *s,
                                          int64_t n, int64_t oldest_ms),
                               void *ctx)
 {
-    WITH_READER_OPT(s, exception_counts, s->drv->exception_counts(c_, cb, ctx));
+    WITH_READER(s, s->drv->exception_counts(c_, cb, ctx));
 }
 
 int xd_store_revenue(struct xd_store *s, const char *date,
@@ -1116,7 +1108,7 @@ int xd_store_revenue(struct xd_store *s, const char *date,
                                 const char *currency, int64_t milli, int64_t n),
                      void *ctx)
 {
-    WITH_READER_OPT(s, revenue, s->drv->revenue(c_, date, cb, ctx));
+    WITH_READER(s, s->drv->revenue(c_, date, cb, ctx));
 }
 
 int xd_store_backlog_by_warehouse(struct xd_store *s,
@@ -1124,7 +1116,7 @@ int xd_store_backlog_by_warehouse(struct xd_store *s,
                                              int64_t n),
                                   void *ctx)
 {
-    WITH_READER_OPT(s, backlog_by_warehouse, s->drv->backlog_by_warehouse(c_, cb, ctx));
+    WITH_READER(s, s->drv->backlog_by_warehouse(c_, cb, ctx));
 }
 
 int xd_store_count_events(struct xd_store *s, int64_t *out)

@@ -102,7 +102,7 @@ static void hub_fini(void)
 {
     static const char *const files[] = {"fuzz.db", "fuzz.db-wal", "fuzz.db-shm"};
     xd_store_close(srv.store);
-    xd_limits_destroy(srv.limits);
+    xd_auth_destroy(srv.auth);
     xd_config_destroy((struct xd_config *)srv.cfg);
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[sizeof dir + 16];
@@ -152,9 +152,11 @@ static void hub_init(void)
     xd_buf_dispose(&err);
     srv.cfg = cfg;
     srv.store = store;
-    srv.limits = xd_limits_create(cfg);
-    if (!srv.limits)
+    if (xd_auth_create(cfg, &srv.auth, &err) < 0) {
+        fprintf(stderr, "fuzz_http: keys: %s\n", xd_buf_str(&err));
         abort();
+    }
+    xd_buf_dispose(&err);
     atexit(hub_fini);
 }
 

@@ -655,9 +655,8 @@ class RoutingTest(unittest.TestCase):
                         ship("map-2", "SHP-1002", warehouse="DC2", customer="GLOBEX"),
                         ship("map-9", "SHP-1009", warehouse="DC9")])
         self.wait_states(hub, ["evt-0001", "map-2"])
-        # SQLite keeps master-data holds; the PostgreSQL driver does not yet: dead-lettered.
-        held = not xdtest.xdpg.wanted()
-        self.wait_states(hub, ["map-9"], ("awaiting_master_data" if held else "dead_lettered",))
+        # Both store drivers keep master-data holds.
+        self.wait_states(hub, ["map-9"], ("awaiting_master_data",))
 
         reqs = s.requests(path)
         check_delivery_headers(self, reqs)
@@ -681,10 +680,9 @@ class RoutingTest(unittest.TestCase):
             self.assertNotIn("expect", h)
         self.assertNotIn("s3cret-t0ken", hub.read_log(), "the bearer token was logged")
 
-        # xref() on a missing entry: held for the entry (dead on PostgreSQL), with the
-        # documented message.
-        self.assertEqual(self.deliveries(hub, state="dead" if held else "held"), [])
-        waiting = self.deliveries(hub, state="held" if held else "dead")
+        # xref() on a missing entry: held for the entry, with the documented message.
+        self.assertEqual(self.deliveries(hub, state="dead"), [])
+        waiting = self.deliveries(hub, state="held")
         self.assertEqual([d["event_id"] for d in waiting], ["map-9"])
         self.assertIn("xref plant: no entry for DC9", waiting[0]["last_error"])
         self.assertEqual(waiting[0]["route"], "shipments")

@@ -4,7 +4,8 @@
  * and how a change reaches a compiled program without recompiling it, the
  * router's recognition of a missing entry (route/hold.h), the config
  * checks of `sla` and `exceptions` (cases as data), and the store's side
- * (store/holds.h) on a real SQLite file: a held delivery holds its key, one
+ * (store/holds.h) on a real SQLite file and, given XD_TEST_PG_URL, on
+ * PostgreSQL: a held delivery holds its key, one
  * exception per missing entry routed to its owner, release on put, dedup,
  * alert marks, the binary search by time. Leak-checked under ASan
  * in the sanitizer build.
@@ -348,20 +349,11 @@ static void cat_row(void *ctx, const char *category, int64_t n, int64_t max_id)
     *(int64_t *)ctx += n;
 }
 
-static void test_store_holds(void **state)
+/* The store's side, the same on either driver (cfg says which, on an empty store). */
+static void store_holds(const struct xd_config *cfg)
 {
-    (void)state;
-    char dir[] = "/tmp/xd-holds-XXXXXX", path[96];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/store.db", dir);
-    struct xd_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.store.driver = "sqlite";
-    cfg.store.path = path;
-    cfg.store.synchronous = "normal";
-    cfg.store.busy_timeout_ms = 5000;
     struct xd_store *s = NULL;
-    assert_int_equal(xd_store_open(&cfg, &s, NULL), 0);
+    assert_int_equal(xd_store_open(cfg, &s, NULL), 0);
     xd_store_set_planner(s, plan_erp, NULL);
     struct xd_owner_rule rules[] = {{"master_data", "DC2", NULL, "nobody"},
                                     {"master_data", "DC1", NULL, "mdm-dc1"},
@@ -466,6 +458,21 @@ static void test_store_holds(void **state)
     assert_int_equal(seq, 42);
 
     xd_store_close(s);
+}
+
+static void test_store_holds(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/xd-holds-XXXXXX", path[96];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    struct xd_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.store.driver = "sqlite";
+    cfg.store.path = path;
+    cfg.store.synchronous = "normal";
+    cfg.store.busy_timeout_ms = 5000;
+    store_holds(&cfg);
     const char *files[] = {"store.db", "store.db-wal", "store.db-shm"};
     for (size_t i = 0; i < 3; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
@@ -474,12 +481,31 @@ static void test_store_holds(void **state)
     rmdir(dir);
 }
 
+/*
+ * The same on PostgreSQL, on the empty database XD_TEST_PG_URL names (ctest's
+ * pg/test_holds_store runs this program with a private cluster; skipped
+ * without it).
+ */
+static void test_store_holds_pg(void **state)
+{
+    (void)state;
+    const char *url = getenv("XD_TEST_PG_URL");
+    if (!url || !*url)
+        skip();
+    struct xd_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.store.driver = "postgres";
+    cfg.store.url = (char *)url;
+    cfg.store.lease_ms = 60000;
+    store_holds(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_durations),   cmocka_unit_test(test_xref_reaches_compiled_programs),
         cmocka_unit_test(test_hold_wanted), cmocka_unit_test(test_config_checks),
-        cmocka_unit_test(test_store_holds),
+        cmocka_unit_test(test_store_holds), cmocka_unit_test(test_store_holds_pg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

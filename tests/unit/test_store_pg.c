@@ -7,7 +7,9 @@
  * deliveries claimed with leases (a claim keeps the other node off, a key's
  * next delivery waits for the one before it, an expired lease passes on, a
  * clean close gives claims back, an outcome from a node whose lease was
- * taken over changes nothing), and job locks held by one node at a time.
+ * taken over changes nothing), and job locks held by one node at a time;
+ * and that what one node writes for reconciliation (acks, keyed exceptions),
+ * tracing and the dashboard's aggregates reads the same on the other.
  * Time is passed in explicitly, so expiry needs no waiting.
  */
 #include <setjmp.h>
@@ -383,6 +385,159 @@ static void test_counters_and_exceptions(void **state)
     xd_exception_dispose(&x);
 }
 
+/* ---- reconciliation, traceparent and the dashboard's aggregates ---- */
+
+struct one_dlv {
+    int64_t id;
+    char traceparent[80];
+    char ack[64];
+    int seen;
+};
+
+static void on_claim(void *ctx, struct xd_stored_dlv *d)
+{
+    struct one_dlv *o = ctx;
+    o->id = d->id;
+    snprintf(o->traceparent, sizeof o->traceparent, "%s", d->traceparent ? d->traceparent : "");
+    xd_stored_dlv_dispose(d);
+}
+
+static void on_ledger(void *ctx, const struct xd_recon_dlv *d)
+{
+    struct one_dlv *o = ctx;
+    if (d->id != o->id)
+        return;
+    o->seen++;
+    snprintf(o->ack, sizeof o->ack, "%s", d->ack ? d->ack : "(none)");
+}
+
+struct sums {
+    const char *warehouse;
+    int64_t milli, n, backlog;
+};
+
+static void on_revenue(void *ctx, const char *customer, const char *warehouse,
+                       const char *currency, int64_t milli, int64_t n)
+{
+    struct sums *m = ctx;
+    if (strcmp(customer, "ACME") == 0 && strcmp(warehouse, m->warehouse) == 0 &&
+        strcmp(currency, "USD") == 0) {
+        m->milli += milli;
+        m->n += n;
+    }
+}
+
+static void on_backlog(void *ctx, const char *warehouse, int state, int64_t n)
+{
+    struct sums *m = ctx;
+    if (strcmp(warehouse, m->warehouse) == 0 && state == XD_DLV_PENDING)
+        m->backlog += n;
+}
+
+static void on_keyed(void *ctx, int64_t id, const char *key, const char *state)
+{
+    (void)id;
+    struct find *fd = ctx;
+    if (strcmp(key, fd->reason) == 0 && strcmp(state, "open") == 0)
+        (*fd->id)++;
+}
+
+static void test_recon_and_aggregates(void **state)
+{
+    struct fx *f = *state;
+    char id[64], wh[64], body[256];
+    long long t = (long long)now_ms();
+    snprintf(id, sizeof id, "rec-%lld", t);
+    snprintf(wh, sizeof wh, "WH-%lld", t);
+    snprintf(body, sizeof body,
+             "{\"event_id\":\"%s\",\"data\":{\"warehouse\":\"%s\",\"customer\":\"ACME\"}}", id,
+             wh);
+    struct tev e;
+    make_event(&e, id, id, 0);
+    e.ev.body = body;
+    e.ev.body_len = strlen(body);
+    const char *tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    e.ev.traceparent = tp;
+    struct xd_append a = {.events = &e.ev, .n = 1};
+    assert_int_equal(xd_store_append(f->a, &a), 0);
+
+    /* The traceparent comes back with the event and with its deliveries, on either node. */
+    struct xd_stored_event got;
+    assert_int_equal(xd_store_get_event(f->b, id, &got), 0);
+    assert_string_equal(got.traceparent, tp);
+    xd_stored_event_dispose(&got);
+    struct sums m = {.warehouse = wh};
+    assert_int_equal(xd_store_backlog_by_warehouse(f->b, on_backlog, &m), 0);
+    assert_int_equal(m.backlog, 1);
+    struct xd_dlv_filter df = {.state = -1, .event_id = id};
+    int64_t n = 0;
+    assert_int_equal(xd_store_count_matching(f->b, &df, &n), 0);
+    assert_int_equal(n, 1);
+    struct one_dlv o = {.id = 0};
+    assert_int_equal(xd_store_fetch_ready(f->a, "t", now_ms(), 8, NULL, on_claim, &o), 1);
+    assert_string_equal(o.traceparent, tp);
+
+    /* Done with an ack and two charges: the ledger sees the ack, revenue sums exactly. */
+    char c1[80], c2[80];
+    snprintf(c1, sizeof c1, "%s-1", id);
+    snprintf(c2, sizeof c2, "%s-2", id);
+    struct xd_charge_rec ch[2];
+    memset(ch, 0, sizeof ch);
+    char *amounts[] = {"12345678901.01", "-0.015"};
+    char *ids[] = {c1, c2};
+    for (int i = 0; i < 2; i++) {
+        ch[i].charge_id = ids[i];
+        ch[i].event_id = id;
+        ch[i].customer = "ACME";
+        ch[i].code = "PICK";
+        ch[i].unit = "line";
+        ch[i].warehouse = wh;
+        ch[i].reference = id;
+        ch[i].currency = "USD";
+        ch[i].service_date = "2099-12-31";
+        ch[i].quantity = "1";
+        ch[i].unit_price = amounts[i];
+        ch[i].amount = amounts[i];
+        ch[i].json = "{}";
+    }
+    const char *ack = "{\"ref\":\"ERP-7\"}";
+    struct xd_outcome_rec rec = {.delivery_id = o.id,
+                                 .state = XD_DLV_DONE,
+                                 .count_attempt = 1,
+                                 .status = 200,
+                                 .outcome = "ok",
+                                 .charges = ch,
+                                 .ncharges = 2,
+                                 .ack = ack,
+                                 .ack_len = strlen(ack)};
+    unsigned char applied = 9;
+    struct xd_append oa = {.outcomes = &rec, .noutcomes = 1, .results = &applied};
+    assert_int_equal(xd_store_append(f->a, &oa), 0);
+    assert_int_equal(applied, 1);
+    assert_int_equal(xd_store_recon_deliveries(f->b, on_ledger, &o), 0);
+    assert_int_equal(o.seen, 1);
+    assert_string_equal(o.ack, ack);
+    assert_int_equal(xd_store_revenue(f->b, "2099-12-31", on_revenue, &m), 0);
+    assert_int_equal(m.n, 2);
+    assert_true(m.milli == 12345678901010LL - 15);
+    m.backlog = 0;
+    assert_int_equal(xd_store_backlog_by_warehouse(f->b, on_backlog, &m), 0);
+    assert_int_equal(m.backlog, 0);
+
+    /* Keyed exceptions: one not resolved per key, whichever node opens it. */
+    struct xd_keyed_exc k = {.key = id, .category = "recon_test", .event_id = id,
+                             .reason = "break"};
+    size_t opened = 9;
+    assert_int_equal(xd_store_open_keyed(f->a, &k, 1, &opened), 0);
+    assert_int_equal(opened, 1);
+    assert_int_equal(xd_store_open_keyed(f->b, &k, 1, &opened), 0);
+    assert_int_equal(opened, 0);
+    int64_t open_n = 0;
+    assert_int_equal(xd_store_keyed_open(f->b, "recon_test", on_keyed, &(struct find){id, &open_n}),
+                     0);
+    assert_int_equal(open_n, 1);
+}
+
 int main(void)
 {
     const char *url = getenv("XD_TEST_PG_URL");
@@ -397,6 +552,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claims_and_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_locks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counters_and_exceptions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recon_and_aggregates, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
