@@ -116,6 +116,8 @@ void xd_h_charges_list(struct xd_req *r);
 void xd_h_exceptions_list(struct xd_req *r);
 void xd_h_exception_get(struct xd_req *r);
 void xd_h_exception_patch(struct xd_req *r);
+/* An exception as the API shows it (h_charges.c; the event timeline lists them too). */
+void xd_exception_json(struct xd_buf *o, const struct xd_exception *x);
 void xd_h_billing_close(struct xd_req *r);
 void xd_h_metrics(struct xd_req *r);
 void xd_h_audit_list(struct xd_req *r);
