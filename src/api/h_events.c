@@ -15,6 +15,7 @@
 #include "route/dispatch.h"
 #include "route/dlq.h"
 #include "ingest/files.h"
+#include "ingest/intake_metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,7 +160,6 @@ static void accepted_body(struct xd_req *r)
         if (fresh++)
             xd_buf_putc(o, ',');
         xd_buf_json_str(o, r->intake.events[i].event_id);
-        atomic_fetch_add(&r->srv->received_by_type[r->intake.events[i].type], 1);
         if (xd_log_enabled(XD_LOG_DEBUG)) {
             const struct xd_event *ev = &r->intake.events[i];
             char tid[33];
@@ -182,8 +182,7 @@ static void accepted_body(struct xd_req *r)
         xd_buf_json_strn(o, r->ack.data, r->ack.len);
     }
     xd_buf_putc(o, '}');
-    atomic_fetch_add(&r->srv->received, fresh);
-    atomic_fetch_add(&r->srv->duplicates, dup);
+    xd_intake_count_stored(r->intake.events, r->results, r->append.n, NULL, NULL);
 }
 
 void xd_h_events_post_resume(struct xd_req *r)
