@@ -34,30 +34,30 @@ enum tl_rank {
 
 struct tl_entry {
     int64_t at_ms;
-    int rank;     /* enum tl_rank */
-    size_t order; /* read order: keeps the sort stable */
+    int rank;        /* enum tl_rank */
+    size_t order;    /* read order: keeps the sort stable */
     size_t off, len; /* the entry's JSON in timeline.txt */
 };
 
 /* A delivery that carries a charge (its part), kept to say where that charge stands. */
 struct part_dlv {
     int64_t id;
-    char *part;   /* the charge id */
+    char *part; /* the charge id */
     char *target;
-    int state;    /* xd_dlv_state */
+    int state; /* xd_dlv_state */
 };
 
 struct timeline {
-    struct xd_buf txt;    /* every entry's JSON, one after the other */
+    struct xd_buf txt; /* every entry's JSON, one after the other */
     struct tl_entry *v;
     size_t n, cap;
     int oom;
-    struct xd_buf *dl;    /* the deliveries' JSON */
+    struct xd_buf *dl; /* the deliveries' JSON */
     size_t ndl;
     int pending, dead, done, skipped, held;
     struct part_dlv *parts;
     size_t nparts, capparts;
-    struct xd_buf *charges;    /* the charges' JSON */
+    struct xd_buf *charges; /* the charges' JSON */
     size_t ncharges;
     struct xd_buf *exceptions; /* the exceptions' JSON */
     size_t nexceptions;
@@ -81,8 +81,8 @@ static void tl_end(struct timeline *t, size_t off, int64_t at_ms, int rank)
         t->v = v;
         t->cap = cap;
     }
-    t->v[t->n] = (struct tl_entry){.at_ms = at_ms, .rank = rank, .order = t->n,
-                                   .off = off, .len = t->txt.len - off};
+    t->v[t->n] = (struct tl_entry){
+        .at_ms = at_ms, .rank = rank, .order = t->n, .off = off, .len = t->txt.len - off};
     t->n++;
 }
 
@@ -126,8 +126,8 @@ static void keep_part(struct timeline *t, struct xd_stored_dlv *d)
         t->parts = v;
         t->capparts = cap;
     }
-    t->parts[t->nparts++] = (struct part_dlv){.id = d->id, .part = d->part, .target = d->target,
-                                              .state = d->state};
+    t->parts[t->nparts++] =
+        (struct part_dlv){.id = d->id, .part = d->part, .target = d->target, .state = d->state};
     d->part = NULL; /* now the timeline's */
     d->target = NULL;
 }
@@ -208,9 +208,12 @@ static void charge_fields(struct xd_buf *o, const struct xd_charge_rec *c)
 {
     xd_buf_puts(o, "\"charge_id\":");
     xd_buf_json_str(o, c->charge_id ? c->charge_id : "");
-    const char *fields[][2] = {{"code", c->code},         {"quantity", c->quantity},
-                               {"unit", c->unit},         {"unit_price", c->unit_price},
-                               {"amount", c->amount},     {"currency", c->currency},
+    const char *fields[][2] = {{"code", c->code},
+                               {"quantity", c->quantity},
+                               {"unit", c->unit},
+                               {"unit_price", c->unit_price},
+                               {"amount", c->amount},
+                               {"currency", c->currency},
                                {"service_date", c->service_date}};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         xd_buf_printf(o, ",\"%s\":", fields[i][0]);
@@ -244,8 +247,9 @@ static void on_charge(void *ctx, struct xd_charge_rec *c)
     size_t off = tl_begin(t);
     char when[96];
     xd_iso_ms(when, sizeof when, c->created_ms);
-    xd_buf_printf(&t->txt, "{\"kind\":\"charge\",\"at\":\"%s\",\"step\":\"charge\","
-                           "\"outcome\":\"recorded\",",
+    xd_buf_printf(&t->txt,
+                  "{\"kind\":\"charge\",\"at\":\"%s\",\"step\":\"charge\","
+                  "\"outcome\":\"recorded\",",
                   when);
     charge_fields(&t->txt, c);
     put_str_or_null(&t->txt, "billing", bill_state);
@@ -269,8 +273,9 @@ static void exception_entry(struct timeline *t, const struct xd_exception *x, in
     size_t off = tl_begin(t);
     char when[96];
     xd_iso_ms(when, sizeof when, at_ms);
-    xd_buf_printf(&t->txt, "{\"kind\":\"exception\",\"at\":\"%s\",\"step\":\"exception\","
-                           "\"exception_id\":%lld,\"outcome\":",
+    xd_buf_printf(&t->txt,
+                  "{\"kind\":\"exception\",\"at\":\"%s\",\"step\":\"exception\","
+                  "\"exception_id\":%lld,\"outcome\":",
                   when, (long long)x->id);
     xd_buf_json_str(&t->txt, outcome);
     put_str_or_null(&t->txt, "category", x->category);
@@ -376,14 +381,15 @@ void xd_h_events_get(struct xd_req *r)
     size_t off = tl_begin(&t);
     char when[96];
     xd_iso_ms(when, sizeof when, ev.received_ms);
-    xd_buf_printf(&t.txt, "{\"kind\":\"received\",\"at\":\"%s\",\"step\":\"received\","
-                          "\"outcome\":\"ok\",\"detail\":\"committed to the journal\"}",
+    xd_buf_printf(&t.txt,
+                  "{\"kind\":\"received\",\"at\":\"%s\",\"step\":\"received\","
+                  "\"outcome\":\"ok\",\"detail\":\"committed to the journal\"}",
                   when);
     tl_end(&t, off, ev.received_ms, TL_RECEIVED);
 
     /* Deliveries first: which of them carry charges orders the attempts and bills the charges. */
-    struct xd_dlv_filter f = {.state = -1, .event_id = ev.event_id,
-                              .limit = TIMELINE_DELIVERIES_MAX};
+    struct xd_dlv_filter f = {
+        .state = -1, .event_id = ev.event_id, .limit = TIMELINE_DELIVERIES_MAX};
     rc = xd_store_list_deliveries(s, &f, on_delivery, &t);
     if (rc >= 0)
         rc = xd_store_list_attempts(s, ev.seq, on_attempt, &t);

@@ -20,8 +20,8 @@ const char *const xd_nats_msg_end_names[XD_NATS_END__COUNT] = {
 
 /* "nats" (an unknown status) must stay: unknown outcomes count there. */
 const char *const xd_nats_publish_outcomes[] = {
-    "ok",      "duplicate", "timeout", "no_responders", "connect", "tls",      "nomem",
-    "too_large", "request", "forbidden", "js_error",    "nats",    "cancelled",
+    "ok",        "duplicate", "timeout",   "no_responders", "connect", "tls",       "nomem",
+    "too_large", "request",   "forbidden", "js_error",      "nats",    "cancelled",
 };
 #define NOUTCOMES (sizeof xd_nats_publish_outcomes / sizeof xd_nats_publish_outcomes[0])
 const size_t xd_nats_npublish_outcomes = NOUTCOMES;

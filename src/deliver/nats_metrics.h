@@ -25,12 +25,7 @@
 struct xd_nats_counters;
 
 /* What became of a fetched message. */
-enum xd_nats_msg_end {
-    XD_NATS_ACKED,
-    XD_NATS_NAKED,
-    XD_NATS_TERMINATED,
-    XD_NATS_END__COUNT
-};
+enum xd_nats_msg_end { XD_NATS_ACKED, XD_NATS_NAKED, XD_NATS_TERMINATED, XD_NATS_END__COUNT };
 extern const char *const xd_nats_msg_end_names[XD_NATS_END__COUNT]; /* "acked", "naked", ... */
 
 /* The publish outcomes counted: "ok", "duplicate", the error classes, "cancelled". */

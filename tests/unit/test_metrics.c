@@ -26,11 +26,16 @@ static void test_reason_of_problem_type(void **state)
         const char *type;
         enum xd_reject_reason want;
     } cases[] = {
-        {"malformed-json", XD_REJ_MALFORMED_JSON}, {"invalid-event", XD_REJ_INVALID_EVENT},
-        {"too-large", XD_REJ_TOO_LARGE},           {"conflict", XD_REJ_CONFLICT},
-        {"rate-limited", XD_REJ_RATE_LIMITED},     {"store-unavailable", XD_REJ_STORE_UNAVAILABLE},
-        {"not-found", XD_REJ_OTHER},               {"", XD_REJ_OTHER},
-        {NULL, XD_REJ_OTHER},                      {"other", XD_REJ_OTHER},
+        {"malformed-json", XD_REJ_MALFORMED_JSON},
+        {"invalid-event", XD_REJ_INVALID_EVENT},
+        {"too-large", XD_REJ_TOO_LARGE},
+        {"conflict", XD_REJ_CONFLICT},
+        {"rate-limited", XD_REJ_RATE_LIMITED},
+        {"store-unavailable", XD_REJ_STORE_UNAVAILABLE},
+        {"not-found", XD_REJ_OTHER},
+        {"", XD_REJ_OTHER},
+        {NULL, XD_REJ_OTHER},
+        {"other", XD_REJ_OTHER},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         assert_int_equal(xd_reject_reason_of(cases[i].type), cases[i].want);
@@ -81,8 +86,8 @@ static void test_count_stored_and_rejected(void **state)
     xd_intake_count_rejected(XD_REJ_TOO_LARGE);
     xd_intake_count_rejected(XD_REJ__COUNT + 3); /* out of range: "other" */
     xd_intake_totals(&after);
-    assert_int_equal(after.by_type[XD_EV_SHIPMENT_CONFIRMED] - before.by_type[XD_EV_SHIPMENT_CONFIRMED],
-                     2);
+    assert_int_equal(
+        after.by_type[XD_EV_SHIPMENT_CONFIRMED] - before.by_type[XD_EV_SHIPMENT_CONFIRMED], 2);
     assert_int_equal(after.by_type[XD_EV_GOODS_RECEIVED] - before.by_type[XD_EV_GOODS_RECEIVED], 1);
     assert_int_equal(after.received - before.received, 3);
     assert_int_equal(after.duplicates - before.duplicates, 1);
@@ -133,7 +138,7 @@ static void test_nats_counters(void **state)
     assert_true(xd_nats_npublish_outcomes <= 32);
     struct xd_nats_counters *src = xd_nats_metrics_source("wms");
     assert_non_null(src);
-    assert_ptr_equal(xd_nats_metrics_source("wms"), src);    /* one entry per name */
+    assert_ptr_equal(xd_nats_metrics_source("wms"), src);     /* one entry per name */
     assert_ptr_not_equal(xd_nats_metrics_target("wms"), src); /* a target of that name is another */
     xd_nats_count_fetched(src, 5);
     xd_nats_count_end(src, XD_NATS_ACKED);
@@ -177,7 +182,7 @@ static void test_nats_table_full(void **state)
         snprintf(name, sizeof name, "full-%d", i);
         got += xd_nats_metrics_target(name) != NULL;
     }
-    assert_true(got < XD_NATS_METRICS_MAX + 5);     /* the table is bounded */
+    assert_true(got < XD_NATS_METRICS_MAX + 5); /* the table is bounded */
     assert_null(xd_nats_metrics_target("one more"));
     assert_non_null(xd_nats_metrics_source("wms")); /* what is in it stays found */
 }
