@@ -393,12 +393,13 @@ void xd_h_events_get(struct xd_req *r)
     rc = xd_store_list_deliveries(s, &f, on_delivery, &t);
     if (rc >= 0)
         rc = xd_store_list_attempts(s, ev.seq, on_attempt, &t);
+    /* A driver without one of these reads (XD_ENOTSUP): the timeline without it. */
     if (rc >= 0)
         rc = xd_store_charges_of_event(s, ev.seq, 0, on_charge, &t);
-    if (rc >= 0)
+    if (rc >= 0 || rc == XD_ENOTSUP)
         rc = xd_store_exceptions_of_event(s, ev.event_id, 0, on_exception, &t);
     if (rc == XD_ENOTSUP)
-        rc = 0; /* a driver without these reads: the timeline without them */
+        rc = 0;
     if (rc >= 0 && (t.oom || t.txt.oom || dl.oom || charges.oom || exceptions.oom))
         rc = XD_ENOMEM;
     if (rc >= 0)
