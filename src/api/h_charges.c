@@ -118,7 +118,7 @@ void xd_h_charges_list(struct xd_req *r)
     xd_http_reply_json(r, 200);
 }
 
-static void exception_json(struct xd_buf *o, const struct xd_exception *x)
+void xd_exception_json(struct xd_buf *o, const struct xd_exception *x)
 {
     char c[96], u[96];
     xd_iso_ms(c, sizeof c, x->created_ms);
@@ -154,7 +154,7 @@ static void exception_row(void *ctx, struct xd_exception *x)
     struct exc_ctx *c = ctx;
     if (c->n++)
         xd_buf_putc(c->o, ',');
-    exception_json(c->o, x);
+    xd_exception_json(c->o, x);
     c->last = x->id;
     xd_exception_dispose(x);
 }
@@ -213,7 +213,7 @@ static void reply_exception(struct xd_req *r, int64_t id)
         return;
     }
     xd_buf_reset(&r->out);
-    exception_json(&r->out, &x);
+    xd_exception_json(&r->out, &x);
     xd_exception_dispose(&x);
     xd_http_reply_json(r, 200);
 }

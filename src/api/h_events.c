@@ -1,5 +1,5 @@
 /*
- * POST /v1/events and GET /v1/events/{id}.
+ * POST /v1/events, POST /v1/files, /healthz and /readyz (GET /v1/events/{id}: h_timeline.c).
  *
  * Intake answers 202 only after the store's group commit made the events
  * durable: the handler validates and prepares the events on the HTTP worker
@@ -15,6 +15,7 @@
 #include "route/dispatch.h"
 #include "route/dlq.h"
 #include "ingest/files.h"
+#include "ingest/intake_metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,7 +160,6 @@ static void accepted_body(struct xd_req *r)
         if (fresh++)
             xd_buf_putc(o, ',');
         xd_buf_json_str(o, r->intake.events[i].event_id);
-        atomic_fetch_add(&r->srv->received_by_type[r->intake.events[i].type], 1);
         if (xd_log_enabled(XD_LOG_DEBUG)) {
             const struct xd_event *ev = &r->intake.events[i];
             char tid[33];
@@ -182,8 +182,7 @@ static void accepted_body(struct xd_req *r)
         xd_buf_json_strn(o, r->ack.data, r->ack.len);
     }
     xd_buf_putc(o, '}');
-    atomic_fetch_add(&r->srv->received, fresh);
-    atomic_fetch_add(&r->srv->duplicates, dup);
+    xd_intake_count_stored(r->intake.events, r->results, r->append.n, NULL, NULL);
 }
 
 void xd_h_events_post_resume(struct xd_req *r)
@@ -248,107 +247,7 @@ void xd_h_events_post_resume(struct xd_req *r)
     xd_http_problem(r, 503, "store-unavailable", "Service Unavailable", detail, NULL);
 }
 
-struct timeline_ctx {
-    struct xd_buf *o;
-    size_t n;
-    int pending, dead, done, skipped, held;
-};
-
-static void timeline_dlv(void *ctx, struct xd_stored_dlv *d)
-{
-    struct timeline_ctx *c = ctx;
-    if (c->n++)
-        xd_buf_putc(c->o, ',');
-    xd_dlq_json(c->o, d, 0);
-    c->pending += d->state == XD_DLV_PENDING;
-    c->dead += d->state == XD_DLV_DEAD;
-    c->done += d->state == XD_DLV_DONE;
-    c->skipped += d->state == XD_DLV_SKIPPED;
-    c->held += d->state == XD_DLV_HELD;
-    xd_stored_dlv_dispose(d);
-}
-
-/*
- * The event's state is derived from its deliveries, never stored twice:
- * received (no route took it), processing (something pending),
- * dead_lettered (something dead), awaiting_master_data (something held for
- * an xref entry), delivered (all done or filtered out).
- */
-static const char *event_state(const struct timeline_ctx *c)
-{
-    if (c->n == 0)
-        return "received";
-    if (c->dead)
-        return "dead_lettered";
-    if (c->held)
-        return "awaiting_master_data";
-    if (c->pending)
-        return "processing";
-    return "delivered";
-}
-
-void xd_h_events_get(struct xd_req *r)
-{
-    struct xd_stored_event ev;
-    int rc = xd_store_get_event(r->srv->store, r->param, &ev);
-    if (rc == XD_ENOTFOUND) {
-        char detail[320];
-        snprintf(detail, sizeof detail, "no event with id '%s'", r->param);
-        xd_http_problem(r, 404, "not-found", "Not Found", detail, NULL);
-        return;
-    }
-    if (rc < 0) {
-        xd_http_store_error(r, rc);
-        return;
-    }
-    char when[96];
-    xd_iso_ms(when, sizeof when, ev.received_ms);
-
-    /* Deliveries first, into their own buffer: the state heads the answer. */
-    struct xd_buf dl;
-    xd_buf_init(&dl);
-    struct timeline_ctx tc = {.o = &dl};
-    struct xd_dlv_filter f = {.state = -1, .event_id = ev.event_id, .limit = 1000};
-    rc = xd_store_list_deliveries(r->srv->store, &f, timeline_dlv, &tc);
-
-    struct xd_buf *o = &r->out;
-    xd_buf_reset(o);
-    xd_buf_puts(o, "{\"event_id\":");
-    xd_buf_json_str(o, ev.event_id);
-    xd_buf_puts(o, ",\"type\":");
-    xd_buf_json_str(o, ev.type);
-    xd_buf_printf(o, ",\"state\":\"%s\"", event_state(&tc));
-    xd_buf_puts(o, ",\"business_key\":");
-    xd_buf_json_str(o, ev.bkey ? ev.bkey : "");
-    xd_buf_puts(o, ",\"source\":");
-    xd_buf_json_str(o, ev.source ? ev.source : "");
-    char tid[33];
-    xd_trace_id_for_event(ev.event_id, ev.traceparent, tid);
-    xd_buf_printf(o, ",\"trace_id\":\"%s\"", tid);
-    if (ev.traceparent) {
-        xd_buf_puts(o, ",\"traceparent\":");
-        xd_buf_json_str(o, ev.traceparent);
-    }
-    xd_buf_printf(o, ",\"seq\":%lld,\"received_at\":\"%s\",\"event\":", (long long)ev.seq, when);
-    xd_buf_puts(o, ev.body);
-    xd_buf_puts(o, ",\"deliveries\":[");
-    xd_buf_append(o, dl.data ? dl.data : "", dl.len);
-    xd_buf_printf(o, "],\"timeline\":[{\"at\":\"%s\",\"step\":\"received\",\"outcome\":\"ok\","
-                     "\"detail\":\"committed to the journal\"}",
-                  when);
-    struct xd_buf at;
-    xd_buf_init(&at);
-    xd_dlq_json_attempts(r->srv->store, &at, ev.seq, 0);
-    if (at.len) {
-        xd_buf_putc(o, ',');
-        xd_buf_append(o, at.data, at.len);
-    }
-    xd_buf_puts(o, "]}");
-    xd_buf_dispose(&at);
-    xd_buf_dispose(&dl);
-    xd_stored_event_dispose(&ev);
-    xd_http_reply_json(r, 200);
-}
+/* GET /v1/events/{id}: h_timeline.c. */
 
 void xd_h_healthz(struct xd_req *r)
 {

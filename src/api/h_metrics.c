@@ -8,7 +8,9 @@
 #include "api/http.h"
 #include "core/clock.h"
 #include "deliver/circuit.h"
+#include "deliver/nats_metrics.h"
 #include "ingest/event.h"
+#include "ingest/intake_metrics.h"
 #include "route/dispatch.h"
 
 #include <dirent.h>
@@ -159,6 +161,80 @@ static void charge_count(void *ctx, const char *customer, const char *currency, 
     xd_buf_printf(o, "} %lld\n", (long long)n);
 }
 
+/* ---- NATS sources and targets (deliver/nats_metrics.h) ---- */
+
+struct nats_emit {
+    struct xd_buf *o;
+    int part; /* 0: fetched, 1: message ends; 2: publishes */
+    size_t n;
+};
+
+static void nats_source_row(void *ctx, const char *source, uint64_t fetched,
+                            const uint64_t ends[XD_NATS_END__COUNT])
+{
+    struct nats_emit *e = ctx;
+    e->n++;
+    if (e->part == 0) {
+        xd_buf_puts(e->o, "crossdock_nats_messages_fetched_total{source=");
+        label(e->o, source);
+        xd_buf_printf(e->o, "} %llu\n", (unsigned long long)fetched);
+        return;
+    }
+    for (int k = 0; k < XD_NATS_END__COUNT; k++) {
+        xd_buf_puts(e->o, "crossdock_nats_messages_total{source=");
+        label(e->o, source);
+        xd_buf_printf(e->o, ",outcome=\"%s\"} %llu\n", xd_nats_msg_end_names[k],
+                      (unsigned long long)ends[k]);
+    }
+}
+
+static void nats_target_row(void *ctx, const char *target, const uint64_t *by_outcome)
+{
+    struct nats_emit *e = ctx;
+    e->n++;
+    for (size_t k = 0; k < xd_nats_npublish_outcomes; k++) {
+        xd_buf_puts(e->o, "crossdock_nats_publishes_total{target=");
+        label(e->o, target);
+        xd_buf_printf(e->o, ",outcome=\"%s\"} %llu\n", xd_nats_publish_outcomes[k],
+                      (unsigned long long)by_outcome[k]);
+    }
+}
+
+/* Only the families that have series: a hub without NATS shows none of them. */
+static void nats_metrics(struct xd_buf *o)
+{
+    struct nats_emit e = {.o = o};
+    struct xd_buf rows;
+    xd_buf_init(&rows);
+    e.o = &rows;
+    xd_nats_metrics_sources(nats_source_row, &e);
+    if (e.n) {
+        head(o, "crossdock_nats_messages_fetched_total", "counter",
+             "Messages fetched from a NATS JetStream source.");
+        xd_buf_append(o, rows.data, rows.len);
+        xd_buf_reset(&rows);
+        e.part = 1;
+        xd_nats_metrics_sources(nats_source_row, &e);
+        head(o, "crossdock_nats_messages_total", "counter",
+             "What became of a source's messages: acked (stored or a duplicate), naked (to "
+             "come again), terminated (refused, an exception opened).");
+        xd_buf_append(o, rows.data, rows.len);
+    }
+    xd_buf_reset(&rows);
+    e.n = 0;
+    e.part = 2;
+    xd_nats_metrics_targets(nats_target_row, &e);
+    if (e.n) {
+        head(o, "crossdock_nats_publishes_total", "counter",
+             "Publishes to a NATS target, by outcome: ok, duplicate (the stream had it), or "
+             "the error class.");
+        xd_buf_append(o, rows.data, rows.len);
+    }
+    if (rows.oom)
+        o->oom = 1;
+    xd_buf_dispose(&rows);
+}
+
 /* Resident and virtual memory now and resident at its peak, from /proc/self/status (kB). */
 static void process_memory(long *rss_kb, long *hwm_kb, long *vm_kb)
 {
@@ -236,19 +312,21 @@ void xd_h_metrics(struct xd_req *r)
     struct xd_buf *o = &r->out;
     xd_buf_reset(o);
 
-    head(o, "crossdock_events_received_total", "counter", "Events accepted (new), by type.");
+    struct xd_intake_totals in;
+    xd_intake_totals(&in);
+    head(o, "crossdock_events_received_total", "counter",
+         "Events accepted (new), by type: over HTTP, from inbox folders and NATS sources.");
     for (int t = 0; t < XD_EV__COUNT; t++)
         xd_buf_printf(o, "crossdock_events_received_total{type=\"%s\"} %ld\n",
-                      xd_event_type_name((enum xd_event_type)t),
-                      atomic_load(&srv->received_by_type[t]));
+                      xd_event_type_name((enum xd_event_type)t), in.by_type[t]);
     head(o, "crossdock_events_duplicate_total", "counter",
          "Events acknowledged as duplicates of ones stored before.");
-    xd_buf_printf(o, "crossdock_events_duplicate_total %ld\n", atomic_load(&srv->duplicates));
+    xd_buf_printf(o, "crossdock_events_duplicate_total %ld\n", in.duplicates);
     head(o, "crossdock_events_rejected_total", "counter",
-         "Intake requests refused, by reason (the problem type).");
-    for (int i = 0; i < 12; i++)
+         "Intake refused (an HTTP request, an inbox file, a NATS message), by reason.");
+    for (int i = 0; i < XD_REJ__COUNT; i++)
         xd_buf_printf(o, "crossdock_events_rejected_total{reason=\"%s\"} %ld\n",
-                      xd_reject_reasons[i], atomic_load(&srv->rejected_by_reason[i]));
+                      xd_reject_reasons[i], in.by_reason[i]);
 
     if (srv->dispatcher) {
         head(o, "crossdock_deliveries_total", "counter",
@@ -291,6 +369,7 @@ void xd_h_metrics(struct xd_req *r)
     free(dc.v);
     head(o, "crossdock_charges_total", "counter", "Charges recorded, by customer and currency.");
     xd_store_charge_counts(srv->store, charge_count, o);
+    nats_metrics(o);
 
     head(o, "crossdock_target_tls_verify", "gauge",
          "0 for an http target whose TLS certificate is not checked (tls.verify: false).");

@@ -31,10 +31,7 @@ struct xd_server {
     unsigned short port;     /* the port actually bound */
     atomic_long inflight;    /* requests started and not yet completed */
     atomic_int stopping;     /* set once SIGTERM/SIGINT arrived */
-    atomic_long received;    /* events accepted (new) since start */
-    atomic_long received_by_type[XD_EV__COUNT];
-    atomic_long rejected_by_reason[16]; /* intake refusals, by xd_reject_reasons[] index */
-    atomic_long duplicates;  /* events acknowledged as duplicates */
+    /* events received, duplicates and intake refusals: ingest/intake_metrics.h */
     atomic_long rejected;    /* requests answered 4xx */
 };
 
@@ -84,9 +81,6 @@ struct xd_req {
     atomic_int store_done;    /* the committer called back */
 };
 
-/* Why intake refused a request: the problem slugs counted for /metrics. */
-extern const char *const xd_reject_reasons[16];
-
 /* Answers with a JSON body already in r->out. */
 void xd_http_reply_json(struct xd_req *r, unsigned status);
 /* Answers with application/problem+json. errs may be NULL. */
@@ -116,6 +110,8 @@ void xd_h_charges_list(struct xd_req *r);
 void xd_h_exceptions_list(struct xd_req *r);
 void xd_h_exception_get(struct xd_req *r);
 void xd_h_exception_patch(struct xd_req *r);
+/* An exception as the API shows it (h_charges.c; the event timeline lists them too). */
+void xd_exception_json(struct xd_buf *o, const struct xd_exception *x);
 void xd_h_billing_close(struct xd_req *r);
 void xd_h_metrics(struct xd_req *r);
 void xd_h_audit_list(struct xd_req *r);

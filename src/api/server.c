@@ -18,6 +18,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "ingest/files.h"
+#include "ingest/intake_metrics.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,12 +30,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-const char *const xd_reject_reasons[16] = {
-    "malformed-json", "invalid-event", "too-large", "unsupported-media-type", "unauthorized",
-    "forbidden", "conflict", "store-unavailable", "overloaded", "stopping", "rate-limited",
-    "other",
-};
 
 static const struct xd_http_route routes[] = {
     {"POST", "/v1/events", XD_SCOPE_EVENTS_WRITE, 1, xd_h_events_post},
@@ -141,10 +136,7 @@ int xd_http_param_id(struct xd_req *r, const char *what, int64_t *id)
 /* Counts an intake refusal under its problem type (the "reason" label). */
 static void count_rejection(struct xd_req *r)
 {
-    size_t i = 0;
-    while (i < 11 && !(r->problem && strcmp(r->problem, xd_reject_reasons[i]) == 0))
-        i++; /* 11: "other" */
-    atomic_fetch_add(&r->srv->rejected_by_reason[i], 1);
+    xd_intake_count_rejected(xd_reject_reason_of(r->problem));
 }
 
 static void send_answer(struct xd_req *r)

@@ -26,6 +26,7 @@
 #include "api/stats.h"
 #include "core/clock.h"
 #include "deliver/circuit.h"
+#include "ingest/intake_metrics.h"
 #include "rating/money.h"
 #include "route/dispatch.h"
 
@@ -80,9 +81,10 @@ static void sum_target(void *ctx, const struct xd_target_stats *st)
 static void read_counters(struct xd_server *srv, struct sample *s)
 {
     memset(s, 0, sizeof *s);
-    s->events = (uint64_t)atomic_load(&srv->received);
-    for (int i = 0; i < 16; i++)
-        s->rejected += (uint64_t)atomic_load(&srv->rejected_by_reason[i]);
+    struct xd_intake_totals in;
+    xd_intake_totals(&in);
+    s->events = (uint64_t)in.received;
+    s->rejected = (uint64_t)in.rejected;
     if (srv->dispatcher)
         xd_dispatch_stats(srv->dispatcher, sum_target, s);
 }
@@ -566,6 +568,8 @@ void xd_h_stats(struct xd_req *r)
                   xd_http_has_route("GET", "/v1/reconciliation") ? "true" : "false",
                   xd_http_has_route("GET", "/v1/kpis") ? "true" : "false");
 
+    struct xd_intake_totals dups;
+    xd_intake_totals(&dups);
     pthread_mutex_lock(&st->mu);
     tick_locked(st);
     minutes_json(st, o);
@@ -579,7 +583,7 @@ void xd_h_stats(struct xd_req *r)
                   ",\"totals\":{\"events_stored\":%lld,\"received\":%llu,\"rejected\":%llu,"
                   "\"duplicates\":%ld,\"delivered\":%llu,\"backlog\":%lld,\"dead_letters\":%lld}",
                   (long long)events, (unsigned long long)total.events,
-                  (unsigned long long)total.rejected, atomic_load(&srv->duplicates),
+                  (unsigned long long)total.rejected, dups.duplicates,
                   (unsigned long long)total.ok, (long long)backlog, (long long)dead);
     xd_buf_putc(o, ',');
     if (rc >= 0)

@@ -18,6 +18,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "deliver/nats_conn.h"
+#include "deliver/nats_metrics.h"
 #include "deliver/trace.h"
 
 #include <pthread.h>
@@ -110,6 +111,7 @@ struct xd_nats_target {
     jsCtx *js;
     xd_nats_wake_fn *wake;
     void *wake_arg;
+    struct xd_nats_counters *metrics; /* publishes by outcome, for /metrics */
     pthread_t workers[WORKERS];
     size_t nworkers;
     pthread_mutex_t mu;
@@ -219,6 +221,7 @@ int xd_nats_target_create(const struct xd_target *cfg, xd_nats_wake_fn *wake, vo
     t->cfg = cfg;
     t->wake = wake;
     t->wake_arg = wake_arg;
+    t->metrics = xd_nats_metrics_target(cfg->name);
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
     int rc = xd_nats_connect(cfg->servers, cfg->nservers, cfg->url, cfg->name, &t->nc, err);
@@ -281,10 +284,10 @@ int xd_nats_target_submit(struct xd_nats_target *t, const void *body, size_t len
     return 0;
 }
 
-/* Reports one ended publish through its done callback, then frees it. */
-static void report(struct pub *p)
+/* Reports one ended publish through its done callback (and to /metrics), then frees it. */
+static void report(struct xd_nats_target *t, struct pub *p)
 {
-    const char *cls;
+    const char *cls = "cancelled";
     struct xd_http_result r = {0};
     if (p->cancelled) {
         r.outcome = XD_OUT_RETRY;
@@ -299,6 +302,7 @@ static void report(struct pub *p)
                                              : XD_XPORT_OTHER;
         r.error = r.outcome == XD_OUT_OK ? "" : p->error;
     }
+    xd_nats_count_publish(t->metrics, r.outcome == XD_OUT_OK && p->duplicate ? "duplicate" : cls);
     r.latency_us = p->latency_us;
     r.body = "";
     p->done(p->user, &r);
@@ -317,7 +321,7 @@ size_t xd_nats_target_poll(struct xd_nats_target *t)
     size_t n = 0;
     while (p) {
         struct pub *next = p->next;
-        report(p);
+        report(t, p);
         p = next;
         n++;
     }

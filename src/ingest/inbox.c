@@ -38,6 +38,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "ingest/files.h"
+#include "ingest/intake_metrics.h"
 #include "route/dispatch.h"
 #include "store/store.h"
 
@@ -278,10 +279,15 @@ static int file_away(struct xd_inboxes *w, struct source *s, const char *name, i
 
 /* ---- one file ---- */
 
-/* The whole file, if it is still the one seen: *data (caller frees) and *len. */
+/*
+ * The whole file, if it is still the one seen: *data (caller frees) and *len.
+ * DONE with why set: the file is refused (*reason says why, for /metrics).
+ */
 static enum outcome read_whole(struct source *s, const char *name, const struct seen *was,
-                               char **data, size_t *len, struct xd_buf *why)
+                               char **data, size_t *len, struct xd_buf *why,
+                               enum xd_reject_reason *reason)
 {
+    *reason = XD_REJ_OTHER;
     *data = NULL;
     *len = 0;
     int fd = openat(s->dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -304,6 +310,7 @@ static enum outcome read_whole(struct source *s, const char *name, const struct 
                       "the file is %lld bytes, over this inbox's max_file (%zu bytes): "
                       "not read",
                       (long long)st.st_size, s->cfg->max_file);
+        *reason = XD_REJ_TOO_LARGE;
         goto out;
     }
     size_t size = (size_t)st.st_size;
@@ -356,9 +363,13 @@ static void errors_text(struct xd_buf *out, const struct xd_intake *in, int rc)
         xd_buf_printf(out, "%s\n", xd_strerror(rc));
 }
 
-/* Rejects a file: exception, FINAL.errors (and FINAL.997), moved to rejected/. */
+/*
+ * Rejects a file: exception, FINAL.errors (and FINAL.997), moved to
+ * rejected/. It counts as refused (reason) once its exception is open.
+ */
 static enum outcome reject(struct xd_inboxes *w, struct source *s, const char *name,
-                           const struct xd_buf *errors, const struct xd_buf *ack)
+                           const struct xd_buf *errors, const struct xd_buf *ack,
+                           enum xd_reject_reason why)
 {
     char final[256], reason[1024];
     int nlines = 0;
@@ -381,6 +392,7 @@ static enum outcome reject(struct xd_inboxes *w, struct source *s, const char *n
                 xd_strerror(rc));
         return RETRY;
     }
+    xd_intake_count_rejected(why);
     struct side sides[2] = {{".errors", errors->data ? errors->data : "", errors->len},
                             {".997", ack ? ack->data : NULL, ack ? ack->len : 0}};
     rc = file_away(w, s, name, s->rejected, sides, ack && ack->len ? 2 : 1, final, sizeof final);
@@ -408,12 +420,13 @@ static enum outcome take_file(struct xd_inboxes *w, struct source *s, const stru
     unsigned char *results = NULL;
     struct xd_intake in;
     int have_intake = 0;
-    enum outcome o = read_whole(s, f->name, f, &data, &len, &why);
+    enum xd_reject_reason reason;
+    enum outcome o = read_whole(s, f->name, f, &data, &len, &why, &reason);
     if (o != DONE)
         goto out;
     if (why.len) {
         xd_buf_printf(&errors, "%s\n", xd_buf_str(&why));
-        o = reject(w, s, f->name, &errors, NULL);
+        o = reject(w, s, f->name, &errors, NULL, reason);
         goto out;
     }
 
@@ -439,7 +452,7 @@ static enum outcome take_file(struct xd_inboxes *w, struct source *s, const stru
     }
     if (rc < 0) {
         errors_text(&errors, &in, rc);
-        o = reject(w, s, f->name, &errors, &ack);
+        o = reject(w, s, f->name, &errors, &ack, xd_intake_reject_reason(&in));
         goto out;
     }
 
@@ -457,7 +470,8 @@ static enum outcome take_file(struct xd_inboxes *w, struct source *s, const stru
                               in.events[k].event_id);
         if (!errors.len)
             xd_buf_printf(&errors, "the store refused the events: %s\n", xd_strerror(rc));
-        o = reject(w, s, f->name, &errors, &ack);
+        o = reject(w, s, f->name, &errors, &ack,
+                   rc == XD_ECONFLICT ? XD_REJ_CONFLICT : XD_REJ_OTHER);
         goto out;
     }
     if (rc < 0) {
@@ -468,8 +482,7 @@ static enum outcome take_file(struct xd_inboxes *w, struct source *s, const stru
     if (w->disp)
         xd_dispatch_nudge(w->disp);
     size_t fresh = 0;
-    for (size_t k = 0; k < in.n; k++)
-        fresh += results[k] == XD_APPEND_ACCEPTED;
+    xd_intake_count_stored(in.events, results, in.n, &fresh, NULL);
 
     /* committed: from here on a crash only means ingesting it again, as duplicates */
     char final[256];

@@ -25,8 +25,10 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "deliver/nats_conn.h"
+#include "deliver/nats_metrics.h"
 #include "formats/json.h"
 #include "ingest/intake.h"
+#include "ingest/intake_metrics.h"
 #include "route/dispatch.h"
 #include "store/store.h"
 
@@ -54,6 +56,7 @@ struct item {
     unsigned char result; /* enum xd_append_result */
     struct xd_append a;
     struct xd_buf why;    /* when not submitted: why it is rejected */
+    enum xd_reject_reason reason; /* and that, for /metrics */
     const char *event_id; /* for the exception, or NULL */
 };
 
@@ -71,6 +74,7 @@ struct source {
     size_t outstanding; /* submitted, done not yet called */
     char last_problem[256];
     int64_t backoff_ms;
+    struct xd_nats_counters *metrics; /* fetched, acked, nak'ed, terminated */
 };
 
 struct xd_nats_sources {
@@ -245,10 +249,12 @@ static int prepare(struct source *s, struct item *it)
         .max_batch = 1, .max_depth = cfg->server.max_depth, .max_string = cfg->server.max_string};
     xd_intake_init(&it->in, &lim, s->cfg->name);
     it->have_intake = 1;
+    it->reason = XD_REJ_OTHER;
 
     if (len > cfg->server.max_body) {
         xd_buf_printf(&it->why, "the message is %zu bytes, over server.max_body (%zu bytes)", len,
                       cfg->server.max_body);
+        it->reason = XD_REJ_TOO_LARGE;
         return 0;
     }
     struct xd_json_limits jl = {.max_depth = lim.max_depth, .max_string = lim.max_string};
@@ -259,11 +265,13 @@ static int prepare(struct source *s, struct item *it)
         return rc;
     if (rc < 0) {
         xd_buf_printf(&it->why, "malformed JSON at byte %zu: %s", jerr.offset, jerr.message);
+        it->reason = XD_REJ_MALFORMED_JSON;
         return 0;
     }
     if (!cJSON_IsObject(root) || cJSON_GetObjectItemCaseSensitive(root, "events")) {
         cJSON_Delete(root);
         xd_buf_puts(&it->why, "a message holds one event object (not a batch or an array)");
+        it->reason = XD_REJ_INVALID_EVENT;
         return 0;
     }
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "event_id");
@@ -276,6 +284,7 @@ static int prepare(struct source *s, struct item *it)
     } else if (msg_id && cJSON_IsString(id) && strcmp(id->valuestring, msg_id) != 0) {
         xd_buf_printf(&it->why, "event_id '%.128s' differs from the Nats-Msg-Id header '%.128s'",
                       id->valuestring, msg_id);
+        it->reason = XD_REJ_INVALID_EVENT;
         cJSON_Delete(root);
         return 0;
     }
@@ -286,6 +295,7 @@ static int prepare(struct source *s, struct item *it)
     if (cJSON_IsString(id))
         it->event_id = id->valuestring;
     if (rc < 0) {
+        it->reason = xd_intake_reject_reason(&it->in);
         for (size_t k = 0; k < it->in.errs.n; k++)
             xd_buf_printf(&it->why, "%s%s%s%s", k ? "; " : "", it->in.errs.v[k].path,
                           *it->in.errs.v[k].path ? ": " : "", it->in.errs.v[k].message);
@@ -293,6 +303,13 @@ static int prepare(struct source *s, struct item *it)
             xd_buf_puts(&it->why, xd_strerror(rc));
     }
     return 0;
+}
+
+/* Hands a message back to come again after STORE_PAUSE_MS. */
+static void nak(struct source *s, struct item *it)
+{
+    natsMsg_NakWithDelay(it->msg, STORE_PAUSE_MS, NULL);
+    xd_nats_count_end(s->metrics, XD_NATS_NAKED);
 }
 
 /*
@@ -320,10 +337,12 @@ static int reject(struct source *s, struct item *it)
                 "message %llu rejected, but the exception cannot be opened (%s): it will "
                 "come again",
                 (unsigned long long)seq, xd_strerror(rc));
-        natsMsg_NakWithDelay(it->msg, STORE_PAUSE_MS, NULL);
+        nak(s, it);
         return -1;
     }
+    xd_intake_count_rejected(it->reason);
     natsMsg_Term(it->msg, NULL);
+    xd_nats_count_end(s->metrics, XD_NATS_TERMINATED);
     xd_warn("%s (delivery %llu; terminated, exception opened)", reason,
             (unsigned long long)delivered);
     return 0;
@@ -336,6 +355,7 @@ static void item_reset(struct item *it)
     it->have_intake = 0;
     it->submitted = 0;
     it->event_id = NULL;
+    it->reason = XD_REJ_OTHER;
     it->msg = NULL;
     xd_buf_reset(&it->why);
     memset(&it->a, 0, sizeof it->a);
@@ -348,6 +368,7 @@ static void take(struct source *s, natsMsgList *list)
     int store_trouble = 0, nomem = 0;
     size_t fresh = 0, dups = 0, rejected = 0;
 
+    xd_nats_count_fetched(s->metrics, n);
     pthread_mutex_lock(&s->mu);
     s->outstanding = 0;
     pthread_mutex_unlock(&s->mu);
@@ -384,31 +405,36 @@ static void take(struct source *s, natsMsgList *list)
     for (size_t i = 0; i < n; i++) {
         struct item *it = &s->items[i];
         if (!it->submitted && !it->why.len) { /* out of memory preparing it */
-            natsMsg_NakWithDelay(it->msg, STORE_PAUSE_MS, NULL);
+            nak(s, it);
             continue;
         }
         if (it->submitted) {
             int rc = it->a.rc;
             if (rc == 0) {
                 natsMsg_Ack(it->msg, NULL);
-                fresh += it->result == XD_APPEND_ACCEPTED;
-                dups += it->result != XD_APPEND_ACCEPTED;
+                xd_nats_count_end(s->metrics, XD_NATS_ACKED);
+                size_t f = 0, d = 0;
+                xd_intake_count_stored(it->in.events, &it->result, it->in.n, &f, &d);
+                fresh += f;
+                dups += d;
                 continue;
             }
-            if (rc == XD_ECONFLICT)
+            if (rc == XD_ECONFLICT) {
                 xd_buf_printf(&it->why, "event '%s' was accepted before with a different body",
                               it->in.events[0].event_id);
-            else if (rc == XD_EINVAL || rc == XD_ETOOBIG)
+                it->reason = XD_REJ_CONFLICT;
+            } else if (rc == XD_EINVAL || rc == XD_ETOOBIG) {
                 xd_buf_printf(&it->why, "the store refused the event: %s", xd_strerror(rc));
-            else {
+                it->reason = XD_REJ_OTHER;
+            } else {
                 problem(s, "events not stored (%s): they will come again", xd_strerror(rc));
-                natsMsg_NakWithDelay(it->msg, STORE_PAUSE_MS, NULL);
+                nak(s, it);
                 store_trouble = 1;
                 continue;
             }
         }
         if (store_trouble) {
-            natsMsg_NakWithDelay(it->msg, STORE_PAUSE_MS, NULL);
+            nak(s, it);
             continue;
         }
         if (reject(s, it) < 0)
@@ -521,6 +547,7 @@ int xd_nats_sources_start(const struct xd_config *cfg, struct xd_store *store,
         struct source *s = &all->src[i];
         s->all = all;
         s->cfg = &cfg->sources[i];
+        s->metrics = xd_nats_metrics_source(s->cfg->name);
         pthread_mutex_init(&s->mu, NULL);
         pthread_cond_init(&s->cv, NULL);
         all->n = i + 1;

@@ -61,6 +61,28 @@ struct attempts_ctx {
     size_t n;
 };
 
+void xd_dlq_json_attempt(struct xd_buf *o, const struct xd_stored_attempt *a)
+{
+    char when[96];
+    xd_iso_ms(when, sizeof when, a->at_ms);
+    xd_buf_printf(o, "{\"kind\":\"attempt\",\"delivery_id\":%lld,\"at\":\"%s\",\"outcome\":",
+                  (long long)a->delivery_id, when);
+    xd_buf_json_str(o, a->outcome ? a->outcome : "");
+    xd_buf_puts(o, ",\"target\":");
+    xd_buf_json_str(o, a->target ? a->target : "");
+    xd_buf_puts(o, ",\"route\":");
+    xd_buf_json_str(o, a->route ? a->route : "");
+    xd_buf_printf(o, ",\"step\":%u", a->step);
+    if (a->status)
+        xd_buf_printf(o, ",\"status\":%d", a->status);
+    xd_buf_printf(o, ",\"latency_ms\":%.3f", (double)a->latency_us / 1000.0);
+    if (a->error) {
+        xd_buf_puts(o, ",\"error\":");
+        xd_buf_json_str(o, a->error);
+    }
+    xd_buf_putc(o, '}');
+}
+
 static void attempt_row(void *ctx, const struct xd_stored_attempt *a)
 {
     struct attempts_ctx *c = ctx;
@@ -68,24 +90,7 @@ static void attempt_row(void *ctx, const struct xd_stored_attempt *a)
         return;
     if (c->n++)
         xd_buf_putc(c->o, ',');
-    char when[96];
-    xd_iso_ms(when, sizeof when, a->at_ms);
-    xd_buf_printf(c->o, "{\"delivery_id\":%lld,\"at\":\"%s\",\"outcome\":",
-                  (long long)a->delivery_id, when);
-    xd_buf_json_str(c->o, a->outcome ? a->outcome : "");
-    xd_buf_puts(c->o, ",\"target\":");
-    xd_buf_json_str(c->o, a->target ? a->target : "");
-    xd_buf_puts(c->o, ",\"route\":");
-    xd_buf_json_str(c->o, a->route ? a->route : "");
-    xd_buf_printf(c->o, ",\"step\":%u", a->step);
-    if (a->status)
-        xd_buf_printf(c->o, ",\"status\":%d", a->status);
-    xd_buf_printf(c->o, ",\"latency_ms\":%.3f", (double)a->latency_us / 1000.0);
-    if (a->error) {
-        xd_buf_puts(c->o, ",\"error\":");
-        xd_buf_json_str(c->o, a->error);
-    }
-    xd_buf_putc(c->o, '}');
+    xd_dlq_json_attempt(c->o, a);
 }
 
 int xd_dlq_json_attempts(struct xd_store *s, struct xd_buf *o, int64_t event_seq, int64_t dlv_id)

@@ -17,6 +17,8 @@ struct xd_buf;
 
 /* A delivery as a JSON object (full: with the mapped payload kept for a dead letter). */
 void xd_dlq_json(struct xd_buf *o, const struct xd_stored_dlv *d, int full);
+/* One attempt as a JSON object ("kind": "attempt", delivery_id, at, outcome, target, ...). */
+void xd_dlq_json_attempt(struct xd_buf *o, const struct xd_stored_attempt *a);
 /* The attempts of an event (or of one of its deliveries: dlv_id != 0), comma-separated objects. */
 int xd_dlq_json_attempts(struct xd_store *s, struct xd_buf *o, int64_t event_seq, int64_t dlv_id);
 

@@ -51,6 +51,14 @@
  * insertion number n (SQLite's rowid) for paging; deliveries carry the lease
  * of the node that claimed them.
  */
+/*
+ * sqlite.c's 6 -> 7: an event's timeline reads its charges (by event_seq;
+ * PostgreSQL indexes exceptions(event_id) for it too).
+ */
+#define MIGRATION_TIMELINE                                                                         \
+    "CREATE INDEX charges_event ON charges(event_seq);"                                             \
+    "CREATE INDEX exceptions_event ON exceptions(event_id) WHERE event_id IS NOT NULL;"
+
 static const char *const migrations[] = {
     /* 0 -> 1: the journal, routing, charges, exceptions (sqlite.c versions 1 and 2). */
     "CREATE TABLE events ("
@@ -229,6 +237,8 @@ static const char *const migrations[] = {
      * event arrived with (NULL: none given).
      */
     "ALTER TABLE events ADD COLUMN traceparent TEXT;",
+    /* 5 -> 6: an event's charges and exceptions, for its timeline. */
+    MIGRATION_TIMELINE,
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1937,6 +1947,54 @@ static int pg_get_exception(struct xd_store_conn *c, int64_t id, struct xd_excep
     return rc;
 }
 
+/* ---- an event's timeline: its charges and the exceptions about it ---- */
+
+static int pg_charges_of_event(struct xd_store_conn *c, int64_t event_seq, size_t limit,
+                               void (*cb)(void *ctx, struct xd_charge_rec *ch), void *ctx)
+{
+    struct xd_buf q;
+    struct xd_pg_params p = {.n = 0};
+    xd_buf_init(&q);
+    xd_buf_puts(&q, "SELECT " XD_CHARGE_COLS " FROM charges WHERE event_seq = $1"
+                    " ORDER BY n LIMIT $2");
+    xd_pg_int(&p, event_seq);
+    xd_pg_int(&p, (int64_t)limit);
+    PGresult *r;
+    int rc = run_built(c, &q, &p, &r, "charges of event");
+    if (rc < 0)
+        return rc;
+    return each_charge(r, cb, ctx);
+}
+
+static int pg_exceptions_of_event(struct xd_store_conn *c, const char *event_id, size_t limit,
+                                  void (*cb)(void *ctx, struct xd_exception *x), void *ctx)
+{
+    struct xd_buf q;
+    struct xd_pg_params p = {.n = 0};
+    xd_buf_init(&q);
+    xd_buf_puts(&q, "SELECT id, category, state, event_id, delivery_id, target, reason, owner,"
+                    " note, created_ms, updated_ms FROM exceptions WHERE event_id = $1"
+                    " ORDER BY id LIMIT $2");
+    xd_pg_text(&p, event_id);
+    xd_pg_int(&p, (int64_t)limit);
+    PGresult *r;
+    int rc = run_built(c, &q, &p, &r, "exceptions of event");
+    if (rc < 0)
+        return rc;
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++) {
+        struct xd_exception x;
+        rc = read_exception(r, i, &x);
+        if (rc < 0) {
+            PQclear(r);
+            return rc;
+        }
+        cb(ctx, &x);
+    }
+    PQclear(r);
+    return n;
+}
+
 /* The order of exception states; a change may only move forward. */
 static int exc_rank(const char *state)
 {
@@ -2166,6 +2224,8 @@ const struct xd_store_driver xd_store_postgres = {
     .list_charges = pg_list_charges,
     .list_exceptions = pg_list_exceptions,
     .get_exception = pg_get_exception,
+    .charges_of_event = pg_charges_of_event,
+    .exceptions_of_event = pg_exceptions_of_event,
     .charge_counts = pg_charge_counts,
     .audit_head = pg_audit_head,
     .audit_insert = pg_audit_insert,

@@ -227,6 +227,12 @@ static const char *const migrations[] = {
      * none given, its deliveries' trace id is derived from the event id).
      */
     "ALTER TABLE events ADD COLUMN traceparent TEXT;",
+    /*
+     * 6 -> 7: an event's timeline reads its charges (by event_seq) and the
+     * exceptions about it (by event_id).
+     */
+    "CREATE INDEX charges_event ON charges(event_seq);"
+    "CREATE INDEX exceptions_event ON exceptions(event_id) WHERE event_id IS NOT NULL;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1554,6 +1560,23 @@ static int sq_list_charges(struct xd_store_conn *c, const struct xd_charge_filte
     return rc;
 }
 
+static int sq_charges_of_event(struct xd_store_conn *c, int64_t event_seq, size_t limit,
+                               void (*cb)(void *ctx, struct xd_charge_rec *ch), void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "SELECT " XD_CHARGE_COLS " FROM charges WHERE event_seq = ?1"
+                                " ORDER BY rowid LIMIT ?2",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare charges of event");
+    sqlite3_bind_int64(st, 1, event_seq);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    rc = each_charge(c, st, cb, ctx);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 #define XD_EXC_COLS                                                                                \
     "id, category, state, event_id, delivery_id, target, reason, owner, note, created_ms,"         \
     " updated_ms, warehouse, customer"
@@ -1618,6 +1641,35 @@ static int sq_list_exceptions(struct xd_store_conn *c, const struct xd_exception
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return fail(c, rc, "list exceptions");
+    return n;
+}
+
+static int sq_exceptions_of_event(struct xd_store_conn *c, const char *event_id, size_t limit,
+                                  void (*cb)(void *ctx, struct xd_exception *x), void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "SELECT " XD_EXC_COLS " FROM exceptions WHERE event_id = ?1"
+                                " ORDER BY id LIMIT ?2",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "prepare exceptions of event");
+    sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    int n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct xd_exception x;
+        int r = read_exception(st, &x);
+        if (r < 0) {
+            sqlite3_finalize(st);
+            return r;
+        }
+        cb(ctx, &x);
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return fail(c, rc, "exceptions of event");
     return n;
 }
 
@@ -1886,6 +1938,8 @@ const struct xd_store_driver xd_store_sqlite = {
     .list_charges = sq_list_charges,
     .list_exceptions = sq_list_exceptions,
     .get_exception = sq_get_exception,
+    .charges_of_event = sq_charges_of_event,
+    .exceptions_of_event = sq_exceptions_of_event,
     .charge_counts = sq_charge_counts,
     .audit_head = sq_audit_head,
     .audit_insert = sq_audit_insert,

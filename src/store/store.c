@@ -958,6 +958,24 @@ int xd_store_get_exception(struct xd_store *s, int64_t id, struct xd_exception *
     WITH_READER(s, s->drv->get_exception(c_, id, out));
 }
 
+#define OF_EVENT_MAX 1000 /* the default (and largest) page of an event's charges or exceptions */
+
+int xd_store_charges_of_event(struct xd_store *s, int64_t event_seq, size_t limit,
+                              void (*cb)(void *ctx, struct xd_charge_rec *c), void *ctx)
+{
+    if (!limit || limit > OF_EVENT_MAX)
+        limit = OF_EVENT_MAX;
+    WITH_READER(s, s->drv->charges_of_event(c_, event_seq, limit, cb, ctx));
+}
+
+int xd_store_exceptions_of_event(struct xd_store *s, const char *event_id, size_t limit,
+                                 void (*cb)(void *ctx, struct xd_exception *x), void *ctx)
+{
+    if (!limit || limit > OF_EVENT_MAX)
+        limit = OF_EVENT_MAX;
+    WITH_READER(s, s->drv->exceptions_of_event(c_, event_id, limit, cb, ctx));
+}
+
 /* Reconciliation's reads (store/store_recon.c has its writes). */
 int xd_store_recon_events(struct xd_store *s,
                           void (*cb)(void *ctx, const struct xd_recon_event *e), void *ctx)

@@ -305,6 +305,14 @@ struct xd_charge_filter {
 int xd_store_list_charges(struct xd_store *s, const struct xd_charge_filter *f,
                           void (*cb)(void *ctx, struct xd_charge_rec *c), void *ctx);
 
+/*
+ * The charges rated from the event at journal position event_seq (a void's
+ * reversals are the void's), in the order they were recorded, at most limit
+ * (0 = 1000); cb owns each. Returns how many, or a negative xd_err.
+ */
+int xd_store_charges_of_event(struct xd_store *s, int64_t event_seq, size_t limit,
+                              void (*cb)(void *ctx, struct xd_charge_rec *c), void *ctx);
+
 /* Charges recorded, per customer and currency (for /metrics). */
 int xd_store_charge_counts(struct xd_store *s,
                            void (*cb)(void *ctx, const char *customer, const char *currency,
@@ -330,6 +338,12 @@ struct xd_exception_filter {
 int xd_store_list_exceptions(struct xd_store *s, const struct xd_exception_filter *f,
                              void (*cb)(void *ctx, struct xd_exception *x), void *ctx);
 int xd_store_get_exception(struct xd_store *s, int64_t id, struct xd_exception *out);
+/*
+ * The exceptions about event_id (of every state), oldest first, at most limit
+ * (0 = 1000); cb owns each. Returns how many, or a negative xd_err.
+ */
+int xd_store_exceptions_of_event(struct xd_store *s, const char *event_id, size_t limit,
+                                 void (*cb)(void *ctx, struct xd_exception *x), void *ctx);
 /*
  * Changes an exception: state (NULL = keep; only forward: open -> acknowledged
  * -> resolved), owner and note (NULL = keep). XD_ENOTFOUND, XD_ECONFLICT for

@@ -180,6 +180,11 @@ struct xd_store_driver {
     int (*list_exceptions)(struct xd_store_conn *c, const struct xd_exception_filter *f,
                            void (*cb)(void *ctx, struct xd_exception *x), void *ctx);
     int (*get_exception)(struct xd_store_conn *c, int64_t id, struct xd_exception *out);
+    /* An event's charges and exceptions, for its timeline (store.h; limit is never 0 here). */
+    int (*charges_of_event)(struct xd_store_conn *c, int64_t event_seq, size_t limit,
+                            void (*cb)(void *ctx, struct xd_charge_rec *ch), void *ctx);
+    int (*exceptions_of_event)(struct xd_store_conn *c, const char *event_id, size_t limit,
+                               void (*cb)(void *ctx, struct xd_exception *x), void *ctx);
     int (*charge_counts)(struct xd_store_conn *c,
                          void (*cb)(void *ctx, const char *customer, const char *currency,
                                     int64_t n),

@@ -10,7 +10,7 @@
  *      lists it; replay clicked with the read-only key says the key lacks
  *      `ops`; with an ops key and the stand-in answering 200 again, replay
  *      clicked: the delivery goes, the event's timeline (search box) shows it
- *      delivered;
+ *      delivered, with its charges and the dead letter's exception;
  *   3. bulk replay: three dead letters, "Replay all matching" shows their
  *      count and filter, confirmed, all delivered;
  *   4. an exception acknowledged by clicking.
@@ -289,6 +289,9 @@ rate_cards:
     });
     const steps = await text("#tl-steps");
     if (!/replayed/.test(steps) || !/erp/.test(steps)) throw new Error("timeline lacks the replay or the delivery: " + steps);
+    /* its charges and the dead letter's exception (resolved by the replay) are in it too */
+    if (!/charge HANDLING_SHIPMENT/.test(steps) || !/exception #\d+ · dead_letter/.test(steps)) throw new Error("timeline lacks the charges or the exception: " + steps);
+    if ((await page.$$("#tl-body tr[data-tl-charge]")).length !== 2 || (await page.$$("#tl-body tr[data-tl-exc]")).length !== 1) throw new Error("the timeline's charge and exception tables are not 2 and 1 rows");
     await shot("05-timeline-delivered", false);
     await page.click("#tl-close");
 

@@ -192,8 +192,13 @@ class HoldsTest(unittest.TestCase):
         a1 = next(r for r in reqs if r["body"]["event"] == "A1")
         self.assertEqual(a1["body"]["items"], [{"material": "M-1", "qty": 1},
                                                {"material": "M-NEW", "qty": 1}])
-        outcomes = [t.get("outcome") for t in self.get(hub, "/v1/events/A1")["timeline"]]
+        timeline = self.get(hub, "/v1/events/A1")["timeline"]
+        outcomes = [t.get("outcome") for t in timeline if t.get("kind") == "attempt"]
         self.assertEqual(outcomes[-3:], ["held", "released", "ok"], outcomes)
+        # The master_data exception A1 was held for, opened and then resolved by the entry.
+        self.assertEqual([(t["category"], t["outcome"]) for t in timeline
+                          if t.get("kind") == "exception"],
+                         [("master_data", "opened"), ("master_data", "resolved")], timeline)
 
         exc = {("SKU-NEW" in x["reason"]): x for x in self.exceptions(hub, "master_data")}
         self.assertEqual(exc[True]["state"], "resolved")

@@ -35,6 +35,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import xdpg  # noqa: E402
 import xdtest  # noqa: E402
 from xdtest import Hub, HubTest  # noqa: E402
+from test_observability import parse_prometheus, value  # noqa: E402
 
 HANG_GUARD_S = 120 if xdtest.SANITIZED else 60
 
@@ -262,6 +263,39 @@ class InboxTest(HubTest):
         self.assertEqual(st, 200, body)
         self.assertEqual(body["event"]["data"]["customer"], "ACME")
         self.assertEqual(body["event"]["data"]["warehouse"], "DC9")
+
+    def scrape(self):
+        st, _, body = self.hub.request("GET", "/metrics")
+        self.assertEqual(st, 200, body)
+        return parse_prometheus(body.decode() if isinstance(body, bytes) else str(body))
+
+    def test_files_count_in_metrics(self):
+        """Events from inbox files count in crossdock_events_received_total{type} (and
+        duplicate_total); a rejected file in crossdock_events_rejected_total{reason}, once."""
+        series = [("crossdock_events_received_total", {"type": "shipment.confirmed"}),
+                  ("crossdock_events_duplicate_total", {}),
+                  ("crossdock_events_rejected_total", {"reason": "invalid-event"}),
+                  ("crossdock_events_rejected_total", {"reason": "too-large"}),
+                  ("crossdock_events_rejected_total", {"reason": "conflict"})]
+
+        def now():
+            fams = self.scrape()
+            return [value(fams, f, **l) for f, l in series]
+        before = now()
+        drop(self.acme, "metrics-1.csv", csv_shipments("IB-M1", "IB-M2"))
+        self.wait_gone(self.acme, "metrics-1.csv")
+        drop(self.acme, "metrics-again.csv", csv_shipments("IB-M1", "IB-M2"))  # duplicates
+        drop(self.acme, "metrics-bad.csv",
+             csv_shipments("IB-M3").replace(",A,12\n", ",A,twelve\n"))
+        drop(self.acme, "metrics-changed.csv",
+             csv_shipments("IB-M1").replace(",A,12\n", ",A,13\n"))
+        drop(self.small, "metrics-big.csv", csv_shipments(*[f"IB-MB{i}" for i in range(5)]))
+        for folder, name in ((self.acme, "metrics-again.csv"), (self.acme, "metrics-bad.csv"),
+                             (self.acme, "metrics-changed.csv"), (self.small, "metrics-big.csv")):
+            self.wait_gone(folder, name)
+        after = now()
+        self.assertEqual([a - b for a, b in zip(after, before)], [2, 2, 1, 1, 1],
+                         list(zip(series, before, after)))
 
     def test_too_big_is_rejected_unread(self):
         big = csv_shipments(*[f"IB-BIG{i}" for i in range(5)])

@@ -15,6 +15,12 @@
   stream captures is retried (no responders) and delivered once the stream
   exists; a message the stream refuses (over its max_msg_size) fails at
   once: dead-lettered with the JetStream error, an exception opened.
+- /metrics: a source's events count in crossdock_events_received_total{type}
+  and its refused messages in crossdock_events_rejected_total{reason};
+  crossdock_nats_messages_fetched_total{source} and
+  crossdock_nats_messages_total{source,outcome} (acked, naked, terminated)
+  add up; crossdock_nats_publishes_total{target,outcome} counts a target's
+  publishes (ok, duplicate, no_responders, too_large, ...).
 
 The leader-loss tests are in test_nats_failover.py. Every wait is a poll
 with a hang guard, never an assertion on speed.
@@ -31,6 +37,7 @@ import xdnats  # noqa: E402
 import xdtest  # noqa: E402
 from xdstandin import IDEM_RE, StandIn, poll  # noqa: E402
 from xdtest import Hub  # noqa: E402
+from test_observability import parse_prometheus, value  # noqa: E402
 
 HANG_GUARD_S = 120
 CLUSTER = None
@@ -60,6 +67,18 @@ def nats_target_yaml(name, subject, timeout_ms=2000):
     return (f"  {name}:\n    type: nats\n    servers: [{servers}]\n    subject: {subject}\n"
             f"    timeout_ms: {timeout_ms}\n"
             f"    retry: {{max_attempts: 30, initial_backoff_ms: 100, max_backoff_ms: 1000}}\n")
+
+
+def scrape(hub):
+    st, _, body = hub.request("GET", "/metrics")
+    assert st == 200, body
+    return parse_prometheus(body.decode() if isinstance(body, bytes) else str(body))
+
+
+def publishes(hub, target):
+    """{outcome: count} of crossdock_nats_publishes_total for target (nonzero ones)."""
+    fam = scrape(hub)["crossdock_nats_publishes_total"]
+    return {l["outcome"]: v for _, l, v in fam["samples"] if l["target"] == target and v}
 
 
 def stop_hub(tc, hub):
@@ -152,6 +171,31 @@ class SourceTest(unittest.TestCase):
             ci = poll("the consumer has nothing pending or unacknowledged", settled,
                       timeout=HANG_GUARD_S)
             self.assertEqual(ci["config"]["ack_policy"], "explicit", ci)
+
+            # /metrics: the 41 events count as received, the duplicate as one, each bad
+            # message once under its reason; every message fetched ended acked, nak'ed
+            # or terminated (a message may come again: fetched counts it each time).
+            def counted():
+                f = scrape(hub)
+                fetched = value(f, "crossdock_nats_messages_fetched_total", source="wms")
+                ends = [value(f, "crossdock_nats_messages_total", source="wms", outcome=o)
+                        for o in ("acked", "naked", "terminated")]
+                return f if fetched and fetched == sum(ends) else None
+            fams = poll("the source's messages all counted", counted, timeout=HANG_GUARD_S)
+            self.assertEqual(value(fams, "crossdock_events_received_total",
+                                   type="shipment.confirmed"), len(ids))
+            self.assertGreaterEqual(value(fams, "crossdock_events_duplicate_total"), 1)
+            for reason, n in (("malformed-json", 1), ("invalid-event", 3), ("too-large", 1)):
+                self.assertEqual(value(fams, "crossdock_events_rejected_total", reason=reason), n,
+                                 reason)
+            self.assertEqual(value(fams, "crossdock_nats_messages_total", source="wms",
+                                   outcome="terminated"), len(bad))
+            self.assertGreaterEqual(value(fams, "crossdock_nats_messages_total", source="wms",
+                                          outcome="acked"), len(ids) + 1)
+            self.assertGreaterEqual(value(fams, "crossdock_nats_messages_fetched_total",
+                                          source="wms"), len(ids) + 1 + len(bad))
+            for fam in ("crossdock_nats_messages_fetched_total", "crossdock_nats_messages_total"):
+                self.assertEqual(fams[fam]["type"], "counter", fam)
         finally:
             log = stop_hub(self, hub)
         self.assertIn("terminated, exception opened", log)
@@ -246,6 +290,11 @@ class TargetTest(unittest.TestCase):
                 self.assertIn("traceparent", hdrs)
             self.assertEqual(sorted(seen.values()), sorted(ids))
             self.assertEqual({d["event_id"] for d in dl}, set(ids))
+            # one acknowledged publish per delivery (a duplicate: an earlier attempt's
+            # acknowledgment was lost), whatever failed on the way
+            got = publishes(hub, "bus")
+            self.assertEqual(got.get("ok", 0) + got.get("duplicate", 0), len(ids), got)
+            self.assertEqual(scrape(hub)["crossdock_nats_publishes_total"]["type"], "counter")
         finally:
             stop_hub(self, hub)
 
@@ -271,6 +320,12 @@ class TargetTest(unittest.TestCase):
             poll("delivered once the stream exists", done, timeout=HANG_GUARD_S)
             msgs = self.js.stream_messages("OUT2")
             self.assertEqual(len(msgs), 1, msgs)
+            got = publishes(hub, "late")
+            self.assertEqual(got.get("ok", 0) + got.get("duplicate", 0), 1, got)
+            # the attempts before the stream existed: no responders (a JetStream error or
+            # a timeout, as the cluster tells it)
+            self.assertGreaterEqual(sum(v for k, v in got.items() if k not in ("ok", "duplicate")),
+                                    1, got)
             self.assertEqual(json.loads(msgs[0][3])["event_id"], xdtest.event(7)["event_id"])
         finally:
             stop_hub(self, hub)
@@ -294,6 +349,7 @@ class TargetTest(unittest.TestCase):
             st, _, b = hub.request("GET", "/v1/exceptions?category=dead_letter")
             self.assertEqual(len(b["exceptions"]), 1, b)
             self.assertEqual(self.js.stream_info("OUT3")["state"]["messages"], 0)
+            self.assertEqual(publishes(hub, "small"), {"too_large": 1})
         finally:
             stop_hub(self, hub)
 

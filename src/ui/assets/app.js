@@ -635,10 +635,30 @@
   /* ---- an event's timeline ---- */
 
   function outcomeClass(o) {
-    if (o === "ok" || o === "done") return "ok";
-    if (o === "retry" || o === "replayed") return "warn";
-    if (o === "fail" || o === "dead") return "bad";
+    if (o === "ok" || o === "done" || o === "recorded" || o === "resolved") return "ok";
+    if (o === "retry" || o === "replayed" || o === "acknowledged" || o === "pending" || o === "held") return "warn";
+    if (o === "fail" || o === "dead" || o === "opened") return "bad";
     return "";
+  }
+
+  /* One timeline entry: what happened (kind: received, attempt, charge, exception) and how it went. */
+  function timelineEntry(t) {
+    let what, detail;
+    if (t.kind === "charge") {
+      what = "charge " + t.code;
+      detail = [t.detail, t.billing ? "billing " + t.billing : "no billing step"].join(" · ");
+    } else if (t.kind === "exception") {
+      what = "exception #" + t.exception_id + " · " + t.category;
+      detail = [t.detail, t.owner ? "owner " + t.owner : null].filter(Boolean).join(" · ");
+    } else if (t.kind === "received" || t.step === "received") {
+      what = "received";
+      detail = t.detail;
+    } else {
+      what = (t.target || "(rate)") + " · " + (t.route || "") + " step " + t.step;
+      const err = t.error || t.detail || null;
+      detail = [t.status && !(err && /^HTTP /.test(err)) ? "HTTP " + t.status : null, t.latency_ms ? fmtMs(t.latency_ms) + " ms" : null, err].filter(Boolean).join(" · ");
+    }
+    return el("li", { class: outcomeClass(t.outcome), "data-kind": t.kind || "" }, el("span", { class: "when" }, fmtTime(t.at)), el("b", {}, what), " ", badge(t.outcome, outcomeClass(t.outcome) || t.outcome), detail ? el("div", { class: "muted" }, detail) : null);
   }
 
   async function openTimeline(id) {
@@ -664,12 +684,19 @@
       el("td", { class: "num" }, d.attempts),
       el("td", { class: "err", title: d.last_error || "" }, d.last_error || ""),
       el("td", { class: "actions" }, d.state === "dead" ? el("button", { class: "small", onclick: async () => { await replayOne(d.id); openTimeline(id); } }, "Replay") : null)));
-    const steps = ev.timeline.map((t) => {
-      const what = t.step === "received" ? "received" : (t.target || "(rate)") + " · " + (t.route || "") + " step " + t.step;
-      const err = t.error || t.detail || null;
-      const detail = [t.status && !(err && /^HTTP /.test(err)) ? "HTTP " + t.status : null, t.latency_ms ? fmtMs(t.latency_ms) + " ms" : null, err].filter(Boolean).join(" · ");
-      return el("li", { class: outcomeClass(t.outcome) }, el("span", { class: "when" }, fmtTime(t.at)), el("b", {}, what), " ", badge(t.outcome, outcomeClass(t.outcome) || t.outcome), detail ? el("div", { class: "muted" }, detail) : null);
-    });
+    const steps = ev.timeline.map(timelineEntry);
+    const charges = (ev.charges || []).map((c) => el("tr", { "data-tl-charge": c.charge_id },
+      el("td", { class: "mono" }, c.charge_id),
+      el("td", {}, c.code + (c.reverses ? " (reverses " + c.reverses + ")" : "")),
+      el("td", { class: "num" }, c.quantity + " " + c.unit),
+      el("td", { class: "num mono" }, c.amount + " " + c.currency),
+      el("td", {}, c.billing ? badge(c.billing.state) : el("span", { class: "muted" }, "no billing step"))));
+    const excs = (ev.exceptions || []).map((x) => el("tr", { "data-tl-exc": x.id },
+      el("td", { class: "num mono" }, x.id),
+      el("td", {}, x.category),
+      el("td", {}, badge(x.state)),
+      el("td", {}, x.owner || "–"),
+      el("td", { class: "err", title: x.reason || "" }, x.reason || "")));
     body.replaceChildren(
       el("dl", { class: "facts" },
         el("dt", {}, "State"), el("dd", {}, badge(ev.state)),
@@ -680,6 +707,10 @@
         el("dt", {}, "Trace id"), el("dd", { class: "mono", id: "tl-trace" }, ev.trace_id || "–")),
       el("div", { class: "subh" }, "Deliveries"),
       smallTableRaw(["ID", "Target", "Route · step", "State", "Attempts", "Last error", ""], dlv, "No route took this event."),
+      charges.length ? el("div", { class: "subh" }, "Charges") : null,
+      charges.length ? smallTableRaw(["Charge", "Code", "Quantity", "Amount", "Billing"], charges, "") : null,
+      excs.length ? el("div", { class: "subh" }, "Exceptions") : null,
+      excs.length ? smallTableRaw(["ID", "Category", "State", "Owner", "Reason"], excs, "") : null,
       el("div", { class: "subh" }, "Timeline"),
       el("ol", { class: "tl", id: "tl-steps" }, steps),
       el("details", {}, el("summary", {}, "Event as stored"), el("pre", { class: "json" }, JSON.stringify(ev.event, null, 2))));
