@@ -652,13 +652,6 @@ static int sq_begin(struct xd_store_conn *c, enum xd_commit_mode mode)
     return run(c, ST_BEGIN);
 }
 
-/* In WAL mode with synchronous=NORMAL a commit is durable once the WAL is synced. */
-static int sq_sync_path(struct xd_store_conn *c, char *out, size_t cap)
-{
-    int n = snprintf(out, cap, "%s-wal", c->path);
-    return n > 0 && (size_t)n < cap ? 0 : XD_ETOOBIG;
-}
-
 static int sq_commit(struct xd_store_conn *c)
 {
     return run(c, ST_COMMIT);
@@ -1924,7 +1917,6 @@ const struct xd_store_driver xd_store_sqlite = {
     .add_delivery = sq_add_delivery,
     .record_outcome = sq_record_outcome,
     .fetch_ready = sq_fetch_ready,
-    .sync_path = sq_sync_path,
     .get_delivery = sq_get_delivery,
     .list_deliveries = sq_list_deliveries,
     .list_attempts = sq_list_attempts,

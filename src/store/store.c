@@ -27,18 +27,8 @@
  * data the database refuses) rolls back to its own savepoint and does not
  * disturb the others in its group.
  *
- * Overlapped sync. With synchronous=FULL the fsync would sit inside COMMIT,
- * and the committer would idle through it while the next group waits. When
- * the driver can say which file to sync (SQLite: the WAL), a group is instead
- * committed without the sync and handed to the syncer thread, which makes it
- * durable with one fdatasync() of that file (covering every group committed
- * before it: the WAL is written in order) and only then calls the group's
- * callbacks. Meanwhile the committer writes the next group. The durability
- * invariant is unchanged: no done callback with rc = 0 before the data is on
- * disk. Groups of nothing but lazy requests (delivery outcomes, which are
- * redone if lost) are not synced at all. The first commit of a writer
- * connection is a plain durable one (it may create the WAL, whose directory
- * entry SQLite then syncs).
+ * Lazy groups. A group of nothing but lazy requests (delivery outcomes,
+ * which are redone if lost) commits without waiting for the disk.
  *
  * Recovery. After a failed group the writer connection is closed and reopened
  * for the next one, so a connection broken by an I/O error does not linger.
@@ -60,14 +50,12 @@
 #include "ingest/event.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -102,17 +90,6 @@ struct xd_store {
     int committer_started;
     struct xd_store_conn *w; /* writer; NULL after a failure until reopened */
     char lastmsg[256];       /* why the last group or probe failed */
-    int w_durable;           /* the writer made one durable commit: later ones may defer */
-
-    /* Overlapped sync (sync_path[0] set): committed groups waiting for their fsync. */
-    char sync_path[4096];    /* the file whose fdatasync makes deferred commits durable */
-    pthread_mutex_t smu;
-    pthread_cond_t swork;
-    struct xd_append *shead, **stail; /* requests of committed groups, in order */
-    int sstopping;
-    pthread_t syncer;
-    int syncer_started;
-    int sync_fd;             /* syncer's own: sync_path opened, or -1 */
 
     _Atomic int write_rc; /* 0, or the error of the last failed group or probe */
     _Atomic uint64_t n_groups, n_requests, n_events, n_failed;
@@ -173,7 +150,6 @@ static void drop_writer(struct xd_store *s)
     s->drv->rollback(s->w);
     s->drv->close(s->w);
     s->w = NULL;
-    s->w_durable = 0;
 }
 
 /*
@@ -400,12 +376,8 @@ static int write_request(struct xd_store *s, struct xd_append *a, int64_t receiv
     return 0;
 }
 
-/*
- * Writes and commits a group; returns 0 or the error every request in it gets.
- * *mode says how it was committed: durable, lazy, or deferred (the syncer
- * must sync it before its callbacks run).
- */
-static int write_group(struct xd_store *s, struct xd_append *g, enum xd_commit_mode *mode)
+/* Writes and commits a group; returns 0 or the error every request in it gets. */
+static int write_group(struct xd_store *s, struct xd_append *g)
 {
     const struct xd_store_driver *d = s->drv;
     int rc = ensure_writer(s);
@@ -414,9 +386,7 @@ static int write_group(struct xd_store *s, struct xd_append *g, enum xd_commit_m
     int lazy = 1;
     for (struct xd_append *a = g; a && lazy; a = a->next)
         lazy = a->lazy && a->n == 0 && a->ncharges == 0 && !a->exc_op && !a->counter_op;
-    *mode = lazy ? XD_COMMIT_LAZY
-                 : s->sync_path[0] && s->w_durable ? XD_COMMIT_DEFERRED : XD_COMMIT_DURABLE;
-    rc = d->begin(s->w, *mode);
+    rc = d->begin(s->w, lazy ? XD_COMMIT_LAZY : XD_COMMIT_DURABLE);
     if (rc < 0)
         goto fail;
     int64_t received_ms = now_ms();
@@ -428,8 +398,6 @@ static int write_group(struct xd_store *s, struct xd_append *g, enum xd_commit_m
     rc = d->commit(s->w);
     if (rc < 0)
         goto fail;
-    if (*mode == XD_COMMIT_DURABLE)
-        s->w_durable = 1;
     return 0;
 fail:
     note_failure(s, "write", rc);
@@ -464,69 +432,6 @@ static void group_done(struct xd_append *g, int rc)
     }
 }
 
-/* Hands a committed group to the syncer. */
-static void defer_group(struct xd_store *s, struct xd_append *g)
-{
-    struct xd_append *last = g;
-    while (last->next)
-        last = last->next;
-    pthread_mutex_lock(&s->smu);
-    int was_empty = s->shead == NULL;
-    *s->stail = g;
-    s->stail = &last->next;
-    if (was_empty)
-        pthread_cond_signal(&s->swork);
-    pthread_mutex_unlock(&s->smu);
-}
-
-/* The syncer's file, opened anew when it is not the file at sync_path any more. */
-static int sync_file(struct xd_store *s)
-{
-    struct stat a, b;
-    if (s->sync_fd >= 0 && stat(s->sync_path, &a) == 0 && fstat(s->sync_fd, &b) == 0 &&
-        a.st_ino == b.st_ino && a.st_dev == b.st_dev)
-        return s->sync_fd;
-    if (s->sync_fd >= 0)
-        close(s->sync_fd);
-    s->sync_fd = open(s->sync_path, O_RDONLY | O_CLOEXEC);
-    return s->sync_fd;
-}
-
-static void *syncer_main(void *arg)
-{
-    struct xd_store *s = arg;
-    pthread_setname_np(pthread_self(), "xd-syncer");
-    pthread_mutex_lock(&s->smu);
-    for (;;) {
-        if (!s->shead) {
-            if (s->sstopping)
-                break;
-            pthread_cond_wait(&s->swork, &s->smu);
-            continue;
-        }
-        struct xd_append *g = s->shead;
-        s->shead = NULL;
-        s->stail = &s->shead;
-        pthread_mutex_unlock(&s->smu);
-        /* One fdatasync covers every group committed before it was called. */
-        int fd = sync_file(s);
-        int rc = 0;
-        if (fd < 0 || fdatasync(fd) != 0) {
-            int e = errno;
-            rc = e == ENOSPC ? XD_EFULL : XD_EIO;
-            xd_warn("store: cannot sync %s: %s", s->sync_path, strerror(e));
-            if (s->sync_fd >= 0) {
-                close(s->sync_fd);
-                s->sync_fd = -1;
-            }
-        }
-        group_done(g, rc);
-        pthread_mutex_lock(&s->smu);
-    }
-    pthread_mutex_unlock(&s->smu);
-    return NULL;
-}
-
 /* Commits a group, then (and only then) tells every request its outcome. */
 static void run_group(struct xd_store *s, struct xd_append *g)
 {
@@ -535,8 +440,7 @@ static void run_group(struct xd_store *s, struct xd_append *g)
         nreq++;
         nev += a->n;
     }
-    enum xd_commit_mode mode = XD_COMMIT_DURABLE;
-    int rc = write_group(s, g, &mode);
+    int rc = write_group(s, g);
     if (rc < 0) {
         atomic_fetch_add_explicit(&s->n_failed, 1, memory_order_relaxed);
     } else {
@@ -547,10 +451,7 @@ static void run_group(struct xd_store *s, struct xd_append *g)
     /* EUNAVAIL (another writer held the lock) says nothing about the disk. */
     if (rc != XD_EUNAVAIL)
         set_write_rc(s, rc);
-    if (rc == 0 && mode == XD_COMMIT_DEFERRED)
-        defer_group(s, g);
-    else
-        group_done(g, rc);
+    group_done(g, rc);
 }
 
 /* While writes are failing: reopen and try a tiny real commit. */
@@ -1342,10 +1243,6 @@ int xd_store_open(const struct xd_config *cfg, struct xd_store **out, struct xd_
     pthread_cond_init(&s->work, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&s->rmu, NULL);
-    pthread_mutex_init(&s->smu, NULL);
-    pthread_cond_init(&s->swork, NULL);
-    s->stail = &s->shead;
-    s->sync_fd = -1;
     pthread_mutex_init(&s->jmu, NULL);
     locks = 1;
 
@@ -1364,17 +1261,6 @@ int xd_store_open(const struct xd_config *cfg, struct xd_store **out, struct xd_
         goto fail;
     reader_put(s, &r, 0);
 
-    /* Overlapped sync: only where a sync is asked for and the driver can name the file. */
-    if (s->opts.sync_full && s->drv->sync_path &&
-        s->drv->sync_path(s->w, s->sync_path, sizeof s->sync_path) == 0) {
-        rc = pthread_create(&s->syncer, NULL, syncer_main, s);
-        if (rc != 0)
-            s->sync_path[0] = '\0';
-        else
-            s->syncer_started = 1;
-    } else {
-        s->sync_path[0] = '\0';
-    }
     rc = pthread_create(&s->committer, NULL, committer_main, s);
     if (rc != 0) {
         if (err)
@@ -1406,15 +1292,6 @@ void xd_store_close(struct xd_store *s)
     pthread_mutex_unlock(&s->mu);
     if (s->committer_started)
         pthread_join(s->committer, NULL); /* it drains the queue first */
-    /* Then the syncer: what the committer deferred is synced and answered. */
-    pthread_mutex_lock(&s->smu);
-    s->sstopping = 1;
-    pthread_cond_signal(&s->swork);
-    pthread_mutex_unlock(&s->smu);
-    if (s->syncer_started)
-        pthread_join(s->syncer, NULL);
-    if (s->sync_fd >= 0)
-        close(s->sync_fd);
 
     /*
      * Readers first: the last connection to close checkpoints and removes the
@@ -1433,8 +1310,6 @@ void xd_store_close(struct xd_store *s)
     pthread_cond_destroy(&s->work);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->rmu);
-    pthread_cond_destroy(&s->swork);
-    pthread_mutex_destroy(&s->smu);
     pthread_mutex_destroy(&s->jmu);
     free_opts(&s->opts);
     free(s);

@@ -80,7 +80,6 @@ struct xd_store_opts {
 enum xd_commit_mode {
     XD_COMMIT_DURABLE,  /* durable when COMMIT returns */
     XD_COMMIT_LAZY,     /* may be lost in a crash: nothing waits for the disk */
-    XD_COMMIT_DEFERRED, /* durable once sync_path's file is fdatasync()ed (the syncer does) */
 };
 
 enum xd_conn_mode {
@@ -132,13 +131,6 @@ struct xd_store_driver {
      * work again after a failure (disk full, read-only).
      */
     int (*probe)(struct xd_store_conn *c);
-    /*
-     * Optional (NULL: every commit is durable by itself, DEFERRED is never
-     * asked). The file whose fdatasync() makes every commit before it durable
-     * (SQLite in WAL mode: the WAL). The store calls it from another thread
-     * than the committer, after the commits it covers.
-     */
-    int (*sync_path)(struct xd_store_conn *c, char *out, size_t cap);
     /* Cheap check, no I/O on the database: XD_EREADONLY when it cannot be written. */
     int (*ready)(struct xd_store_conn *c);
 
