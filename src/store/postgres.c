@@ -2080,12 +2080,22 @@ static void hex_hash(const char *s, unsigned char out[32])
         memset(out, 0, 32);
 }
 
+/*
+ * The head, read by the writer inside its transaction before it appends: the
+ * transaction-level advisory lock ("xdaudit!") makes the appends of several
+ * nodes take turns until each commits, so two never take the same seq. On a
+ * reader (no transaction) the lock ends with the statement.
+ */
 static int pg_audit_head(struct xd_store_conn *c, int64_t *seq, unsigned char hash[32])
 {
     *seq = 0;
     memset(hash, 0, 32);
-    PGresult *r = PQexec(c->pg, "SELECT seq, encode(hash, 'hex') FROM audit"
-                                " ORDER BY seq DESC LIMIT 1");
+    PGresult *r = PQexec(c->pg, c->mode == XD_CONN_WRITER
+                                    ? "SELECT pg_advisory_xact_lock(7882109788167780641);"
+                                      "SELECT seq, encode(hash, 'hex') FROM audit"
+                                      " ORDER BY seq DESC LIMIT 1"
+                                    : "SELECT seq, encode(hash, 'hex') FROM audit"
+                                      " ORDER BY seq DESC LIMIT 1");
     int rc = check(c, r, "audit head");
     if (rc < 0)
         return rc;
