@@ -154,7 +154,10 @@ routes:
         for path in ("/v1/deliveries?state=dead", "/v1/deliveries?state=pending",
                      f"/v1/deliveries/{dl[0]['id']}", f"/v1/deliveries/{dl[1]['id']}",
                      "/v1/events/red-1", "/v1/events/red-2", "/v1/exceptions?state=open",
-                     "/v1/charges", "/metrics", "/v1/reconciliation"):
+                     "/v1/charges", "/metrics", "/v1/reconciliation",
+                     # what the dashboard reads, and the page itself
+                     "/v1/stats", "/v1/kpis", "/v1/deliveries/count?state=dead", "/v1/ledger",
+                     "/ui"):
             self.call("GET", path, "read")
         for path in ("/v1/audit", "/readyz", "/healthz", "/v1/nothing"):
             self.call("GET", path, "ops")
