@@ -1451,11 +1451,17 @@ static int read_dlv(const PGresult *r, int row, struct xd_stored_dlv *d)
     return 0;
 }
 
-/* Hands each row of r to cb and clears r. Returns rows or an error. */
-static int each_dlv(PGresult *r, void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
+/*
+ * Hands each row of r to cb and clears r; a row skip (may be NULL) says 1 to,
+ * by its id and key, is passed over uncopied. Returns rows or an error.
+ */
+static int each_dlv(PGresult *r, xd_dlv_skip_fn skip, void (*cb)(void *ctx, struct xd_stored_dlv *d),
+                    void *ctx)
 {
     int n = PQntuples(r);
     for (int i = 0; i < n; i++) {
+        if (skip && skip(ctx, xd_pg_col_i64(r, i, 0), PQgetvalue(r, i, 6)))
+            continue;
         struct xd_stored_dlv d;
         int rc = read_dlv(r, i, &d);
         if (rc < 0) {
@@ -1517,21 +1523,8 @@ static int pg_fetch_ready(struct xd_store_conn *c, const char *target, int64_t n
     int rc = run(c, ST_DLV_CLAIM, &p, &r);
     if (rc < 0)
         return rc;
-    int n = PQntuples(r);
-    for (int i = 0; i < n; i++) {
-        /* In flight already (its lease was just renewed): not copied again. */
-        if (skip && skip(ctx, xd_pg_col_i64(r, i, 0), PQgetvalue(r, i, 6)))
-            continue;
-        struct xd_stored_dlv d;
-        rc = read_dlv(r, i, &d);
-        if (rc < 0) {
-            PQclear(r);
-            return rc;
-        }
-        cb(ctx, &d);
-    }
-    PQclear(r);
-    return n;
+    /* Rows in flight already (their leases were just renewed) are not copied again. */
+    return each_dlv(r, skip, cb, ctx);
 }
 
 static int pg_get_delivery(struct xd_store_conn *c, int64_t id, struct xd_stored_dlv *out)
@@ -1608,7 +1601,7 @@ static int pg_list_deliveries(struct xd_store_conn *c, const struct xd_dlv_filte
     int rc = run_built(c, &q, &p, &r, "list deliveries");
     if (rc < 0)
         return rc;
-    return each_dlv(r, cb, ctx);
+    return each_dlv(r, NULL, cb, ctx);
 }
 
 /* How many deliveries a filter matches (after_id and limit ignored). */
@@ -1893,6 +1886,23 @@ static int read_exception(const PGresult *r, int row, struct xd_exception *x)
     return 0;
 }
 
+/* Hands each row of r to cb (it owns the exception) and clears r. Returns rows or an error. */
+static int each_exception(PGresult *r, void (*cb)(void *ctx, struct xd_exception *x), void *ctx)
+{
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++) {
+        struct xd_exception x;
+        int rc = read_exception(r, i, &x);
+        if (rc < 0) {
+            PQclear(r);
+            return rc;
+        }
+        cb(ctx, &x);
+    }
+    PQclear(r);
+    return n;
+}
+
 static int pg_list_exceptions(struct xd_store_conn *c, const struct xd_exception_filter *f,
                               void (*cb)(void *ctx, struct xd_exception *x), void *ctx)
 {
@@ -1919,18 +1929,7 @@ static int pg_list_exceptions(struct xd_store_conn *c, const struct xd_exception
     int rc = run_built(c, &q, &p, &r, "list exceptions");
     if (rc < 0)
         return rc;
-    int n = PQntuples(r);
-    for (int i = 0; i < n; i++) {
-        struct xd_exception x;
-        rc = read_exception(r, i, &x);
-        if (rc < 0) {
-            PQclear(r);
-            return rc;
-        }
-        cb(ctx, &x);
-    }
-    PQclear(r);
-    return n;
+    return each_exception(r, cb, ctx);
 }
 
 static int pg_get_exception(struct xd_store_conn *c, int64_t id, struct xd_exception *out)
@@ -1972,8 +1971,8 @@ static int pg_exceptions_of_event(struct xd_store_conn *c, const char *event_id,
     struct xd_buf q;
     struct xd_pg_params p = {.n = 0};
     xd_buf_init(&q);
-    xd_buf_puts(&q, "SELECT id, category, state, event_id, delivery_id, target, reason, owner,"
-                    " note, created_ms, updated_ms FROM exceptions WHERE event_id = $1"
+    /* Every column read_exception() reads (warehouse and customer too). */
+    xd_buf_puts(&q, "SELECT " XD_EXC_COLS " FROM exceptions WHERE event_id = $1"
                     " ORDER BY id LIMIT $2");
     xd_pg_text(&p, event_id);
     xd_pg_int(&p, (int64_t)limit);
@@ -1981,18 +1980,7 @@ static int pg_exceptions_of_event(struct xd_store_conn *c, const char *event_id,
     int rc = run_built(c, &q, &p, &r, "exceptions of event");
     if (rc < 0)
         return rc;
-    int n = PQntuples(r);
-    for (int i = 0; i < n; i++) {
-        struct xd_exception x;
-        rc = read_exception(r, i, &x);
-        if (rc < 0) {
-            PQclear(r);
-            return rc;
-        }
-        cb(ctx, &x);
-    }
-    PQclear(r);
-    return n;
+    return each_exception(r, cb, ctx);
 }
 
 /* The order of exception states; a change may only move forward. */

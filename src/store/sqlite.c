@@ -1093,11 +1093,15 @@ static int read_dlv(sqlite3_stmt *st, struct xd_stored_dlv *d)
 }
 
 /* Steps st to the end, handing each row to cb; resets st. Returns rows or an error. */
-static int each_dlv(struct xd_store_conn *c, sqlite3_stmt *st,
+static int each_dlv(struct xd_store_conn *c, sqlite3_stmt *st, xd_dlv_skip_fn skip,
                     void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx, const char *what)
 {
     int n = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        n++;
+        /* A row skip says 1 to (by its id and key) costs no copy. */
+        if (skip && skip(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 6)))
+            continue;
         struct xd_stored_dlv d;
         int r = read_dlv(st, &d);
         if (r < 0) {
@@ -1105,7 +1109,6 @@ static int each_dlv(struct xd_store_conn *c, sqlite3_stmt *st,
             return r;
         }
         cb(ctx, &d);
-        n++;
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
@@ -1124,25 +1127,8 @@ static int sq_fetch_ready(struct xd_store_conn *c, const char *target, int64_t n
     sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now_ms);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
-    int n = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        n++;
-        /* Rows the caller has in flight already cost no copy. */
-        if (skip && skip(ctx, sqlite3_column_int64(st, 0),
-                         (const char *)sqlite3_column_text(st, 6)))
-            continue;
-        struct xd_stored_dlv d;
-        int r = read_dlv(st, &d);
-        if (r < 0) {
-            sqlite3_reset(st);
-            return r;
-        }
-        cb(ctx, &d);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return fail(c, rc, "fetch ready deliveries");
-    return n;
+    /* Rows the caller has in flight already cost no copy. */
+    return each_dlv(c, st, skip, cb, ctx, "fetch ready deliveries");
 }
 
 static int sq_get_delivery(struct xd_store_conn *c, int64_t id, struct xd_stored_dlv *out)
@@ -1232,7 +1218,7 @@ static int sq_list_deliveries(struct xd_store_conn *c, const struct xd_dlv_filte
         return rc;
     dlv_bind(st, f);
     sqlite3_bind_int64(st, 9, (sqlite3_int64)(f->limit ? f->limit : 100));
-    rc = each_dlv(c, st, cb, ctx, "list deliveries");
+    rc = each_dlv(c, st, NULL, cb, ctx, "list deliveries");
     sqlite3_finalize(st);
     return rc;
 }
@@ -1598,6 +1584,23 @@ static int read_exception(sqlite3_stmt *st, struct xd_exception *x)
     return 0;
 }
 
+/* Steps st to the end, handing each exception to cb (it owns it). Returns rows or an error. */
+static int each_exception(struct xd_store_conn *c, sqlite3_stmt *st,
+                          void (*cb)(void *ctx, struct xd_exception *x), void *ctx,
+                          const char *what)
+{
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct xd_exception x;
+        int r = read_exception(st, &x);
+        if (r < 0)
+            return r;
+        cb(ctx, &x);
+        n++;
+    }
+    return rc == SQLITE_DONE ? n : fail(c, rc, what);
+}
+
 static int sq_list_exceptions(struct xd_store_conn *c, const struct xd_exception_filter *f,
                               void (*cb)(void *ctx, struct xd_exception *x), void *ctx)
 {
@@ -1620,21 +1623,9 @@ static int sq_list_exceptions(struct xd_store_conn *c, const struct xd_exception
     bind_text_or_null(st, 3, f->category);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)(f->limit ? f->limit : 100));
     bind_text_or_null(st, 5, f->owner);
-    int n = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct xd_exception x;
-        int r = read_exception(st, &x);
-        if (r < 0) {
-            sqlite3_finalize(st);
-            return r;
-        }
-        cb(ctx, &x);
-        n++;
-    }
+    rc = each_exception(c, st, cb, ctx, "list exceptions");
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return fail(c, rc, "list exceptions");
-    return n;
+    return rc;
 }
 
 static int sq_exceptions_of_event(struct xd_store_conn *c, const char *event_id, size_t limit,
@@ -1649,21 +1640,9 @@ static int sq_exceptions_of_event(struct xd_store_conn *c, const char *event_id,
         return fail(c, rc, "prepare exceptions of event");
     sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
-    int n = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct xd_exception x;
-        int r = read_exception(st, &x);
-        if (r < 0) {
-            sqlite3_finalize(st);
-            return r;
-        }
-        cb(ctx, &x);
-        n++;
-    }
+    rc = each_exception(c, st, cb, ctx, "exceptions of event");
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return fail(c, rc, "exceptions of event");
-    return n;
+    return rc;
 }
 
 static int sq_get_exception(struct xd_store_conn *c, int64_t id, struct xd_exception *out)
