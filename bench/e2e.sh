@@ -51,35 +51,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + $$ % 20000)); }
-NPORT=$(free_port)
-mkdir -p "$WORK/nginx"
-cat > "$WORK/nginx/nginx.conf" <<NGX
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/nginx;
-    proxy_temp_path $WORK/nginx;
-    fastcgi_temp_path $WORK/nginx;
-    uwsgi_temp_path $WORK/nginx;
-    scgi_temp_path $WORK/nginx;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$NPORT;
-        client_body_buffer_size 64k;
-        location / { default_type application/json; return 200 '{"ok":true}'; }
-    }
-}
-NGX
-"$NGINX" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
-NGINX_PID=$!
-i=0
-until curl -sf -X POST "http://127.0.0.1:$NPORT/erp" >/dev/null 2>&1; do
-    i=$((i + 1)); [ $i -gt 50 ] && die "nginx did not start: $(cat "$WORK/nginx/error.log")"
-    sleep 0.1
-done
+. "$ROOT/bench/nginx.sh"
+start_nginx "$WORK/nginx"
 
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 pending() { sqlite3 "$1" "SELECT count(*) FROM deliveries WHERE state = 0" 2>/dev/null || echo '?'; }

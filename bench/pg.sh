@@ -70,30 +70,8 @@ CLUSTER=1
 ADMIN=${URL%/*}/postgres
 psql_q() { "$PGBIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
 
-NPORT=$(free_port)
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<NGX
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/nginx;
-    proxy_temp_path $WORK/nginx;
-    fastcgi_temp_path $WORK/nginx;
-    uwsgi_temp_path $WORK/nginx;
-    scgi_temp_path $WORK/nginx;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$NPORT;
-        client_body_buffer_size 64k;
-        location / { default_type application/json; return 200 '{"ok":true}'; }
-    }
-}
-NGX
-"$NGINX" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
-NGINX_PID=$!
+. "$ROOT/bench/nginx.sh"
+start_nginx "$WORK/nginx"
 
 # Starts N nodes on database DB; routes to nginx when ROUTES=1. Sets PORTS, HUB_PIDS.
 start_nodes() { # n db routes dir
