@@ -285,6 +285,7 @@ static int prepare(struct source *s, struct item *it)
         xd_buf_printf(&it->why, "event_id '%.128s' differs from the Nats-Msg-Id header '%.128s'",
                       id->valuestring, msg_id);
         it->reason = XD_REJ_INVALID_EVENT;
+        it->event_id = msg_id; /* the exception names the message's id (both are in its reason) */
         cJSON_Delete(root);
         return 0;
     }

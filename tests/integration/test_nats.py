@@ -156,6 +156,8 @@ class SourceTest(unittest.TestCase):
             self.assertIn("malformed JSON", reasons)
             self.assertIn("type", reasons)
             self.assertIn("differs from the Nats-Msg-Id header 'other-id'", reasons)
+            mismatch = [x for x in excs if "differs from the Nats-Msg-Id" in x["reason"]]
+            self.assertEqual(mismatch[0]["event_id"], "other-id", mismatch)  # searchable by it
             self.assertIn("one event object", reasons)
             self.assertIn("over server.max_body (8192 bytes)", reasons)
             self.assertIn("stream WMSIN message", reasons)
