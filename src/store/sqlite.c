@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,6 +234,16 @@ static const char *const migrations[] = {
      */
     "CREATE INDEX charges_event ON charges(event_seq);"
     "CREATE INDEX exceptions_event ON exceptions(event_id) WHERE event_id IS NOT NULL;",
+    /*
+     * 7 -> 8: the line index's predicate as comparisons. SQLite evaluates a
+     * partial index's WHERE on every insert and update of the table, and an
+     * IN list there is built as a temporary b-tree each time (a zeroed page,
+     * opened and closed): about a third of the committer's work per event.
+     * Queries that use the index spell the predicate the same way (STATE_OPEN).
+     */
+    "DROP INDEX deliveries_line;"
+    "CREATE INDEX deliveries_line ON deliveries(target, bkey, id)"
+    " WHERE state = 0 OR state = 2 OR state = 4;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -295,10 +306,14 @@ static const char *const stmt_sql[ST__COUNT] = {
                    " (event_seq, route, step, target, bkey, next_ms, created_ms, updated_ms)"
                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)"
                    " ON CONFLICT (event_seq, route, step, part) DO NOTHING",
+    /*
+     * VALUES with scalar subqueries, not INSERT ... SELECT: reading the table
+     * being inserted into makes SQLite stage the rows in a temporary b-tree.
+     */
     [ST_DLV_NEXT] = "INSERT INTO deliveries"
                     " (event_seq, route, step, target, bkey, next_ms, created_ms, updated_ms, part)"
-                    " SELECT event_seq, ?2, ?3, ?4, bkey, ?5, ?5, ?5, ?6 FROM deliveries"
-                    " WHERE id = ?1"
+                    " VALUES ((SELECT event_seq FROM deliveries WHERE id = ?1), ?2, ?3, ?4,"
+                    " (SELECT bkey FROM deliveries WHERE id = ?1), ?5, ?5, ?5, ?6)"
                     " ON CONFLICT (event_seq, route, step, part) DO NOTHING",
     [ST_CHARGE_ADD] = "INSERT INTO charges (charge_id, event_seq, event_id, reverses, customer,"
                       " code, unit, warehouse, reference, currency, service_date, quantity,"
@@ -344,7 +359,7 @@ static const char *const stmt_sql[ST__COUNT] = {
         " LEFT JOIN charges c ON d.part != '' AND c.charge_id = d.part"
         " WHERE d.target = ?1 AND d.state = 0 AND d.next_ms <= ?2"
         " AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.target = ?1 AND p.bkey = d.bkey"
-        "                 AND p.state IN (0, 2, 4) AND p.id < d.id)"
+        "                 AND " STATE_OPEN("p") " AND p.id < d.id)"
         " ORDER BY d.id LIMIT ?3",
     [ST_DLV_GET] =
         "SELECT d.id, d.event_seq, e.event_id, d.route, d.step, d.target, d.bkey, d.state,"
@@ -558,6 +573,17 @@ static char *dir_of(const char *path)
     return strndup(path, (size_t)(slash - path));
 }
 
+/*
+ * Process-wide settings, before SQLite's first use. Memory statistics off:
+ * with them on, every allocation SQLite makes takes one global mutex, shared
+ * by the committer, the dispatcher lanes and the API's readers.
+ */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+static void configure_sqlite(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int sq_open(const struct xd_store_opts *o, enum xd_conn_mode mode,
                    struct xd_store_conn **out, struct xd_buf *err)
 {
@@ -579,6 +605,7 @@ static int sq_open(const struct xd_store_opts *o, enum xd_conn_mode mode,
         snprintf(c->msg, sizeof c->msg, "out of memory");
         goto fail;
     }
+    pthread_once(&sqlite_once, configure_sqlite);
     /*
      * NOMUTEX: a connection is used by one thread at a time (store_int.h), so
      * SQLite's per-connection mutex would only cost.

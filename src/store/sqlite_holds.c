@@ -588,7 +588,7 @@ static int sq_sla_rows(struct xd_store *s, int64_t after_seq, int64_t due_ms, co
                  " (SELECT count(*) FROM deliveries d WHERE d.event_seq = e.seq AND d.route = ?1"
                  "  AND d.target = ?2),"
                  " (SELECT count(*) FROM deliveries d WHERE d.event_seq = e.seq AND d.route = ?1"
-                 "  AND d.state IN (0, 2, 4))"
+                 "  AND " STATE_OPEN("d") ")"
                  " FROM events e WHERE e.seq > ?4 AND e.seq <= ?5"
                  " ORDER BY e.seq LIMIT ?6",
                  bind_params, &p, row_sla, &c);

@@ -10,6 +10,14 @@
 
 #include <sqlite3.h>
 
+/*
+ * A delivery that still holds its business key: pending, dead or held
+ * (XD_DLV_PENDING, XD_DLV_DEAD, XD_DLV_HELD), spelt as the line index's
+ * predicate is (schema 8) so that SQLite can use that index, and as
+ * comparisons: an IN list costs a temporary b-tree per evaluation.
+ */
+#define STATE_OPEN(t) "(" t ".state = 0 OR " t ".state = 2 OR " t ".state = 4)"
+
 /* The connection's database handle. */
 sqlite3 *xd_sqlite_db(struct xd_store_conn *c);
 /* Records why `what` failed on c (for errmsg) and returns the mapped xd_err. */
