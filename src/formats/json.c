@@ -1085,6 +1085,11 @@ void xd_json_delete(cJSON *item)
     }
 }
 
+int xd_json_hooks_active(void)
+{
+    return hooks_installed;
+}
+
 void xd_json_hooks_install(void)
 {
     cJSON_Hooks hooks = {.malloc_fn = hook_malloc, .free_fn = hook_free};

@@ -88,6 +88,12 @@ struct xd_json_arena {
 };
 
 void xd_json_hooks_install(void);
+/*
+ * Whether the hooks are installed: then a tree built entirely while an arena
+ * was entered (parsed and changed only there) holds nothing but that arena's
+ * memory, and disposing the arena frees it without a walk.
+ */
+int xd_json_hooks_active(void);
 /* cJSON_Delete(item), faster when the hooks are installed. */
 void xd_json_delete(cJSON *item);
 

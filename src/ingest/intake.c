@@ -29,7 +29,11 @@ void xd_intake_dispose(struct xd_intake *in)
     for (size_t i = 0; i < in->n; i++)
         xd_event_dispose(&in->events[i]);
     free(in->events);
-    for (size_t i = 0; i < in->nroots; i++)
+    /*
+     * Trees parsed by xd_intake_add_body() were built and changed only while
+     * the arena was entered: the arena holds all of them (no walk needed).
+     */
+    for (size_t i = 0; i < in->nroots && (in->heap_trees || !xd_json_hooks_active()); i++)
         xd_json_delete(in->roots[i]);
     free(in->roots);
     xd_json_arena_dispose(&in->arena); /* after the trees that may live in it */
@@ -117,6 +121,7 @@ int xd_intake_add_body(struct xd_intake *in, const char *body, size_t len)
 
 int xd_intake_add_tree(struct xd_intake *in, cJSON *root)
 {
+    in->heap_trees = 1;
     struct xd_json_arena *prev = xd_json_arena_enter(&in->arena);
     int rc = add_tree(in, root);
     xd_json_arena_enter(prev);

@@ -28,6 +28,7 @@ struct xd_intake {
     cJSON **roots;              /* parsed documents (owned) */
     struct xd_json_arena arena; /* where the parsed trees and added defaults live */
     size_t nroots, roots_cap;
+    int heap_trees;             /* a root came from xd_intake_add_tree: free trees node by node */
     struct xd_event *events; /* prepared events, in input order */
     size_t n, cap;
     struct xd_verrs errs;    /* every problem found, with its path */
