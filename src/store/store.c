@@ -288,11 +288,27 @@ out:
     return rc;
 }
 
+/*
+ * One event and nothing else, which no route takes: on a driver whose
+ * statements are atomic by themselves its one INSERT (refused or conflicting,
+ * it writes nothing) needs no savepoint. The common single-event request skips two statements and the
+ * savepoint's bookkeeping in SQLite.
+ */
+static int lone_event(const struct xd_store *s, const struct xd_append *a)
+{
+    if (!s->drv->stmt_atomic || a->n != 1 || a->ncharges || a->exc_op || a->counter_op || a->audit_op || a->ext_op ||
+        a->noutcomes)
+        return 0;
+    struct xd_dlv_init plan[PLAN_MAX];
+    return !s->planner || s->planner(s->planner_ctx, &a->events[0], plan, PLAN_MAX) == 0;
+}
+
 static int write_request(struct xd_store *s, struct xd_append *a, int64_t received_ms)
 {
     const struct xd_store_driver *d = s->drv;
     int outcome = 0;
-    int rc = d->savepoint(s->w);
+    int lone = lone_event(s, a);
+    int rc = lone ? 0 : d->savepoint(s->w);
     if (rc < 0)
         return rc;
     int many = a->n > 1 && d->append_many; /* several events, one statement */
@@ -363,6 +379,10 @@ static int write_request(struct xd_store *s, struct xd_append *a, int64_t receiv
             return rc;
         if (a->results)
             a->results[i] = (unsigned char)applied;
+    }
+    if (lone) {
+        a->rc = outcome;
+        return 0;
     }
     if (outcome < 0) {
         rc = d->rollback_to(s->w);

@@ -105,6 +105,12 @@ struct xd_store_driver {
     /* Takes the write lock now; mode says whether COMMIT must wait for the disk. */
     int (*begin)(struct xd_store_conn *c, enum xd_commit_mode mode);
     int (*savepoint)(struct xd_store_conn *c);
+    /*
+     * 1 when a failed statement undoes itself alone and the transaction goes
+     * on (SQLite): a request of one statement then needs no savepoint. Not
+     * PostgreSQL, where an error aborts the whole transaction.
+     */
+    int stmt_atomic;
     int (*release)(struct xd_store_conn *c);
     int (*rollback_to)(struct xd_store_conn *c); /* undo since savepoint, keep it open */
     int (*commit)(struct xd_store_conn *c);      /* durable when it returns 0 */
