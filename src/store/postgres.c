@@ -243,8 +243,8 @@ static const char *const migrations[] = {
      * 6 -> 7 (sqlite.c's 7 -> 8): events are found by business key only to
      * read a shipment's voids; index those alone, not every event.
      */
-    "DROP INDEX events_bkey_seq;"
-    "CREATE INDEX events_voids ON events(bkey, seq) WHERE type = 'shipment.voided';",
+    ("DROP INDEX events_bkey_seq;"
+     "CREATE INDEX events_voids ON events(bkey, seq) WHERE type = 'shipment.voided';"),
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
