@@ -503,6 +503,11 @@ static void gate_count(struct xd_append *a, void *arg)
     atomic_fetch_add(&g->done, 1);
 }
 
+/*
+ * Single-event requests with no planner take no savepoint (store.c,
+ * lone_event): a duplicate and a conflict in the same group as the event
+ * they repeat must still come out right, and the conflict write nothing.
+ */
 static void test_same_event_in_one_group(void **state)
 {
     struct fx *f = *state;
