@@ -281,6 +281,8 @@ static void first_call(struct xd_req *r, const char *method)
  * much comes (and it is within server.max_body): one allocation instead of a
  * doubling one per chunk, each copying what came before.
  */
+#define BODY_RESERVE_MAX (1024 * 1024)
+
 static void reserve_body(struct xd_req *r)
 {
     const char *cl =
@@ -292,6 +294,9 @@ static void reserve_body(struct xd_req *r)
     unsigned long long n = strtoull(cl, &end, 10);
     if (errno || *end || n == 0 || n > r->srv->cfg->server.max_body)
         return;
+    /* A promise is not data: reserve at most 1 MiB ahead of what arrives. */
+    if (n > BODY_RESERVE_MAX)
+        n = BODY_RESERVE_MAX;
     (void)xd_buf_reserve(&r->body, (size_t)n); /* on failure the appends below say so */
 }
 
