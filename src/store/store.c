@@ -681,18 +681,25 @@ static void reader_put(struct xd_store *s, struct reader *r, int rc)
     s->drv->close(c);
 }
 
+/* Runs one read on a pooled reader connection. */
+#define WITH_READER(s, call)                                                                       \
+    do {                                                                                           \
+        struct reader r_;                                                                          \
+        int rc_ = reader_get((s), &r_);                                                            \
+        if (rc_ < 0)                                                                               \
+            return rc_;                                                                            \
+        struct xd_store_conn *c_ = r_.c;                                                           \
+        rc_ = (call);                                                                              \
+        reader_put((s), &r_, rc_);                                                                 \
+        return rc_;                                                                                \
+    } while (0)
+
 int xd_store_get_event(struct xd_store *s, const char *event_id, struct xd_stored_event *out)
 {
-    struct reader r;
     memset(out, 0, sizeof *out);
     if (!event_id)
         return XD_EINVAL;
-    int rc = reader_get(s, &r);
-    if (rc < 0)
-        return rc;
-    rc = s->drv->get_event(r.c, event_id, out);
-    reader_put(s, &r, rc);
-    return rc;
+    WITH_READER(s, s->drv->get_event(c_, event_id, out));
 }
 
 void xd_stored_event_dispose(struct xd_stored_event *e)
@@ -757,49 +764,25 @@ int xd_store_fetch_ready(struct xd_store *s, const char *target, int64_t now_ms,
                          xd_dlv_skip_fn skip, void (*cb)(void *ctx, struct xd_stored_dlv *d),
                          void *ctx)
 {
-    struct reader r;
-    int rc = reader_get(s, &r);
-    if (rc < 0)
-        return rc;
-    rc = s->drv->fetch_ready(r.c, target, now_ms, limit, skip, cb, ctx);
-    reader_put(s, &r, rc);
-    return rc;
+    WITH_READER(s, s->drv->fetch_ready(c_, target, now_ms, limit, skip, cb, ctx));
 }
 
 int xd_store_list_deliveries(struct xd_store *s, const struct xd_dlv_filter *f,
                              void (*cb)(void *ctx, struct xd_stored_dlv *d), void *ctx)
 {
-    struct reader r;
-    int rc = reader_get(s, &r);
-    if (rc < 0)
-        return rc;
-    rc = s->drv->list_deliveries(r.c, f, cb, ctx);
-    reader_put(s, &r, rc);
-    return rc;
+    WITH_READER(s, s->drv->list_deliveries(c_, f, cb, ctx));
 }
 
 int xd_store_get_delivery(struct xd_store *s, int64_t id, struct xd_stored_dlv *out)
 {
-    struct reader r;
     memset(out, 0, sizeof *out);
-    int rc = reader_get(s, &r);
-    if (rc < 0)
-        return rc;
-    rc = s->drv->get_delivery(r.c, id, out);
-    reader_put(s, &r, rc);
-    return rc;
+    WITH_READER(s, s->drv->get_delivery(c_, id, out));
 }
 
 int xd_store_list_attempts(struct xd_store *s, int64_t event_seq,
                            void (*cb)(void *ctx, const struct xd_stored_attempt *a), void *ctx)
 {
-    struct reader r;
-    int rc = reader_get(s, &r);
-    if (rc < 0)
-        return rc;
-    rc = s->drv->list_attempts(r.c, event_seq, cb, ctx);
-    reader_put(s, &r, rc);
-    return rc;
+    WITH_READER(s, s->drv->list_attempts(c_, event_seq, cb, ctx));
 }
 
 void xd_charge_rec_dispose(struct xd_charge_rec *c)
@@ -829,19 +812,6 @@ void xd_exception_dispose(struct xd_exception *x)
     free(x->customer);
     memset(x, 0, sizeof *x);
 }
-
-/* Runs one read on a pooled reader connection. */
-#define WITH_READER(s, call)                                                                       \
-    do {                                                                                           \
-        struct reader r_;                                                                          \
-        int rc_ = reader_get((s), &r_);                                                            \
-        if (rc_ < 0)                                                                               \
-            return rc_;                                                                            \
-        struct xd_store_conn *c_ = r_.c;                                                           \
-        rc_ = (call);                                                                              \
-        reader_put((s), &r_, rc_);                                                                 \
-        return rc_;                                                                                \
-    } while (0)
 
 int xd_store_has_charge(struct xd_store *s, const char *charge_id)
 {
@@ -1006,27 +976,8 @@ int xd_store_count_deliveries(struct xd_store *s,
                               void (*cb)(void *ctx, const char *target, int state, int64_t n),
                               void *ctx)
 {
-    struct reader r;
-    int rc = reader_get(s, &r);
-    if (rc < 0)
-        return rc;
-    rc = s->drv->count_deliveries(r.c, cb, ctx);
-    reader_put(s, &r, rc);
-    return rc;
+    WITH_READER(s, s->drv->count_deliveries(c_, cb, ctx));
 }
-
-/* Runs one read on a pooled reader connection (the dashboard aggregates). */
-#define WITH_READER(s, call)                                                                     \
-    do {                                                                                         \
-        struct reader r_;                                                                        \
-        int rc_ = reader_get((s), &r_);                                                          \
-        if (rc_ < 0)                                                                             \
-            return rc_;                                                                          \
-        struct xd_store_conn *c_ = r_.c;                                                         \
-        rc_ = (call);                                                                            \
-        reader_put((s), &r_, rc_);                                                               \
-        return rc_;                                                                              \
-    } while (0)
 
 int xd_store_count_matching(struct xd_store *s, const struct xd_dlv_filter *f, int64_t *n)
 {
@@ -1060,13 +1011,7 @@ int xd_store_backlog_by_warehouse(struct xd_store *s,
 
 int xd_store_count_events(struct xd_store *s, int64_t *out)
 {
-    struct reader r;
-    int rc = reader_get(s, &r);
-    if (rc < 0)
-        return rc;
-    rc = s->drv->count(r.c, out);
-    reader_put(s, &r, rc);
-    return rc;
+    WITH_READER(s, s->drv->count(c_, out));
 }
 
 int xd_store_ready(struct xd_store *s)
