@@ -128,3 +128,24 @@ void xd_log_ev(enum xd_log_level lvl, const char *event_id, const char *trace_id
     vlog(lvl, event_id, trace_id, fmt, ap);
     va_end(ap);
 }
+
+void xd_warn_once(struct xd_log_once *o, const char *kind, const char *name, const char *fmt,
+                  ...)
+{
+    char msg[sizeof o->last];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (strcmp(msg, o->last) == 0)
+        return;
+    snprintf(o->last, sizeof o->last, "%s", msg);
+    xd_warn("%s %s: %s", kind, name, msg);
+}
+
+int xd_warn_once_clear(struct xd_log_once *o)
+{
+    int had = o->last[0] != '\0';
+    o->last[0] = '\0';
+    return had;
+}

@@ -26,6 +26,19 @@ void xd_log(enum xd_log_level lvl, const char *fmt, ...) __attribute__((format(p
 void xd_log_ev(enum xd_log_level lvl, const char *event_id, const char *trace_id, const char *fmt,
                ...) __attribute__((format(printf, 4, 5)));
 
+/*
+ * A passing problem of a long-lived worker (a source retrying a broker or a
+ * folder), warned about once until a different one, or its end, replaces it.
+ * The line reads "KIND NAME: message" ("inbox returns: ...").
+ */
+struct xd_log_once {
+    char last[256];
+};
+void xd_warn_once(struct xd_log_once *o, const char *kind, const char *name, const char *fmt,
+                  ...) __attribute__((format(printf, 4, 5)));
+/* Forgets the problem; 1 when there was one (the caller may say it works again). */
+int xd_warn_once_clear(struct xd_log_once *o);
+
 #define xd_debug(...) xd_log(XD_LOG_DEBUG, __VA_ARGS__)
 #define xd_info(...)  xd_log(XD_LOG_INFO, __VA_ARGS__)
 #define xd_warn(...)  xd_log(XD_LOG_WARN, __VA_ARGS__)

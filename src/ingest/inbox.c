@@ -77,7 +77,7 @@ struct source {
     struct seen *seen;
     size_t nseen;
     int64_t next_ms;        /* monotonic time of the next poll */
-    char last_problem[256]; /* the last transient problem logged, to log each once */
+    struct xd_log_once problem; /* the last transient problem logged, to log each once */
 };
 
 struct xd_inboxes {
@@ -137,19 +137,7 @@ static int renamed_in(const struct stat *st)
 }
 
 /* Logs a passing problem of a source once, until another one (or none) replaces it. */
-static void problem(struct source *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(struct source *s, const char *fmt, ...)
-{
-    char msg[sizeof s->last_problem];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (strcmp(msg, s->last_problem) == 0)
-        return;
-    snprintf(s->last_problem, sizeof s->last_problem, "%s", msg);
-    xd_warn("inbox %s: %s", s->cfg->name, msg);
-}
+#define problem(s, ...) xd_warn_once(&(s)->problem, "inbox", (s)->cfg->name, __VA_ARGS__)
 
 /* ---- moving files ---- */
 
@@ -495,7 +483,7 @@ static enum outcome take_file(struct xd_inboxes *w, struct source *s, const stru
         o = STUCK;
         goto out;
     }
-    s->last_problem[0] = '\0';
+    xd_warn_once_clear(&s->problem);
     xd_info("inbox %s: %s: %zu accepted, %zu duplicates (%s), moved to processed/%s%s",
             s->cfg->name, f->name, fresh, in.n - fresh, xd_format_name(fmt), final,
             ack.len ? " with its 997" : "");

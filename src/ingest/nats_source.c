@@ -72,7 +72,7 @@ struct source {
     pthread_mutex_t mu;
     pthread_cond_t cv;  /* outstanding reached 0, or stopping */
     size_t outstanding; /* submitted, done not yet called */
-    char last_problem[256];
+    struct xd_log_once problem; /* the passing problem logged last */
     int64_t backoff_ms;
     struct xd_nats_counters *metrics; /* fetched, acked, nak'ed, terminated */
 };
@@ -87,26 +87,13 @@ struct xd_nats_sources {
 };
 
 /* Logs a passing problem once, until another one (or success) replaces it. */
-static void problem(struct source *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(struct source *s, const char *fmt, ...)
-{
-    char msg[sizeof s->last_problem];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (strcmp(msg, s->last_problem) == 0)
-        return;
-    snprintf(s->last_problem, sizeof s->last_problem, "%s", msg);
-    xd_warn("source %s: %s", s->cfg->name, msg);
-}
+#define problem(s, ...) xd_warn_once(&(s)->problem, "source", (s)->cfg->name, __VA_ARGS__)
 
 static void solved(struct source *s)
 {
-    if (s->last_problem[0])
+    if (xd_warn_once_clear(&s->problem))
         xd_info("source %s: reading stream %s (consumer %s)", s->cfg->name, s->cfg->stream,
                 s->cfg->durable);
-    s->last_problem[0] = '\0';
     s->backoff_ms = 0;
 }
 
