@@ -125,21 +125,29 @@ static int sum_rows(struct erp_row *rows, size_t n, struct xd_erp_export *out)
     return 0;
 }
 
+/* The export as a table; a CSV error is reported as "NAME: what, where". */
+static int read_table(const char *buf, size_t len, const char *name, struct xd_csv_table *t,
+                      struct xd_buf *err)
+{
+    struct xd_buf why;
+    xd_buf_init(&why);
+    int rc = xd_csv_table_read(buf, len, t, &why);
+    if (rc < 0 && err)
+        xd_buf_printf(err, "%s: %s", name, xd_buf_str(&why));
+    xd_buf_dispose(&why);
+    if (rc < 0)
+        return rc == XD_ENOMEM ? rc : XD_EINVAL;
+    return 0;
+}
+
 int xd_erp_export_read(const struct xd_export_columns *cols, const char *buf, size_t len,
                        const char *name, struct xd_erp_export *out, struct xd_buf *err)
 {
     memset(out, 0, sizeof *out);
     struct xd_csv_table t;
-    struct xd_buf why;
-    xd_buf_init(&why);
-    int rc = xd_csv_table_read(buf, len, &t, &why);
-    if (rc < 0) {
-        if (err)
-            xd_buf_printf(err, "%s: %s", name, xd_buf_str(&why));
-        xd_buf_dispose(&why);
-        return rc == XD_ENOMEM ? rc : XD_EINVAL;
-    }
-    xd_buf_dispose(&why);
+    int rc = read_table(buf, len, name, &t, err);
+    if (rc < 0)
+        return rc;
     struct erp_row *rows = NULL;
     size_t n = 0;
     int cdoc = need_col(&t, cols->document, "erp_export.document", name, err);
@@ -236,16 +244,9 @@ int xd_billing_export_read(const struct xd_export_columns *cols, const char *buf
 {
     memset(out, 0, sizeof *out);
     struct xd_csv_table t;
-    struct xd_buf why;
-    xd_buf_init(&why);
-    int rc = xd_csv_table_read(buf, len, &t, &why);
-    if (rc < 0) {
-        if (err)
-            xd_buf_printf(err, "%s: %s", name, xd_buf_str(&why));
-        xd_buf_dispose(&why);
-        return rc == XD_ENOMEM ? rc : XD_EINVAL;
-    }
-    xd_buf_dispose(&why);
+    int rc = read_table(buf, len, name, &t, err);
+    if (rc < 0)
+        return rc;
     int ckey = xd_csv_table_col(&t, cols->charge_id);
     const char *keyname = cols->charge_id;
     if (ckey < 0) {
@@ -463,11 +464,8 @@ void xd_erp_export_check(struct xd_recon_ctx *c, const struct xd_erp_export *x)
             break;
         xd_recon_set_obj(b, o);
         b->event_id = strdup(e->event_id);
-        if (e->has_qty) {
-            b->expected = xd_recon_dec(e->qty);
-            b->actual = strdup("0");
-            b->difference = xd_recon_dec(xd_dec_neg(e->qty));
-        }
+        if (e->has_qty)
+            xd_recon_set_none(b, e->qty);
         b->age_ms = xd_recon_age(c, p->updated_ms);
         xd_recon_detail(b, "%s accepted it (2xx%s%s) but the ERP export does not list it",
                         p->target, p->reference ? ", reference " : "",
@@ -579,9 +577,7 @@ static void by_charge(struct xd_recon_ctx *c, const struct xd_billing_export *x)
         xd_recon_set_obj(b, o);
         b->event_id = strdup(ch->event_id);
         b->charge_id = strdup(ch->charge_id);
-        b->expected = xd_recon_dec(ch->amount);
-        b->actual = strdup("0");
-        b->difference = xd_recon_dec(xd_dec_neg(ch->amount));
+        xd_recon_set_none(b, ch->amount);
         b->currency = ch->currency ? strdup(ch->currency) : NULL;
         b->age_ms = xd_recon_age(c, ch->bill_ms);
         xd_recon_detail(b,

@@ -41,6 +41,8 @@ void xd_recon_detail(struct xd_recon_break *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* A heap copy of d's text. */
 char *xd_recon_dec(struct xd_dec d);
+/* b expected `expected` and found none of it: actual 0, difference -expected. */
+void xd_recon_set_none(struct xd_recon_break *b, struct xd_dec expected);
 /* 1 when |a - b| is over tol; *diff = a - b. */
 int xd_recon_differs(struct xd_dec a, struct xd_dec b, struct xd_dec tol, struct xd_dec *diff);
 int xd_recon_in_window(const struct xd_recon_ctx *c, long day);

@@ -16,6 +16,13 @@ char *xd_recon_dec(struct xd_dec d)
     return strdup(b);
 }
 
+void xd_recon_set_none(struct xd_recon_break *b, struct xd_dec expected)
+{
+    b->expected = xd_recon_dec(expected);
+    b->actual = strdup("0");
+    b->difference = xd_recon_dec(xd_dec_neg(expected));
+}
+
 static struct xd_dec dec_abs(struct xd_dec d)
 {
     return xd_dec_sign(d) < 0 ? xd_dec_neg(d) : d;

@@ -118,11 +118,8 @@ static void check_postings(struct xd_recon_ctx *c)
                 return;
             xd_recon_set_obj(b, o);
             b->event_id = strdup(e->event_id);
-            if (e->has_qty) {
-                b->expected = xd_recon_dec(e->qty);
-                b->actual = strdup("0");
-                b->difference = xd_recon_dec(xd_dec_neg(e->qty));
-            }
+            if (e->has_qty)
+                xd_recon_set_none(b, e->qty);
             b->age_ms = xd_recon_age(c, e->received_ms);
             xd_recon_detail(b, "%s, not posted: %s %s after %u attempt%s%s%s", event_verb(e->type),
                             p->target, state_words(p->state), p->attempts,
@@ -220,9 +217,7 @@ static void check_billing(struct xd_recon_ctx *c)
                 return;
             xd_recon_set_obj(b, o);
             b->event_id = strdup(e->event_id);
-            b->expected = xd_recon_dec(missing);
-            b->actual = strdup("0");
-            b->difference = xd_recon_dec(xd_dec_neg(missing));
+            xd_recon_set_none(b, missing);
             b->currency = first->currency ? strdup(first->currency) : NULL;
             b->charge_id = strdup(first->charge_id);
             b->age_ms = xd_recon_age(c, oldest);
@@ -435,9 +430,7 @@ static void storage_gap(struct xd_recon_ctx *c, struct storage *s, const struct 
                          "storage_not_charged:%s:%s", xd_obj_type_name(XD_OBJ_STORAGE_DAY), key);
         if (b) {
             xd_recon_set_obj(b, prev);
-            b->expected = xd_recon_dec(want);
-            b->actual = strdup("0");
-            b->difference = xd_recon_dec(xd_dec_neg(want));
+            xd_recon_set_none(b, want);
             b->currency = currency ? strdup(currency) : NULL;
             b->age_ms = xd_recon_age(c, (int64_t)(day + 1) * 86400000);
             char pd[11];
@@ -505,9 +498,7 @@ static void check_storage(struct xd_recon_ctx *c)
                 if (b) {
                     xd_recon_set_obj(b, o);
                     b->event_id = strdup(e->event_id);
-                    b->expected = xd_recon_dec(missing);
-                    b->actual = strdup("0");
-                    b->difference = xd_recon_dec(xd_dec_neg(missing));
+                    xd_recon_set_none(b, missing);
                     b->currency = currency ? strdup(currency) : NULL;
                     b->age_ms = xd_recon_age(c, e->received_ms);
                     xd_recon_detail(b,
