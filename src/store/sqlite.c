@@ -384,6 +384,18 @@ static const char *const stmt_sql[ST__COUNT] = {
                    " ON CONFLICT (key) DO UPDATE SET value = value + 1 RETURNING value",
 };
 
+/*
+ * Page size of a new store, and the WAL size at which the committer
+ * checkpoints (SQLite's default: 1,000 pages of 4 KiB). Larger pages halve
+ * the per-page work (WAL frame writes, checkpoint reads and writes, b-tree
+ * bookkeeping) that dominates batch intake: batches of 100 at 16 connections
+ * went from ~158k to ~200k events/s with 16 KiB pages and the same 4 MiB
+ * between checkpoints, single events stayed where they were, and 32 KiB pages
+ * were slower again (docs/store.md).
+ */
+#define PAGE_SIZE_TEXT   "16384"
+#define CHECKPOINT_BYTES (4 << 20)
+
 struct xd_store_conn {
     sqlite3 *db;
     int sync_full;               /* the configured synchronous=FULL */
@@ -630,6 +642,10 @@ static int sq_open(const struct xd_store_opts *o, enum xd_conn_mode mode,
     sqlite3_busy_timeout(c->db, (int)o->busy_timeout_ms);
 
     if (mode == XD_CONN_WRITER) {
+        /* Takes effect only while the file is empty: a new store. */
+        rc = exec(c, "PRAGMA page_size=" PAGE_SIZE_TEXT);
+        if (rc < 0)
+            goto fail;
         rc = set_wal(c);
         if (rc < 0)
             goto fail;
@@ -653,6 +669,12 @@ static int sq_open(const struct xd_store_opts *o, enum xd_conn_mode mode,
         rc = migrate(c);
         if (rc < 0)
             goto fail;
+        /* The store's own page size: one made before 16 KiB pages keeps 4 KiB. */
+        int page = 0;
+        rc = pragma_int(c, "PRAGMA page_size", &page);
+        if (rc < 0)
+            goto fail;
+        sqlite3_wal_autocheckpoint(c->db, page > 0 ? (int)(CHECKPOINT_BYTES / page) : 1000);
     } else {
         int v = 0;
         rc = pragma_int(c, "PRAGMA user_version", &v);

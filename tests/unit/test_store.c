@@ -22,6 +22,8 @@
 #include "ingest/event.h"
 #include "store/store.h"
 
+#include <sqlite3.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -348,6 +350,45 @@ static void test_persists_across_reopen(void **state)
     assert_true(b.seq > a.seq);
     xd_stored_event_dispose(&a);
     xd_stored_event_dispose(&b);
+}
+
+static int page_size(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int n = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* A new store gets 16 KiB pages; a file made with 4 KiB pages keeps them and works. */
+static void test_page_size(void **state)
+{
+    struct fx *f = *state;
+    unsigned char res;
+    assert_int_equal(append_one(f->s, "ps-1", 0, &res), 0);
+    assert_int_equal(page_size(f->path), 16384);
+
+    char old[128];
+    snprintf(old, sizeof old, "%s/new.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(old, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA page_size=4096; VACUUM", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    struct xd_config *cfg = make_cfg(old);
+    struct xd_store *s = NULL;
+    assert_int_equal(xd_store_open(cfg, &s, NULL), 0);
+    assert_int_equal(append_one(s, "ps-2", 0, &res), 0);
+    assert_int_equal(res, XD_APPEND_ACCEPTED);
+    assert_int_equal(count(s), 1);
+    xd_store_close(s);
+    free_cfg(cfg);
+    assert_int_equal(page_size(old), 4096);
 }
 
 static void test_bad_config_and_request(void **state)
@@ -799,6 +840,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_atomic_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicates_inside_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persists_across_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_page_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config_and_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_event_in_one_group, setup, teardown),
