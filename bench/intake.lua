@@ -38,6 +38,7 @@ conns = 16
 -- Per-thread state (each wrk thread has its own Lua state).
 batch = 1      -- events per request (global: done() reads it)
 local prefix = ""
+local tids = ""
 local counter = 0
 local head = ""
 ok = 0         -- 202 answers
@@ -101,6 +102,7 @@ function init(args)
       delay = function() return ms end
    end
    prefix = "b" .. run .. "-" .. tostring(tid or 0) .. "-"
+   tids = tostring(tid or 0) .. "-"
 
    for k = 3, 5 do
       lines[k] = {}
@@ -116,34 +118,48 @@ function init(args)
    head = head .. "Content-Length: "
 end
 
--- One shipment.confirmed event with a fresh id.
-local function event()
+-- One shipment.confirmed event with a fresh id, as pieces appended to t
+-- (from index k on); returns the next free index. Every piece is a string
+-- (no number-to-string conversion inside table.concat), and a batch is
+-- concatenated once.
+local weights = {}
+for w = 0, 89 do weights[w + 1] = tostring(10 + w) end
+local function event(t, k)
    counter = counter + 1
    local n = counter
-   local id = prefix .. n
+   local ns = tostring(n)
    local nl = 3 + n % 3
-   return table.concat({
-      '{"event_id":"', id,
-      '","type":"shipment.confirmed","occurred_at":"', times[n % 60 + 1],
-      '","source":"wms-bench","data":{"warehouse":"', warehouses[n % 3 + 1],
-      '","shipment_id":"SHP-', tid, '-', n,
-      '","order_id":"SO-', tid, '-', n,
-      '","customer":"', customers[n % 5 + 1],
-      '","ship_date":"2026-11-28","carrier":', carriers[n % 4 + 1], n,
-      '"},"lines":', lines[nl][n % 4 + 1],
-      ',"weight_kg":', 10 + n % 90, '.5,"ship_to":', ship_tos[n % 4 + 1],
-      '}}'})
+   t[k] = '{"event_id":"'; t[k + 1] = prefix; t[k + 2] = ns
+   t[k + 3] = '","type":"shipment.confirmed","occurred_at":"'; t[k + 4] = times[n % 60 + 1]
+   t[k + 5] = '","source":"wms-bench","data":{"warehouse":"'; t[k + 6] = warehouses[n % 3 + 1]
+   t[k + 7] = '","shipment_id":"SHP-'; t[k + 8] = tids; t[k + 9] = ns
+   t[k + 10] = '","order_id":"SO-'; t[k + 11] = tids; t[k + 12] = ns
+   t[k + 13] = '","customer":"'; t[k + 14] = customers[n % 5 + 1]
+   t[k + 15] = '","ship_date":"2026-11-28","carrier":'; t[k + 16] = carriers[n % 4 + 1]
+   t[k + 17] = ns
+   t[k + 18] = '"},"lines":'; t[k + 19] = lines[nl][n % 4 + 1]
+   t[k + 20] = ',"weight_kg":'; t[k + 21] = weights[n % 90 + 1]
+   t[k + 22] = '.5,"ship_to":'; t[k + 23] = ship_tos[n % 4 + 1]
+   t[k + 24] = '}}'
+   return k + 25
 end
 
+local parts = {}
 function request()
-   local body
+   local k = 1
    if batch == 1 then
-      body = event()
+      k = event(parts, 1)
    else
-      local evs = {}
-      for i = 1, batch do evs[i] = event() end
-      body = '{"events":[' .. table.concat(evs, ",") .. ']}'
+      parts[1] = '{"events":['
+      k = 2
+      for i = 1, batch do
+         if i > 1 then parts[k] = ","; k = k + 1 end
+         k = event(parts, k)
+      end
+      parts[k] = "]}"
+      k = k + 1
    end
+   local body = table.concat(parts, "", 1, k - 1)
    body_bytes = body_bytes + #body
    bodies = bodies + 1
    return head .. #body .. "\r\n\r\n" .. body
