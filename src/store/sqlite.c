@@ -386,14 +386,15 @@ static const char *const stmt_sql[ST__COUNT] = {
 
 /*
  * Page size of a new store, and the WAL size at which the committer
- * checkpoints (SQLite's default: 1,000 pages of 4 KiB). Larger pages halve
- * the per-page work (WAL frame writes, checkpoint reads and writes, b-tree
- * bookkeeping) that dominates batch intake: batches of 100 at 16 connections
- * went from ~158k to ~200k events/s with 16 KiB pages and the same 4 MiB
- * between checkpoints, single events stayed where they were, and 32 KiB pages
- * were slower again (docs/store.md).
+ * checkpoints (SQLite's default: 1,000 pages of 4 KiB). Batch intake is
+ * bound by per-page work (WAL frame writes, checkpoint reads and writes,
+ * b-tree bookkeeping), single events by the bytes each small commit writes
+ * (a few whole pages, fsynced). 8 KiB pages were the best of both in
+ * alternating runs on 2 cores: batches of 100 ~185k -> ~198k events/s,
+ * single events at 16 connections ~29.7k -> ~28.8k requests/s; 16 KiB pages
+ * gave batches no more and cost single events 10% (docs/store.md).
  */
-#define PAGE_SIZE_TEXT   "16384"
+#define PAGE_SIZE_TEXT   "8192"
 #define CHECKPOINT_BYTES (4 << 20)
 
 struct xd_store_conn {

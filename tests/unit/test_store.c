@@ -366,13 +366,13 @@ static int page_size(const char *path)
     return n;
 }
 
-/* A new store gets 16 KiB pages; a file made with 4 KiB pages keeps them and works. */
+/* A new store gets 8 KiB pages; a file made with 4 KiB pages keeps them and works. */
 static void test_page_size(void **state)
 {
     struct fx *f = *state;
     unsigned char res;
     assert_int_equal(append_one(f->s, "ps-1", 0, &res), 0);
-    assert_int_equal(page_size(f->path), 16384);
+    assert_int_equal(page_size(f->path), 8192);
 
     char old[128];
     snprintf(old, sizeof old, "%s/new.db", f->dir);
