@@ -135,10 +135,32 @@ static void test_heap_tree_gets_arena_defaults(void **state)
     free(text);
 }
 
+/*
+ * Takes this thread's spare chunk (json.h), if it has one, into an arena
+ * and frees it directly: the thread has no spare afterwards. Returns the
+ * chunk that arena started in.
+ */
+static uintptr_t drop_spare(void)
+{
+    struct xd_json_arena a;
+    xd_json_arena_init(&a, 0);
+    struct xd_json_arena *prev = xd_json_arena_enter(&a);
+    cJSON *tiny = cJSON_CreateNull();
+    xd_json_arena_enter(prev);
+    assert_non_null(tiny);
+    struct xd_json_chunk *c = a.chunks;
+    assert_non_null(c);
+    assert_null(c->next);
+    uintptr_t addr = (uintptr_t)c;
+    free(c);
+    return addr;
+}
+
 /* JSON lines: one arena for every line, growing chunk by chunk. */
 static void test_lines_grow(void **state)
 {
     (void)state;
+    (void)drop_spare();
     struct xd_buf b;
     xd_buf_init(&b);
     for (int i = 0; i < 300; i++) {
@@ -164,6 +186,51 @@ static void test_lines_grow(void **state)
 }
 
 /* JSON lines with errors on some: nothing kept. */
+/*
+ * The thread keeps the biggest chunk (up to 4 MiB) of an arena it disposed
+ * and the next arena starts in it; bigger chunks go back to malloc.
+ */
+static void test_spare_chunk(void **state)
+{
+    (void)state;
+    (void)drop_spare();
+    char *text = event_text(3, "spare");
+    struct xd_intake in;
+    xd_intake_init(&in, &limits, "src");
+    assert_int_equal(xd_intake_add_body(&in, text, strlen(text)), 0);
+    struct xd_json_chunk *first = in.arena.chunks;
+    assert_non_null(first);
+    xd_intake_dispose(&in);
+
+    xd_intake_init(&in, &limits, "src");
+    assert_int_equal(xd_intake_add_body(&in, text, strlen(text)), 0);
+    assert_ptr_equal(in.arena.chunks, first); /* the same memory, not a fresh malloc */
+    assert_null(in.arena.chunks->next);
+    assert_same_as_heap(&in.events[0], text);
+    xd_intake_dispose(&in);
+    free(text);
+
+    /* A chunk over 4 MiB (a 5 MiB string has one of its own) is not kept. */
+    struct xd_json_arena a;
+    xd_json_arena_init(&a, 0);
+    char *big = malloc(5u << 20);
+    assert_non_null(big);
+    memset(big, 'x', (5u << 20) - 1);
+    big[(5u << 20) - 1] = '\0';
+    struct xd_json_arena *prev = xd_json_arena_enter(&a);
+    cJSON *s = cJSON_CreateString(big);
+    xd_json_arena_enter(prev);
+    free(big);
+    assert_non_null(s);
+    size_t nchunks = 0;
+    for (struct xd_json_chunk *c = a.chunks; c; c = c->next)
+        nchunks++;
+    assert_int_equal(nchunks, 2); /* the spare (first) and the string's own */
+    assert_ptr_equal(a.chunks, first);
+    xd_json_arena_dispose(&a);
+    assert_true(drop_spare() == (uintptr_t)first); /* the spare is `first` again, not the big one */
+}
+
 static void test_lines_and_errors(void **state)
 {
     (void)state;
@@ -261,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_batch_many_chunks),
         cmocka_unit_test(test_heap_tree_gets_arena_defaults),
         cmocka_unit_test(test_lines_grow),
+        cmocka_unit_test(test_spare_chunk),
         cmocka_unit_test(test_lines_and_errors),
         cmocka_unit_test(test_spliced_bodies),
         cmocka_unit_test(test_print_and_free),
