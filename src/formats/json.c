@@ -968,11 +968,11 @@ int xd_json_write(struct xd_buf *b, const cJSON *item)
 /*
  * This thread's spare chunk (json.h): a batch of 100 events needs ~400 KiB of
  * arena, which glibc serves from fresh pages (mmap, or a heap it trims again
- * after the free), so every request paid ~100 page faults (~5% of intake).
+ * after the free), so every request paid ~20 page faults (~5% of intake).
  * The pointer lives in a thread-local variable for speed and in a pthread key
  * whose destructor frees the chunk when the thread exits.
  */
-#define SPARE_MAX (4u << 20)
+#define SPARE_MAX (1u << 20) /* a batch of 100 needs 0.4-1 MiB; kept small: one per thread */
 static _Thread_local struct xd_json_chunk *spare;
 static pthread_key_t spare_key;
 static int spare_key_ok;

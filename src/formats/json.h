@@ -73,7 +73,7 @@ int xd_json_write_number(struct xd_buf *b, double d);
  * part of one) allocated in an arena must be deleted (or abandoned) before
  * xd_json_arena_dispose(); deleting it afterwards would read freed memory.
  * An arena is filled by one thread at a time; disposing it is allowed on
- * any thread. Each thread keeps the largest chunk (up to 4 MiB) of the last
+ * any thread. Each thread keeps the largest chunk (up to 1 MiB) of the last
  * arena it disposed for its next arena, so that a busy intake thread does
  * not get fresh pages from the kernel (and fault them in) for every request.
  */

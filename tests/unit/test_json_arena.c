@@ -187,7 +187,7 @@ static void test_lines_grow(void **state)
 
 /* JSON lines with errors on some: nothing kept. */
 /*
- * The thread keeps the biggest chunk (up to 4 MiB) of an arena it disposed
+ * The thread keeps the biggest chunk (up to 1 MiB) of an arena it disposed
  * and the next arena starts in it; bigger chunks go back to malloc.
  */
 static void test_spare_chunk(void **state)
@@ -210,7 +210,7 @@ static void test_spare_chunk(void **state)
     xd_intake_dispose(&in);
     free(text);
 
-    /* A chunk over 4 MiB (a 5 MiB string has one of its own) is not kept. */
+    /* A chunk over 1 MiB (a 5 MiB string has one of its own) is not kept. */
     struct xd_json_arena a;
     xd_json_arena_init(&a, 0);
     char *big = malloc(5u << 20);
