@@ -670,7 +670,7 @@ static int sq_open(const struct xd_store_opts *o, enum xd_conn_mode mode,
         rc = migrate(c);
         if (rc < 0)
             goto fail;
-        /* The store's own page size: one made before 16 KiB pages keeps 4 KiB. */
+        /* The store's own page size: one made before 8 KiB pages keeps 4 KiB. */
         int page = 0;
         rc = pragma_int(c, "PRAGMA page_size", &page);
         if (rc < 0)
