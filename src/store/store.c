@@ -186,19 +186,36 @@ static int request_error(int rc)
  */
 #define PLAN_MAX 32 /* deliveries one event may start (routes matching its type) */
 
-/* Inserts one event and, when it is new, the first deliveries of its routes. */
+/* The first deliveries an event starts: its routes' first steps. */
+struct plan {
+    struct xd_dlv_init d[PLAN_MAX];
+    size_t n;
+};
+
+static void plan_event(const struct xd_store *s, const struct xd_event *ev, struct plan *p)
+{
+    p->n = s->planner ? s->planner(s->planner_ctx, ev, p->d, PLAN_MAX) : 0;
+}
+
+/*
+ * Inserts one event and, when it is new, the first deliveries of its routes:
+ * those of pre when the caller planned them already, else planned here.
+ */
 static int write_event(struct xd_store *s, const struct xd_event *ev, int64_t received_ms,
-                       enum xd_append_result *res)
+                       const struct plan *pre, enum xd_append_result *res)
 {
     const struct xd_store_driver *d = s->drv;
     int64_t seq = 0;
     int rc = d->append_one(s->w, ev, received_ms, res, &seq);
-    if (rc < 0 || *res != XD_APPEND_ACCEPTED || !s->planner)
+    if (rc < 0 || *res != XD_APPEND_ACCEPTED)
         return rc;
-    struct xd_dlv_init plan[PLAN_MAX];
-    size_t n = s->planner(s->planner_ctx, ev, plan, PLAN_MAX);
-    for (size_t i = 0; i < n; i++) {
-        rc = d->add_delivery(s->w, seq, ev->bkey, &plan[i], received_ms);
+    struct plan own;
+    if (!pre) {
+        plan_event(s, ev, &own);
+        pre = &own;
+    }
+    for (size_t i = 0; i < pre->n; i++) {
+        rc = d->add_delivery(s->w, seq, ev->bkey, &pre->d[i], received_ms);
         if (rc < 0)
             return rc;
     }
@@ -268,10 +285,10 @@ static int write_events_many(struct xd_store *s, struct xd_append *a, int64_t re
     for (size_t i = 0; *outcome == 0 && s->planner && i < a->n; i++) {
         if (res[i] != XD_APPEND_ACCEPTED)
             continue;
-        struct xd_dlv_init plan[PLAN_MAX];
-        size_t np = s->planner(s->planner_ctx, &a->events[i], plan, PLAN_MAX);
-        for (size_t k = 0; k < np; k++) {
-            rc = d->add_delivery(s->w, seq[i], a->events[i].bkey, &plan[k], received_ms);
+        struct plan plan;
+        plan_event(s, &a->events[i], &plan);
+        for (size_t k = 0; k < plan.n; k++) {
+            rc = d->add_delivery(s->w, seq[i], a->events[i].bkey, &plan.d[k], received_ms);
             if (request_error(rc)) {
                 *outcome = rc;
                 rc = 0;
@@ -289,25 +306,28 @@ out:
 }
 
 /*
- * One event and nothing else, which no route takes: on a driver whose
- * statements are atomic by themselves its one INSERT (refused or conflicting,
- * it writes nothing) needs no savepoint. The common single-event request skips two statements and the
- * savepoint's bookkeeping in SQLite.
+ * One event and nothing else, which no route takes (plan: its deliveries):
+ * on a driver whose statements are atomic by themselves its one INSERT
+ * (refused or conflicting, it writes nothing) needs no savepoint. The common
+ * single-event request skips two statements and the savepoint's bookkeeping
+ * in SQLite.
  */
-static int lone_event(const struct xd_store *s, const struct xd_append *a)
+static int lone_event(const struct xd_store *s, const struct xd_append *a, const struct plan *plan)
 {
-    if (!s->drv->stmt_atomic || a->n != 1 || a->ncharges || a->exc_op || a->counter_op || a->audit_op || a->ext_op ||
-        a->noutcomes)
-        return 0;
-    struct xd_dlv_init plan[PLAN_MAX];
-    return !s->planner || s->planner(s->planner_ctx, &a->events[0], plan, PLAN_MAX) == 0;
+    return s->drv->stmt_atomic && a->n == 1 && plan->n == 0 && !a->ncharges && !a->exc_op &&
+           !a->counter_op && !a->audit_op && !a->ext_op && !a->noutcomes;
 }
 
 static int write_request(struct xd_store *s, struct xd_append *a, int64_t received_ms)
 {
     const struct xd_store_driver *d = s->drv;
     int outcome = 0;
-    int lone = lone_event(s, a);
+    /* A request of one event is planned once, before the savepoint it may not need. */
+    struct plan plan;
+    plan.n = 0;
+    if (a->n == 1)
+        plan_event(s, &a->events[0], &plan);
+    int lone = lone_event(s, a, &plan);
     int rc = lone ? 0 : d->savepoint(s->w);
     if (rc < 0)
         return rc;
@@ -319,7 +339,7 @@ static int write_request(struct xd_store *s, struct xd_append *a, int64_t receiv
     }
     for (size_t i = 0; !many && i < a->n; i++) {
         enum xd_append_result res;
-        rc = write_event(s, &a->events[i], received_ms, &res);
+        rc = write_event(s, &a->events[i], received_ms, a->n == 1 ? &plan : NULL, &res);
         if (request_error(rc)) {
             outcome = rc;
             break;
