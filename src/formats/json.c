@@ -969,11 +969,10 @@ int xd_json_write(struct xd_buf *b, const cJSON *item)
  * This thread's spare chunk (json.h): a batch of 100 events needs ~400 KiB of
  * arena, which glibc serves from fresh pages (mmap, or a heap it trims again
  * after the free), so every request paid ~20 page faults (~5% of intake).
- * The pointer lives in a thread-local variable for speed and in a pthread key
- * whose destructor frees the chunk when the thread exits.
+ * It is a pthread key's value, whose destructor frees it when the thread
+ * exits; taken and given back once per chunk, not per node.
  */
 #define SPARE_MAX (1u << 20) /* a batch of 100 needs 0.4-1 MiB; kept small: one per thread */
-static _Thread_local struct xd_json_chunk *spare;
 static pthread_key_t spare_key;
 static int spare_key_ok;
 static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
@@ -983,28 +982,29 @@ static void spare_init(void)
     spare_key_ok = pthread_key_create(&spare_key, free) == 0;
 }
 
+static struct xd_json_chunk *spare(void)
+{
+    pthread_once(&spare_once, spare_init);
+    return spare_key_ok ? pthread_getspecific(spare_key) : NULL;
+}
+
 /* Keeps c as this thread's spare when it is the bigger one; frees what is not kept. */
 static void keep_or_free(struct xd_json_chunk *c)
 {
-    pthread_once(&spare_once, spare_init);
-    if (!spare_key_ok || c->size > SPARE_MAX || (spare && spare->size >= c->size)) {
+    struct xd_json_chunk *old = spare();
+    if (!spare_key_ok || c->size > SPARE_MAX || (old && old->size >= c->size) ||
+        pthread_setspecific(spare_key, c) != 0) {
         free(c);
         return;
     }
-    if (pthread_setspecific(spare_key, c) != 0) {
-        free(c);
-        return;
-    }
-    free(spare);
-    spare = c;
+    free(old);
 }
 
 /* A chunk of at least size bytes: the spare when it is big enough. */
 static struct xd_json_chunk *new_chunk(size_t size)
 {
-    struct xd_json_chunk *c = spare;
+    struct xd_json_chunk *c = spare();
     if (c && c->size >= size) {
-        spare = NULL;
         pthread_setspecific(spare_key, NULL);
         return c;
     }
