@@ -600,9 +600,12 @@ static char *dir_of(const char *path)
  * by the committer, the dispatcher lanes and the API's readers.
  */
 static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+static const char *writer_vfs; /* xd_sqlite_vfs_register's, or NULL: the default */
+
 static void configure_sqlite(void)
 {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    writer_vfs = xd_sqlite_vfs_register();
 }
 
 static int sq_open(const struct xd_store_opts *o, enum xd_conn_mode mode,
@@ -634,7 +637,7 @@ static int sq_open(const struct xd_store_opts *o, enum xd_conn_mode mode,
     int flags = SQLITE_OPEN_NOMUTEX;
     flags |=
         mode == XD_CONN_WRITER ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
-    rc = sqlite3_open_v2(o->path, &c->db, flags, NULL);
+    rc = sqlite3_open_v2(o->path, &c->db, flags, mode == XD_CONN_WRITER ? writer_vfs : NULL);
     if (rc != SQLITE_OK) {
         rc = c->db ? fail(c, rc, "open") : XD_ENOMEM;
         goto fail;
@@ -707,6 +710,10 @@ static int sq_begin(struct xd_store_conn *c, enum xd_commit_mode mode)
             return rc;
         c->sync_now = sync;
     }
+    /* A commit that syncs the WAL publishes its frames after the sync alone. */
+    int rc = xd_sqlite_vfs_gather(c->db, sync);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "write");
     return run(c, ST_BEGIN);
 }
 

@@ -23,6 +23,23 @@ sqlite3 *xd_sqlite_db(struct xd_store_conn *c);
 /* Records why `what` failed on c (for errmsg) and returns the mapped xd_err. */
 int xd_sqlite_fail(struct xd_store_conn *c, int rc, const char *what);
 
+/* ---- sqlite_vfs.c ---- */
+
+/*
+ * Registers the writer's VFS (SQLite's default one, with a durable commit's
+ * WAL writes gathered into one write) and returns its name; NULL when the
+ * default VFS is not one it can wrap (the writer then opens with the default).
+ * Called once (pthread_once).
+ */
+const char *xd_sqlite_vfs_register(void);
+/*
+ * Gathers the WAL writes of db's next transactions (on) or not (off, which
+ * writes what is held). On only for transactions whose commit syncs the WAL
+ * (synchronous=FULL): their frames are published after that sync alone.
+ * Does nothing for a connection opened with another VFS. An SQLite code.
+ */
+int xd_sqlite_vfs_gather(sqlite3 *db, int on);
+
 /* ---- sqlite_recon.c ---- */
 
 /* Inside record_outcome (writer): keeps o->ack for o->delivery_id, replacing an older one. */
