@@ -677,7 +677,8 @@ static const struct xd_cfg_key server_keys[] = {
     K("max_string", SIZE, .off = SEC(server, max_string), .def = "65536", .flags = XD_CF_NONZERO,
       .help = "Longest JSON string in an event, in bytes."),
     K("threads", UINT, .off = SEC(server, threads), .def = "0",
-      .help = "HTTP worker threads; 0 means one per CPU core."),
+      .help = "HTTP worker threads; 0 means one per CPU core but one (left to the store's "
+              "committer), at least one."),
     K("max_connections", UINT, .off = SEC(server, max_connections), .def = "1024",
       .flags = XD_CF_NONZERO, .help = "Most simultaneous client connections."),
     K("timeout_s", UINT, .off = SEC(server, timeout_s), .def = "30", .flags = XD_CF_NONZERO,
