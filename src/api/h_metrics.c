@@ -328,6 +328,25 @@ void xd_h_metrics(struct xd_req *r)
         xd_buf_printf(o, "crossdock_events_rejected_total{reason=\"%s\"} %ld\n",
                       xd_reject_reasons[i], in.by_reason[i]);
 
+    struct xd_store_stats st;
+    xd_store_stats(srv->store, &st);
+    head(o, "crossdock_store_commits_total", "counter",
+         "Transactions of the store's committer (group commit), committed (result=ok: one "
+         "fsync each when durable) or failed.");
+    xd_buf_printf(o,
+                  "crossdock_store_commits_total{result=\"ok\"} %llu\n"
+                  "crossdock_store_commits_total{result=\"failed\"} %llu\n",
+                  (unsigned long long)st.groups, (unsigned long long)st.failed_groups);
+    head(o, "crossdock_store_committed_requests_total", "counter",
+         "Requests in committed transactions (intake requests, delivery outcomes, operator "
+         "actions): divided by the commits, how well group commit shares them.");
+    xd_buf_printf(o, "crossdock_store_committed_requests_total %llu\n",
+                  (unsigned long long)st.requests);
+    head(o, "crossdock_store_committed_events_total", "counter",
+         "Events in committed transactions, stored or answered as duplicates.");
+    xd_buf_printf(o, "crossdock_store_committed_events_total %llu\n",
+                  (unsigned long long)st.events);
+
     if (srv->dispatcher) {
         head(o, "crossdock_deliveries_total", "counter",
              "Delivery attempts by target and outcome (dead: deliveries dead-lettered).");

@@ -277,6 +277,9 @@ class ObservabilityTest(unittest.TestCase):
 
         for fam, typ in [("crossdock_events_received_total", "counter"),
                          ("crossdock_events_rejected_total", "counter"),
+                         ("crossdock_store_commits_total", "counter"),
+                         ("crossdock_store_committed_requests_total", "counter"),
+                         ("crossdock_store_committed_events_total", "counter"),
                          ("crossdock_deliveries_total", "counter"),
                          ("crossdock_delivery_seconds", "histogram"),
                          ("crossdock_backlog", "gauge"), ("crossdock_dead_letters", "gauge"),
@@ -298,6 +301,12 @@ class ObservabilityTest(unittest.TestCase):
         self.assertEqual(value(fams, "crossdock_events_rejected_total", reason="invalid-event")
                          - base_bad, 1)
         self.assertGreaterEqual(value(fams, "crossdock_events_duplicate_total"), 1)
+        # Every event posted went through a commit; a commit carries at least one request.
+        commits = value(fams, "crossdock_store_commits_total", result="ok")
+        self.assertGreaterEqual(value(fams, "crossdock_store_committed_events_total"), 6)
+        self.assertGreaterEqual(value(fams, "crossdock_store_committed_requests_total"), commits)
+        self.assertGreater(commits, 0)
+        self.assertEqual(value(fams, "crossdock_store_commits_total", result="failed"), 0)
 
         # Deliveries against what the stand-in saw (this class's hub is its only client).
         for target in ("erp", "billing"):
