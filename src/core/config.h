@@ -258,6 +258,7 @@ struct xd_config {
         char *url;        /* postgres */
         char *synchronous; /* sqlite: full (default) | normal */
         unsigned busy_timeout_ms; /* 5000 */
+        size_t page_cache_keep;   /* sqlite: newest bytes of the file left in the page cache */
         unsigned lease_ms;        /* postgres: a node's claim on a delivery, 30000 */
     } store;
 

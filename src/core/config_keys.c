@@ -708,6 +708,11 @@ static const struct xd_cfg_key store_keys[] = {
               "loss (never on a crash of the process)."),
     K("busy_timeout_ms", UINT, .off = SEC(store, busy_timeout_ms), .def = "5000",
       .help = "sqlite: how long a write waits for a lock before the store reports unavailable."),
+    K("page_cache_keep", SIZE, .off = SEC(store, page_cache_keep), .def = "256MiB",
+      .help = "sqlite: how much of the newest part of the database file stays in the OS page "
+              "cache; after each checkpoint, older pages are dropped from it once (readers "
+              "bring back what they need), so a fast-growing store reuses cache memory. `0` "
+              "leaves it all to the kernel."),
     K("lease_ms", UINT, .off = SEC(store, lease_ms), .def = "30000", .flags = XD_CF_NONZERO,
       .help = "postgres: how long a node's claim on a delivery lasts; a crashed node's work "
               "goes to the others after this. Keep it above every target's timeout_ms."),

@@ -679,6 +679,8 @@ static int sq_open(const struct xd_store_opts *o, enum xd_conn_mode mode,
         if (rc < 0)
             goto fail;
         sqlite3_wal_autocheckpoint(c->db, page > 0 ? (int)(CHECKPOINT_BYTES / page) : 1000);
+        /* Checkpointed pages beyond the newest cache_keep bytes leave the page cache. */
+        (void)xd_sqlite_vfs_keep_cached(c->db, (sqlite3_int64)o->cache_keep);
     } else {
         int v = 0;
         rc = pragma_int(c, "PRAGMA user_version", &v);

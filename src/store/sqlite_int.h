@@ -39,6 +39,12 @@ const char *xd_sqlite_vfs_register(void);
  * Does nothing for a connection opened with another VFS. An SQLite code.
  */
 int xd_sqlite_vfs_gather(sqlite3 *db, int on);
+/*
+ * After each sync of db's database file (a checkpoint's end), drops from the
+ * OS page cache the pages more than keep bytes behind the file's end (0: never).
+ * Returns 1, or 0 for a connection opened with another VFS.
+ */
+int xd_sqlite_vfs_keep_cached(sqlite3 *db, sqlite3_int64 keep);
 
 /* ---- sqlite_recon.c ---- */
 

@@ -25,11 +25,24 @@
  *   overwritten by the next one, as after a failed write of its own.
  * - The buffer holds at most GATHER_MAX bytes (below the unix VFS's limit
  *   for one write); longer runs are written in pieces of about that size.
+ *
+ * Drop-behind (xd_sqlite_vfs_keep_cached): the store grows at the end (events
+ * are appended), and each checkpoint writes the new pages into the database
+ * file through the OS page cache, where they would stay until memory runs
+ * short. After each sync of the database file (the end of a checkpoint) the
+ * pages more than `keep` bytes behind its end are dropped from the page cache
+ * (POSIX_FADV_DONTNEED: they are clean then), once each: the cache holds the
+ * newest part of the store, and what readers bring back in stays. New pages
+ * then reuse memory the cache just gave back instead of claiming more; on a
+ * VM whose memory is backed on first touch that is 4-5x cheaper (see
+ * docs/store.md).
  */
 #include "store/sqlite_int.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /*
  * The unix VFS writes at most 128 KiB - 1 bytes per call (it masks the length
@@ -48,6 +61,9 @@ struct gfile {
     unsigned char *buf; /* held bytes, for file offset off */
     size_t len, cap;
     sqlite3_int64 off;
+    int fd;                /* main database: the real file's descriptor (unix_fd), or -1 */
+    sqlite3_int64 keep;    /* main database: bytes at its end kept cached; 0: all */
+    sqlite3_int64 dropped; /* pages before this offset were dropped from the cache */
 };
 
 /* sizeof, rounded up so that the real file after it is aligned */
@@ -81,6 +97,7 @@ static int g_close(sqlite3_file *f)
     struct gfile *g = gf(f);
     int rc = flush(g);
     int rc2 = g->real->pMethods->xClose(g->real);
+    g->fd = -1;
     free(g->buf);
     g->buf = NULL;
     g->cap = 0;
@@ -151,11 +168,30 @@ static int g_truncate(sqlite3_file *f, sqlite3_int64 size)
     return rc != SQLITE_OK ? rc : g->real->pMethods->xTruncate(g->real, size);
 }
 
+/* After a sync of the main database: drops the pages now more than keep behind its end. */
+static void drop_behind(struct gfile *g)
+{
+    sqlite3_int64 size = 0;
+    if (g->fd < 0 || g->keep <= 0 || g->real->pMethods->xFileSize(g->real, &size) != SQLITE_OK)
+        return;
+    sqlite3_int64 cut = size - g->keep;
+    if (cut < g->dropped) /* the file shrank (vacuum): start again from there */
+        g->dropped = cut > 0 ? cut : 0;
+    if (cut - g->dropped < 1024 * 1024) /* at least 1 MiB at a time */
+        return;
+    (void)posix_fadvise(g->fd, (off_t)g->dropped, (off_t)(cut - g->dropped), POSIX_FADV_DONTNEED);
+    g->dropped = cut;
+}
+
 static int g_sync(sqlite3_file *f, int flags)
 {
     struct gfile *g = gf(f);
     int rc = flush(g);
-    return rc != SQLITE_OK ? rc : g->real->pMethods->xSync(g->real, flags);
+    if (rc == SQLITE_OK)
+        rc = g->real->pMethods->xSync(g->real, flags);
+    if (rc == SQLITE_OK)
+        drop_behind(g);
+    return rc;
 }
 
 static int g_file_size(sqlite3_file *f, sqlite3_int64 *size)
@@ -261,10 +297,36 @@ static const sqlite3_io_methods gmethods = {
     g_unfetch,
 };
 
+/*
+ * The descriptor of a unix VFS file, for posix_fadvise: the VFS does not
+ * give it out, so it is read where SQLite's unixFile has kept it since 3.7
+ * (after the methods, VFS and inode pointers), and used only when it is
+ * this very file (same device and inode as name): -1 otherwise. Never
+ * ours to close, and never a descriptor of our own either: closing any
+ * descriptor of the database would drop every POSIX lock SQLite holds on it
+ * in this process.
+ */
+static int unix_fd(sqlite3_file *real, const char *name)
+{
+    struct unix_file_head {
+        const sqlite3_io_methods *methods;
+        sqlite3_vfs *vfs;
+        void *inode;
+        int h;
+    };
+    int h = ((const struct unix_file_head *)(const void *)real)->h;
+    struct stat a, b;
+    if (h < 0 || fstat(h, &a) != 0 || stat(name, &b) != 0 || a.st_dev != b.st_dev ||
+        a.st_ino != b.st_ino)
+        return -1;
+    return h;
+}
+
 static int g_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out_flags)
 {
     struct gfile *g = gf(f);
     memset(g, 0, sizeof *g);
+    g->fd = -1;
     g->real = (sqlite3_file *)((char *)f + GFILE_SIZE);
     int rc = real_vfs(v)->xOpen(real_vfs(v), name, g->real, flags, out_flags);
     if (g->real->pMethods == NULL)
@@ -276,6 +338,8 @@ static int g_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, 
     }
     g->wal = (flags & SQLITE_OPEN_WAL) != 0;
     g->base.pMethods = &gmethods;
+    if (rc == SQLITE_OK && (flags & SQLITE_OPEN_MAIN_DB) && name)
+        g->fd = unix_fd(g->real, name);
     return rc;
 }
 
@@ -399,4 +463,14 @@ int xd_sqlite_vfs_gather(sqlite3 *db, int on)
         return SQLITE_OK;
     g->gather = on;
     return on ? SQLITE_OK : flush(g);
+}
+
+int xd_sqlite_vfs_keep_cached(sqlite3 *db, sqlite3_int64 keep)
+{
+    sqlite3_file *f = NULL;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || !f ||
+        f->pMethods != &gmethods)
+        return 0;
+    gf(f)->keep = keep > 0 ? keep : 0;
+    return 1;
 }

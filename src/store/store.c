@@ -1174,6 +1174,7 @@ static int copy_opts(const struct xd_config *cfg, struct xd_store_opts *o, struc
         return XD_ECONFIG;
     }
     o->busy_timeout_ms = cfg->store.busy_timeout_ms;
+    o->cache_keep = cfg->store.page_cache_keep;
     o->lease_ms = cfg->store.lease_ms;
     o->node_id = node_name();
     o->driver = strdup(driver);

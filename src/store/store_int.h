@@ -72,6 +72,7 @@ struct xd_store_opts {
     char *url;                /* postgres: connection URL */
     int sync_full;            /* sqlite: synchronous=FULL (1) or NORMAL (0) */
     unsigned busy_timeout_ms; /* how long to wait for another writer's lock */
+    size_t cache_keep;        /* sqlite: page cache drop-behind window (0: none) */
     char *node_id;            /* postgres: this process's name on the leases it takes */
     unsigned lease_ms;        /* postgres: how long a claim on a delivery lasts */
 };

@@ -4,7 +4,9 @@
  * another connection, for the writer reading back frames it spilled before
  * its commit, after a rollback, after a checkpoint and after a reopen; and a
  * write that fails when the held bytes go out fails the COMMIT, with nothing
- * of it visible and the next commit fine.
+ * of it visible and the next commit fine. Drop-behind: after checkpoints,
+ * the pages well behind the file's end have left the OS page cache (mincore),
+ * and everything still reads back.
  *
  * Rows are "n, b" with b a function of n (printf of n, padded), so every
  * check is one query: no row whose b is not its own.
@@ -17,13 +19,16 @@
 
 #include "store/sqlite_int.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #define ROW_BYTES 1000
@@ -84,11 +89,11 @@ static sqlite3_int64 good_rows(sqlite3 *db)
     return one_int(db, "SELECT count(*) FROM t");
 }
 
-static int setup(void **state)
+static int setup_in(void **state, const char *base)
 {
     struct fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/xd-vfs-XXXXXX");
+    snprintf(f->dir, sizeof f->dir, "%s/xd-vfs-XXXXXX", base);
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
     assert_int_equal(
@@ -101,6 +106,17 @@ static int setup(void **state)
     assert_int_equal(xd_sqlite_vfs_gather(f->w, 1), SQLITE_OK);
     *state = f;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_in(state, "/tmp");
+}
+
+/* The page cache of a real disk (tmpfs keeps its pages whatever is advised): ctest's folder. */
+static int setup_disk(void **state)
+{
+    return setup_in(state, ".");
 }
 
 static int teardown(void **state)
@@ -258,6 +274,67 @@ static void test_failed_write_fails_commit(void **state)
     assert_integrity(f->r);
 }
 
+/* The fraction of [from, to) of path's bytes in the OS page cache. */
+static double resident(const char *path, off_t from, off_t to)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    long page = sysconf(_SC_PAGESIZE);
+    from = from / page * page;
+    size_t len = (size_t)(to - from);
+    void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, from);
+    assert_true(m != MAP_FAILED);
+    size_t n = (len + (size_t)page - 1) / (size_t)page, in = 0;
+    unsigned char *vec = malloc(n);
+    assert_non_null(vec);
+    assert_int_equal(mincore(m, len, vec), 0);
+    for (size_t i = 0; i < n; i++)
+        in += vec[i] & 1;
+    free(vec);
+    munmap(m, len);
+    close(fd);
+    return (double)in / (double)n;
+}
+
+/* keep: the newest 512 KiB stay cached, the rest leaves the cache after the checkpoints. */
+static void check_drop_behind(struct fx *f, sqlite3_int64 keep)
+{
+    struct statfs fs;
+    assert_int_equal(statfs(f->dir, &fs), 0);
+    if (fs.f_type == 0x01021994 /* TMPFS_MAGIC */)
+        skip();
+    assert_int_equal(xd_sqlite_vfs_keep_cached(f->w, keep), 1);
+    for (int i = 0; i < 8; i++) {
+        exec_ok(f->w, "BEGIN");
+        assert_int_equal(insert_rows(f->w, 1000 * i, 1000 * i + 1000), SQLITE_OK);
+        exec_ok(f->w, "COMMIT");
+        exec_ok(f->w, "PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+    struct stat sb;
+    assert_int_equal(stat(f->path, &sb), 0);
+    assert_true(sb.st_size > 8 * 1024 * 1024);
+    off_t behind = sb.st_size - 512 * 1024 - 1024 * 1024; /* well behind the kept part */
+    double r = resident(f->path, 0, behind);
+    if (keep > 0)
+        assert_true(r < 0.5);
+    else
+        assert_true(r > 0.5);
+    assert_true(resident(f->path, sb.st_size - 256 * 1024, sb.st_size) > 0.5);
+    assert_int_equal(good_rows(f->r), 8000);
+    assert_integrity(f->r);
+}
+
+static void test_drop_behind(void **state)
+{
+    check_drop_behind(*state, 512 * 1024);
+}
+
+/* The same writes with drop-behind off: the pages stay (the test above measures something). */
+static void test_no_drop_behind(void **state)
+{
+    check_drop_behind(*state, 0);
+}
+
 int main(void)
 {
     vfs_name = xd_sqlite_vfs_register();
@@ -273,6 +350,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unsynced_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_fails_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_behind, setup_disk, teardown),
+        cmocka_unit_test_setup_teardown(test_no_drop_behind, setup_disk, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
