@@ -98,12 +98,12 @@ free_port() {
 
 # VALUE of KEY=VALUE on the XDBENCH line of a wrk output file.
 kv() { sed -n "s/^XDBENCH.* $2=\([^ ]*\).*/\1/p" "$1" | head -n 1; }
-# A field of /proc/PID/status in kB.
 # The hub's committed transactions so far (GET /metrics), or nothing.
 store_commits() {
     curl -fsS --max-time 5 -H "Authorization: Bearer $KEY" "http://127.0.0.1:$1/metrics" 2>/dev/null |
         awk '$1 == "crossdock_store_commits_total{result=\"ok\"}" { print $2; exit }'
 }
+# A field of /proc/PID/status in kB.
 proc_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
 # CPU ticks the process used so far (user + system).
 proc_ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'; }

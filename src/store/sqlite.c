@@ -22,12 +22,14 @@
 #include "store/sqlite_int.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "ingest/event.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,8 +390,9 @@ static const char *const stmt_sql[ST__COUNT] = {
  * Page size of a new store, and the WAL size at which the committer
  * checkpoints (SQLite's default: 1,000 pages of 4 KiB). Batch intake is
  * bound by per-page work (WAL frame writes, checkpoint reads and writes,
- * b-tree bookkeeping), single events by the bytes each small commit writes
- * (a few whole pages, fsynced). 8 KiB pages were the best of both in
+ * b-tree bookkeeping); a single-event commit writes and checksums a few
+ * whole pages, so larger pages cost it bytes (its fsync takes the same time
+ * up to 128 KiB). 8 KiB pages were the best of both in
  * alternating runs on 2 cores: batches of 100 ~185k -> ~198k events/s,
  * single events at 16 connections ~29.7k -> ~28.8k requests/s; 16 KiB pages
  * gave batches no more and cost single events 10% (docs/store.md).
@@ -601,6 +604,7 @@ static char *dir_of(const char *path)
  */
 static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
 static const char *writer_vfs; /* xd_sqlite_vfs_register's, or NULL: the default */
+static atomic_int keep_warned; /* store.page_cache_keep's warning was logged */
 
 static void configure_sqlite(void)
 {
@@ -680,7 +684,11 @@ static int sq_open(const struct xd_store_opts *o, enum xd_conn_mode mode,
             goto fail;
         sqlite3_wal_autocheckpoint(c->db, page > 0 ? (int)(CHECKPOINT_BYTES / page) : 1000);
         /* Checkpointed pages beyond the newest cache_keep bytes leave the page cache. */
-        (void)xd_sqlite_vfs_keep_cached(c->db, (sqlite3_int64)o->cache_keep);
+        if (!xd_sqlite_vfs_keep_cached(c->db, (sqlite3_int64)o->cache_keep) && o->cache_keep &&
+            !atomic_exchange(&keep_warned, 1))
+            xd_warn("store: %s: store.page_cache_keep has no effect with this SQLite build;"
+                    " the page cache keeps the whole file",
+                    o->path);
     } else {
         int v = 0;
         rc = pragma_int(c, "PRAGMA user_version", &v);

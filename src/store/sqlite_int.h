@@ -42,7 +42,8 @@ int xd_sqlite_vfs_gather(sqlite3 *db, int on);
 /*
  * After each sync of db's database file (a checkpoint's end), drops from the
  * OS page cache the pages more than keep bytes behind the file's end (0: never).
- * Returns 1, or 0 for a connection opened with another VFS.
+ * Returns 1, or 0 when it cannot for db: opened with another VFS, or the
+ * file's descriptor not found (see unix_fd in sqlite_vfs.c).
  */
 int xd_sqlite_vfs_keep_cached(sqlite3 *db, sqlite3_int64 keep);
 

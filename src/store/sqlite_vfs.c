@@ -97,7 +97,6 @@ static int g_close(sqlite3_file *f)
     struct gfile *g = gf(f);
     int rc = flush(g);
     int rc2 = g->real->pMethods->xClose(g->real);
-    g->fd = -1;
     free(g->buf);
     g->buf = NULL;
     g->cap = 0;
@@ -469,7 +468,7 @@ int xd_sqlite_vfs_keep_cached(sqlite3 *db, sqlite3_int64 keep)
 {
     sqlite3_file *f = NULL;
     if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || !f ||
-        f->pMethods != &gmethods)
+        f->pMethods != &gmethods || gf(f)->fd < 0)
         return 0;
     gf(f)->keep = keep > 0 ? keep : 0;
     return 1;

@@ -185,7 +185,6 @@ static void test_lines_grow(void **state)
     xd_buf_dispose(&b);
 }
 
-/* JSON lines with errors on some: nothing kept. */
 /*
  * The thread keeps the biggest chunk (up to 1 MiB) of an arena it disposed
  * and the next arena starts in it; bigger chunks go back to malloc.
@@ -231,6 +230,7 @@ static void test_spare_chunk(void **state)
     assert_true(drop_spare() == (uintptr_t)first); /* the spare is `first` again, not the big one */
 }
 
+/* JSON lines with errors on some: nothing kept. */
 static void test_lines_and_errors(void **state)
 {
     (void)state;

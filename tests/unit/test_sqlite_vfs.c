@@ -80,6 +80,14 @@ static int insert_rows(sqlite3 *db, int from, int to)
     return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
+/* Rows [from, to) in a transaction of their own. */
+static void commit_rows(sqlite3 *db, int from, int to)
+{
+    exec_ok(db, "BEGIN");
+    assert_int_equal(insert_rows(db, from, to), SQLITE_OK);
+    exec_ok(db, "COMMIT");
+}
+
 /* Rows seen by db, after checking that each one's b is its own. */
 static sqlite3_int64 good_rows(sqlite3 *db)
 {
@@ -146,14 +154,10 @@ static void test_vfs_name(void **state)
 static void test_commits_seen_by_reader(void **state)
 {
     struct fx *f = *state;
-    exec_ok(f->w, "BEGIN");
-    assert_int_equal(insert_rows(f->w, 0, 600), SQLITE_OK); /* ~600 KiB, with the index */
-    exec_ok(f->w, "COMMIT");
+    commit_rows(f->w, 0, 600); /* ~600 KiB, with the index */
     assert_int_equal(good_rows(f->r), 600);
     for (int i = 0; i < 50; i++) {
-        exec_ok(f->w, "BEGIN");
-        assert_int_equal(insert_rows(f->w, 600 + 3 * i, 603 + 3 * i), SQLITE_OK);
-        exec_ok(f->w, "COMMIT");
+        commit_rows(f->w, 600 + 3 * i, 603 + 3 * i);
     }
     assert_int_equal(good_rows(f->r), 750);
     assert_integrity(f->r);
@@ -183,9 +187,7 @@ static void test_rollback_then_commit(void **state)
     assert_int_equal(insert_rows(f->w, 0, 1500), SQLITE_OK);
     exec_ok(f->w, "ROLLBACK");
     assert_int_equal(good_rows(f->w), 0);
-    exec_ok(f->w, "BEGIN");
-    assert_int_equal(insert_rows(f->w, 5000, 5100), SQLITE_OK);
-    exec_ok(f->w, "COMMIT");
+    commit_rows(f->w, 5000, 5100);
     assert_int_equal(good_rows(f->r), 100);
     assert_integrity(f->r);
 }
@@ -197,16 +199,12 @@ static void test_unsynced_commits(void **state)
     exec_ok(f->w, "PRAGMA synchronous=NORMAL");
     assert_int_equal(xd_sqlite_vfs_gather(f->w, 0), SQLITE_OK);
     for (int i = 0; i < 20; i++) {
-        exec_ok(f->w, "BEGIN");
-        assert_int_equal(insert_rows(f->w, 10 * i, 10 * i + 10), SQLITE_OK);
-        exec_ok(f->w, "COMMIT");
+        commit_rows(f->w, 10 * i, 10 * i + 10);
         assert_int_equal(good_rows(f->r), 10 * i + 10);
     }
     exec_ok(f->w, "PRAGMA synchronous=FULL");
     assert_int_equal(xd_sqlite_vfs_gather(f->w, 1), SQLITE_OK);
-    exec_ok(f->w, "BEGIN");
-    assert_int_equal(insert_rows(f->w, 200, 400), SQLITE_OK);
-    exec_ok(f->w, "COMMIT");
+    commit_rows(f->w, 200, 400);
     assert_int_equal(good_rows(f->r), 400);
 }
 
@@ -215,9 +213,7 @@ static void test_checkpoint_and_reopen(void **state)
 {
     struct fx *f = *state;
     for (int i = 0; i < 10; i++) {
-        exec_ok(f->w, "BEGIN");
-        assert_int_equal(insert_rows(f->w, 100 * i, 100 * i + 100), SQLITE_OK);
-        exec_ok(f->w, "COMMIT");
+        commit_rows(f->w, 100 * i, 100 * i + 100);
         if (i == 4)
             exec_ok(f->w, "PRAGMA wal_checkpoint(TRUNCATE)");
     }
@@ -238,12 +234,8 @@ static void test_checkpoint_and_reopen(void **state)
 static void test_failed_write_fails_commit(void **state)
 {
     struct fx *f = *state;
-    exec_ok(f->w, "BEGIN");
-    assert_int_equal(insert_rows(f->w, 0, 100), SQLITE_OK);
-    exec_ok(f->w, "COMMIT");
+    commit_rows(f->w, 0, 100);
     exec_ok(f->w, "PRAGMA wal_checkpoint(TRUNCATE)");
-    char wal[128];
-    snprintf(wal, sizeof wal, "%s-wal", f->path);
     struct stat sb;
     assert_int_equal(stat(f->path, &sb), 0);
     off_t db_size = sb.st_size;
@@ -267,9 +259,7 @@ static void test_failed_write_fails_commit(void **state)
         sqlite3_exec(f->w, "ROLLBACK", NULL, NULL, NULL);
 
     assert_int_equal(good_rows(f->r), 100);
-    exec_ok(f->w, "BEGIN");
-    assert_int_equal(insert_rows(f->w, 100, 400), SQLITE_OK);
-    exec_ok(f->w, "COMMIT");
+    commit_rows(f->w, 100, 400);
     assert_int_equal(good_rows(f->r), 400);
     assert_integrity(f->r);
 }
@@ -305,9 +295,7 @@ static void check_drop_behind(struct fx *f, sqlite3_int64 keep)
         skip();
     assert_int_equal(xd_sqlite_vfs_keep_cached(f->w, keep), 1);
     for (int i = 0; i < 8; i++) {
-        exec_ok(f->w, "BEGIN");
-        assert_int_equal(insert_rows(f->w, 1000 * i, 1000 * i + 1000), SQLITE_OK);
-        exec_ok(f->w, "COMMIT");
+        commit_rows(f->w, 1000 * i, 1000 * i + 1000);
         exec_ok(f->w, "PRAGMA wal_checkpoint(TRUNCATE)");
     }
     struct stat sb;
